@@ -1,0 +1,128 @@
+"""Diagnostics: what went wrong, where, and what to do about it (LANGUAGE.md §7).
+
+Every user-facing problem becomes a `Diagnostic`. Checks append to a `Diagnostics` collector
+instead of raising, so one run reports every error of a file; `SpecError` carries them out of
+the library. Codes: E1xx syntax, E2xx names and arguments, E3xx shapes, E4xx limits, E5xx data
+files, E6xx weight files, Wxxx warnings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+MAX_REPORTED = 50
+MAX_SHOWN = 100  # characters of a source line shown under a diagnostic
+
+
+@dataclass(frozen=True)
+class Span:
+    """A source range, 1-based; end_column is exclusive (the caret covers column..end_column-1)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @staticmethod
+    def point(line: int, column: int) -> Span:
+        return Span(line, column, line, column + 1)
+
+
+NOWHERE = Span(0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str  # "error" or "warning"
+    code: str
+    message: str
+    span: Span = NOWHERE
+    hint: str = ""
+    file: str = "<spec>"
+
+    def as_dict(self) -> dict:
+        d = {"file": self.file, **asdict(self.span)}
+        d.update(severity=self.severity, code=self.code, message=self.message, hint=self.hint)
+        return d
+
+
+class SpecError(Exception):
+    """A user mistake in a spec, data file, weight file or setting; carries every diagnostic."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], source: str | None = None):
+        self.diagnostics = list(diagnostics)
+        self.source = source
+        super().__init__(render_all(self.diagnostics, source))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+class Diagnostics:
+    """Collects diagnostics for one file; caps the count so a pathological spec stays readable."""
+
+    def __init__(self, file: str = "<spec>"):
+        self.file = file
+        self.items: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, span: Span = NOWHERE, hint: str = "") -> None:
+        self.items.append(Diagnostic("error", code, message, span, hint, self.file))
+
+    def warning(self, code: str, message: str, span: Span = NOWHERE, hint: str = "") -> None:
+        self.items.append(Diagnostic("warning", code, message, span, hint, self.file))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.items)
+
+    def raise_if_errors(self, source: str | None = None) -> None:
+        if self.has_errors:
+            raise SpecError(self.sorted(), source)
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(self.items, key=lambda d: (d.span.line, d.span.column))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for the closest valid name, or '' when nothing is close."""
+    match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def render(d: Diagnostic, lines: list[str] | None = None) -> str:
+    """`file:line:col: error[E201]: message`, then the source line and a caret under the span."""
+    where = f"{d.file}:{d.span.line}:{d.span.column}" if d.span.line else d.file
+    out = [f"{where}: {d.severity}[{d.code}]: {d.message}"]
+    if lines is not None and 0 < d.span.line <= len(lines):
+        text = lines[d.span.line - 1].rstrip("\r\n").expandtabs(1)
+        column = d.span.column
+        width = len(text) + 1 - column
+        if d.span.end_line == d.span.line:
+            width = d.span.end_column - column
+        if len(text) > MAX_SHOWN:  # keep a window around the caret on very long lines
+            start = max(0, column - 1 - MAX_SHOWN // 2)
+            text = "..." + text[start : start + MAX_SHOWN] + "..."
+            column -= start - 3
+        width = max(1, min(width, len(text) + 1 - column))
+        gutter = str(d.span.line)
+        out.append(f"  {gutter} | {text}")
+        out.append(f"  {' ' * len(gutter)} | {' ' * (column - 1)}{'^' * width}")
+    if d.hint:
+        out.append(f"  = hint: {d.hint}")
+    return "\n".join(out)
+
+
+def render_all(diagnostics: list[Diagnostic], source: str | None = None) -> str:
+    lines = source.splitlines() if source is not None else None
+    shown = [render(d, lines) for d in diagnostics[:MAX_REPORTED]]
+    if len(diagnostics) > MAX_REPORTED:
+        shown.append(f"... and {len(diagnostics) - MAX_REPORTED} more")
+    return "\n".join(shown)
+
+
+def to_json(diagnostics: list[Diagnostic]) -> str:
+    return json.dumps([d.as_dict() for d in diagnostics[:MAX_REPORTED]], indent=2)

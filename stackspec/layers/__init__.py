@@ -1,0 +1,36 @@
+"""The layer registry: every layer kind, declared once.
+
+The validator, `summary`, the IR, `fmt` and every backend read `LAYERS`. Adding a layer kind is
+one entry here plus one function per backend, named as the key; tests walk this table and fail
+if a backend lacks the function, if its gradient check fails or if the backends disagree.
+"""
+
+from __future__ import annotations
+
+from .activations import ACTIVATION_LAYERS, ACTIVATIONS, ALIASES
+from .args import REQUIRED, Arg, bind
+from .conv import CONV_LAYERS, conv_padding
+from .core import INITIALIZERS
+from .core import LAYERS as _CORE
+from .kinds import LayerKind, Shape, ShapeError, Weight
+
+LAYERS: dict[str, LayerKind] = {**_CORE, **CONV_LAYERS, **ACTIVATION_LAYERS}
+
+# Structural kinds have a body instead of arguments; backends implement them too.
+STRUCTURAL = ("residual",)
+
+__all__ = [
+    "ACTIVATIONS",
+    "ALIASES",
+    "Arg",
+    "INITIALIZERS",
+    "LAYERS",
+    "LayerKind",
+    "REQUIRED",
+    "STRUCTURAL",
+    "Shape",
+    "ShapeError",
+    "Weight",
+    "bind",
+    "conv_padding",
+]

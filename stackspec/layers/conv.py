@@ -1,0 +1,131 @@
+"""Image layers on channels-first (C, H, W) tensors: conv2d, pooling, flatten."""
+
+from __future__ import annotations
+
+import math
+
+from .args import Arg
+from .core import INITIALIZERS, activation_arg
+from .kinds import LayerKind, Shape, ShapeError, Weight
+
+
+def image_only(layer: str, shape: Shape) -> Shape:
+    if len(shape) != 3:
+        dims = "x".join(map(str, shape))
+        raise ShapeError(
+            f"{layer} expects a (C,H,W) image input, got shape ({dims})",
+            "declare an image input such as `input 1x28x28`" if len(shape) == 1 else "",
+        )
+    return shape
+
+
+def conv_padding(p: dict) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right). `same` puts the odd pixel at the bottom/right, as Keras and
+    PyTorch do, so even kernels keep H and W too."""
+    if p["padding"] == "same":
+        (kh, kw) = p["kernel"]
+        return ((kh - 1) // 2, kh // 2, (kw - 1) // 2, kw // 2)
+    ph, pw = p["padding"]
+    return (ph, ph, pw, pw)
+
+
+def _window_out(layer: str, size: int, pad: int, k: int, s: int, axis: str) -> int:
+    out = (size + pad - k) // s + 1
+    if size + pad < k or out < 1:
+        raise ShapeError(
+            f"{layer}: window {k} does not fit the input {axis} {size} (padding {pad})",
+            "use a smaller kernel or padding, or remove a pooling layer",
+            "E304",
+        )
+    return out
+
+
+def _conv_shape(p: dict, shape: Shape) -> Shape:
+    _, h, w = image_only("conv2d", shape)
+    if p["padding"] == "same" and tuple(p["stride"]) != (1, 1):
+        raise ShapeError("conv2d: padding=same needs stride 1", "use an integer padding", "E305")
+    top, bottom, left, right = conv_padding(p)
+    (kh, kw), (sh, sw) = p["kernel"], p["stride"]
+    return (
+        p["filters"],
+        _window_out("conv2d", h, top + bottom, kh, sh, "height"),
+        _window_out("conv2d", w, left + right, kw, sw, "width"),
+    )
+
+
+def _conv_weights(p: dict, shape: Shape) -> dict[str, Weight]:
+    c, (kh, kw), f = shape[0], p["kernel"], p["filters"]
+    w = {"weight": Weight((f, c, kh, kw), p["init"], c * kh * kw, f * kh * kw)}
+    if p["bias"]:
+        w["bias"] = Weight((f,), "zeros")
+    return w
+
+
+def _pool_complete(p: dict) -> dict:
+    return {**p, "stride": p["stride"] or p["size"]}
+
+
+def _pool_shape(layer: str):
+    def rule(p: dict, shape: Shape) -> Shape:
+        c, h, w = image_only(layer, shape)
+        (kh, kw), (sh, sw), pad = p["size"], p["stride"], p["padding"]
+        # PyTorch's limit, and a sensible one: a window must overlap the real image.
+        if 2 * pad > min(kh, kw):
+            raise ShapeError(
+                f"{layer}: padding must be at most half the size, got {pad}", code="E205"
+            )
+        return (
+            c,
+            _window_out(layer, h, 2 * pad, kh, sh, "height"),
+            _window_out(layer, w, 2 * pad, kw, sw, "width"),
+        )
+
+    return rule
+
+
+def _pool(name: str, doc: str) -> LayerKind:
+    return LayerKind(
+        name,
+        (
+            Arg("size", "size2", (2, 2), positional=True),
+            Arg("stride", "size2", None),
+            Arg("padding", "int", 0, low=0),
+        ),
+        doc,
+        _pool_shape(name),
+        complete=_pool_complete,
+    )
+
+
+def _global_shape(p: dict, shape: Shape) -> Shape:
+    return (image_only("globalavgpool", shape)[0],)
+
+
+def _flatten_shape(p: dict, shape: Shape) -> Shape:
+    return (math.prod(shape),)
+
+
+CONV_LAYERS = {
+    k.name: k
+    for k in (
+        LayerKind(
+            "conv2d",
+            (
+                Arg("filters", "int", positional=True, size=True),
+                activation_arg(),
+                Arg("kernel", "size2", (3, 3)),
+                Arg("stride", "size2", (1, 1)),
+                Arg("padding", "padding", (0, 0)),
+                Arg("bias", "bool", True),
+                Arg("init", "choice", "glorot_uniform", choices=INITIALIZERS),
+            ),
+            "2-D convolution (cross-correlation) over (C,H,W), then the activation",
+            _conv_shape,
+            _conv_weights,
+        ),
+        _pool("maxpool2d", "maximum over each window; padding counts as -inf"),
+        _pool("avgpool2d", "mean over each window; padded zeros are not counted"),
+        LayerKind("globalavgpool", (), "mean over H and W per channel", _global_shape),
+        LayerKind("flatten", (), "(C,H,W) -> (C*H*W) in C,H,W order", _flatten_shape),
+    )
+}

@@ -1,0 +1,110 @@
+"""Dense, dropout and the normalization layers."""
+
+from __future__ import annotations
+
+from .activations import ACTIVATIONS, ALIASES
+from .args import Arg
+from .kinds import LayerKind, Shape, ShapeError, Weight
+
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_normal",
+    "zeros",
+)
+
+
+def activation_arg() -> Arg:
+    return Arg(
+        "activation", "choice", "linear", positional=True, choices=ACTIVATIONS, aliases=ALIASES
+    )
+
+
+def flat_only(layer: str, shape: Shape) -> int:
+    if len(shape) != 1:
+        dims = "x".join(map(str, shape))
+        raise ShapeError(
+            f"{layer} expects a flat (features) input, got shape ({dims})",
+            f"add `flatten` before `{layer}`" if len(shape) > 1 else "",
+        )
+    return shape[0]
+
+
+def _dense_shape(p: dict, shape: Shape) -> Shape:
+    flat_only("dense", shape)
+    return (p["units"],)
+
+
+def _dense_weights(p: dict, shape: Shape) -> dict[str, Weight]:
+    fan_in, units = shape[0], p["units"]
+    w = {"weight": Weight((units, fan_in), p["init"], fan_in, units)}
+    if p["bias"]:
+        w["bias"] = Weight((units,), "zeros")
+    return w
+
+
+def _norm_features(layer: str, shape: Shape) -> int:
+    if len(shape) not in (1, 3):
+        dims = "x".join(map(str, shape))
+        raise ShapeError(f"{layer} expects (F) or (C,H,W) input, got shape ({dims})")
+    return shape[0]
+
+
+def _batchnorm_shape(p: dict, shape: Shape) -> Shape:
+    _norm_features("batchnorm", shape)
+    return shape
+
+
+def _affine(p: dict, n: int) -> dict[str, Weight]:
+    if not p["affine"]:
+        return {}
+    return {"weight": Weight((n,), "ones"), "bias": Weight((n,), "zeros")}
+
+
+def _batchnorm_state(p: dict, shape: Shape) -> dict[str, Weight]:
+    n = shape[0]
+    return {"running_mean": Weight((n,), "zeros"), "running_var": Weight((n,), "ones")}
+
+
+LAYERS = {
+    k.name: k
+    for k in (
+        LayerKind(
+            "dense",
+            (
+                Arg("units", "int", positional=True, size=True),
+                activation_arg(),
+                Arg("bias", "bool", True),
+                Arg("init", "choice", "glorot_uniform", choices=INITIALIZERS),
+            ),
+            "fully connected: y = x @ W.T + b, then the activation",
+            _dense_shape,
+            _dense_weights,
+        ),
+        LayerKind(
+            "dropout",
+            (Arg("rate", "float", positional=True, low=0, high=1, high_open=True),),
+            "inverted dropout in training, identity in evaluation",
+        ),
+        LayerKind(
+            "batchnorm",
+            (
+                Arg("momentum", "float", 0.99, low=0, high=1),
+                Arg("eps", "float", 0.001, low=0, low_open=True),
+                Arg("affine", "bool", True),
+            ),
+            "batch normalization per feature (F) or per channel (C,H,W)",
+            _batchnorm_shape,
+            lambda p, s: _affine(p, s[0]),
+            _batchnorm_state,
+        ),
+        LayerKind(
+            "layernorm",
+            (Arg("eps", "float", 0.00001, low=0, low_open=True), Arg("affine", "bool", True)),
+            "layer normalization over the last axis",
+            weights=lambda p, s: _affine(p, s[-1]),
+        ),
+    )
+}

@@ -1,0 +1,394 @@
+"""Name resolution and expansion: `let`, blocks, `repeat`; `residual` stays nested.
+
+The result is a flat list of built-in layer calls whose argument values are literals (names
+that are neither block parameters nor constants stay symbols, for the layer to judge). Limits
+on layer count and nesting are enforced while expanding, so a spec that would expand to
+millions of layers stops at the first layer past the limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from . import syntax as s
+from .diagnostics import Diagnostics, Span, did_you_mean
+from .layers import ALIASES, LAYERS
+
+MAX_LAYERS = 10_000
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    """One built-in layer after expansion, values resolved."""
+
+    op: str
+    args: tuple[s.Value, ...]
+    kwargs: tuple[s.Kwarg, ...]
+    span: Span
+    names: tuple[str, ...] = ()  # constants and parameters in scope, for did-you-mean
+
+
+@dataclass(frozen=True)
+class ResidualCall:
+    span: Span
+    close: Span
+    body: tuple[LayerCall | ResidualCall, ...]
+
+
+Item = LayerCall | ResidualCall
+
+
+@dataclass
+class Resolved:
+    input: s.Value | None = None
+    items: list[Item] = field(default_factory=list)
+    train: list[s.Call] = field(default_factory=list)
+    names: tuple[str, ...] = ()
+
+
+class _TooBig(Exception):
+    pass
+
+
+def parse_override(text: str) -> s.Value:
+    """A `--set NAME=VALUE` value, read with the spec's own literal rules."""
+    span = Span(0, 0, 0, 0)
+    if re.fullmatch(r"[0-9]+(x[0-9]+)+", text):
+        return s.Value("shape", tuple(int(d) for d in text.split("x")), text, span)
+    if re.fullmatch(r"-?[0-9]{1,64}", text):
+        return s.Value("number", int(text), text, span)
+    if re.fullmatch(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?", text) and len(text) <= 64:
+        return s.Value("number", float(text), text, span)
+    if text in ("true", "false"):
+        return s.Value("bool", text == "true", text, span)
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        return s.Value("name", text, text, span)
+    return s.Value("string", text, text, span)
+
+
+class Resolver:
+    def __init__(
+        self, program: s.Program, diags: Diagnostics, overrides: dict[str, str] | None = None
+    ):
+        self.diags = diags
+        self.lets: dict[str, s.Let] = {}
+        self.blocks: dict[str, s.Block] = {}
+        self.used: set[str] = set()
+        self.count = 0
+        self.program = program
+        self._collect_definitions()
+        self._apply_overrides(overrides or {})
+        self.recursive = self._find_recursion()
+
+    # --- definitions -------------------------------------------------------------------
+
+    def _collect_definitions(self) -> None:
+        for st in self.program.stmts:
+            if isinstance(st, s.Let):
+                if st.name in self.lets:
+                    first = self.lets[st.name].span.line
+                    self.diags.error(
+                        "E210",
+                        f"constant '{st.name}' defined twice (first at line {first})",
+                        st.span,
+                    )
+                else:
+                    self.lets[st.name] = st
+            elif isinstance(st, s.Block):
+                canonical = ALIASES.get(st.name, st.name)
+                if canonical in LAYERS:
+                    self.diags.error(
+                        "E211",
+                        f"block '{st.name}' is named like the built-in layer '{st.name}'",
+                        st.span,
+                        "choose another name",
+                    )
+                elif st.name in self.blocks:
+                    first = self.blocks[st.name].span.line
+                    self.diags.error(
+                        "E210", f"block '{st.name}' defined twice (first at line {first})", st.span
+                    )
+                else:
+                    self.blocks[st.name] = st
+                    seen: set[str] = set()
+                    for p in st.params:
+                        if p.name in seen:
+                            self.diags.error(
+                                "E207",
+                                f"block '{st.name}': parameter '{p.name}' given twice",
+                                p.span,
+                            )
+                        seen.add(p.name)
+
+    def _apply_overrides(self, overrides: dict[str, str]) -> None:
+        for name, text in overrides.items():
+            if name not in self.lets:
+                hint = (
+                    "defined constants: " + ", ".join(self.lets)
+                    if self.lets
+                    else "the spec defines no `let`"
+                )
+                self.diags.error(
+                    "E213",
+                    f"--set: unknown constant '{name}'{did_you_mean(name, self.lets)}",
+                    hint=hint,
+                )
+                continue
+            let = self.lets[name]
+            value = replace(parse_override(text), span=let.value.span)
+            self.lets[name] = replace(let, value=value)
+
+    def _find_recursion(self) -> set[str]:
+        """Blocks on a call cycle; each cycle is reported once, where it closes."""
+        calls = {name: list(_calls_in(b.body.stmts)) for name, b in self.blocks.items()}
+        bad: set[str] = set()
+        done: set[str] = set()
+
+        def visit(name: str, path: list[str]) -> None:
+            if name in done:
+                return
+            for call in calls[name]:
+                if call.name not in self.blocks:
+                    continue
+                if call.name in path:
+                    cycle = path[path.index(call.name) :] + [call.name]
+                    if not bad & set(cycle):
+                        what = "calls itself" if len(cycle) == 2 else "is recursive"
+                        self.diags.error(
+                            "E208",
+                            f"block '{call.name}' {what}: {' -> '.join(cycle)}",
+                            call.span,
+                            "blocks may call other blocks but never themselves",
+                        )
+                    bad.update(cycle)
+                elif call.name not in done:
+                    visit(call.name, path + [call.name])
+            done.add(name)
+
+        for name in self.blocks:
+            visit(name, [name])
+        return bad
+
+    # --- values ------------------------------------------------------------------------
+
+    def value(self, v: s.Value, env: dict[str, s.Value], seen: frozenset = frozenset()) -> s.Value:
+        if v.kind != "name":
+            return v
+        if v.text in env:
+            return replace(env[v.text], span=v.span)
+        if v.text in self.lets:
+            self.used.add(v.text)
+            if v.text in seen:
+                self.diags.error(
+                    "E214", f"constant '{v.text}' is defined in terms of itself", v.span
+                )
+                return v
+            inner = self.value(self.lets[v.text].value, {}, seen | {v.text})
+            return replace(inner, span=v.span)
+        return v
+
+    def _names(self, env: dict) -> tuple[str, ...]:
+        return tuple(env) + tuple(self.lets)
+
+    # --- expansion ---------------------------------------------------------------------
+
+    def resolve(self) -> Resolved:
+        out = Resolved(names=tuple(self.lets))
+        top_layers_seen = False
+        train_seen: s.Train | None = None
+        try:
+            for st in self.program.stmts:
+                if isinstance(st, s.Input):
+                    if out.input is not None:
+                        self.diags.error("E214", "`input` given twice", st.span)
+                    elif top_layers_seen:
+                        self.diags.error(
+                            "E214", "`input` must come before the first layer", st.span
+                        )
+                    else:
+                        out.input = self.value(st.shape, {})
+                elif isinstance(st, s.Train):
+                    if train_seen is not None:
+                        self.diags.error(
+                            "E214",
+                            "a second `train` section "
+                            f"(the first is at line {train_seen.span.line})",
+                            st.span,
+                        )
+                        continue
+                    train_seen = st
+                    out.train = self._train(st)
+                elif isinstance(st, (s.Let, s.Block)):
+                    continue
+                else:
+                    top_layers_seen = True
+                    out.items.extend(self._stmt(st, {}, 1))
+        except _TooBig:
+            pass
+        for name, let in self.lets.items():
+            if name not in self.used and let.span.line:
+                self.diags.warning("W201", f"constant '{name}' is never used", let.span)
+        called = {c.name for c in _calls_in(self.program.stmts)}
+        for name, block in self.blocks.items():
+            if name not in called:
+                self.diags.warning("W202", f"block '{name}' is never called", block.span)
+        return out
+
+    def _train(self, st: s.Train) -> list[s.Call]:
+        calls = []
+        for inner in st.body.stmts:
+            if not isinstance(inner, s.Call):
+                self.diags.error(
+                    "E214", "only settings such as `loss mae` may appear in `train { }`", inner.span
+                )
+                continue
+            calls.append(self._resolved_call(inner, {}))
+        return calls
+
+    def _resolved_call(self, c: s.Call, env: dict) -> s.Call:
+        args = tuple(self.value(v, env) for v in c.args)
+        kwargs = tuple(replace(k, value=self.value(k.value, env)) for k in c.kwargs)
+        return replace(c, args=args, kwargs=kwargs)
+
+    def _stmts(self, stmts, env: dict, depth: int) -> list[Item]:
+        out: list[Item] = []
+        for st in stmts:
+            out.extend(self._stmt(st, env, depth))
+        return out
+
+    def _stmt(self, st: s.Stmt, env: dict, depth: int) -> list[Item]:
+        if depth > MAX_DEPTH:
+            self.diags.error(
+                "E403",
+                f"nesting deeper than {MAX_DEPTH} levels (blocks, repeat, residual)",
+                st.span,
+            )
+            raise _TooBig
+        if isinstance(st, s.Call):
+            return self._call(st, env, depth)
+        if isinstance(st, s.Repeat):
+            count = self.value(st.count, env)
+            if count.kind != "number" or not isinstance(count.value, int):
+                self.diags.error(
+                    "E204", f"repeat: count must be an integer, got {count.text}", count.span
+                )
+                return []
+            if count.value < 1:
+                self.diags.error(
+                    "E205", f"repeat: count must be at least 1, got {count.text}", count.span
+                )
+                return []
+            out: list[Item] = []
+            for _ in range(count.value):
+                before = len(self.diags.items)
+                out.extend(self._stmts(st.body.stmts, env, depth + 1))
+                if len(self.diags.items) > before:  # report a bad body once, not once per copy
+                    break
+            return out
+        if isinstance(st, s.Residual):
+            self._count(st.span)
+            body = self._stmts(st.body.stmts, env, depth + 1)
+            return [ResidualCall(st.span, st.body.close, tuple(body))]
+        where = {s.Input: "`input`", s.Let: "`let`", s.Block: "`block`", s.Train: "`train`"}[
+            type(st)
+        ]
+        self.diags.error("E214", f"{where} is only allowed at the top level", st.span)
+        return []
+
+    def _count(self, span: Span) -> None:
+        self.count += 1
+        if self.count > MAX_LAYERS:
+            self.diags.error(
+                "E402",
+                f"the spec expands to more than {MAX_LAYERS:,} layers",
+                span,
+                "reduce `repeat` counts",
+            )
+            raise _TooBig
+
+    def _call(self, c: s.Call, env: dict, depth: int) -> list[Item]:
+        if c.name in self.blocks:
+            if c.name in self.recursive:
+                return []
+            block = self.blocks[c.name]
+            inner = self._bind_block(block, self._resolved_call(c, env))
+            if inner is None:
+                return []
+            return self._stmts(block.body.stmts, inner, depth + 1)
+        op = ALIASES.get(c.name, c.name)
+        if op not in LAYERS:
+            hint = ""
+            if c.name in (
+                "loss",
+                "optimizer",
+                "batch",
+                "epochs",
+                "metrics",
+                "early_stop",
+                "seed",
+                "shuffle",
+            ):
+                hint = "training settings go inside `train { ... }`"
+            valid = tuple(LAYERS) + tuple(ALIASES) + tuple(self.blocks)
+            self.diags.error(
+                "E201", f"unknown layer '{c.name}'{did_you_mean(c.name, valid)}", c.span, hint
+            )
+            return []
+        self._count(c.span)
+        r = self._resolved_call(c, env)
+        return [LayerCall(op, r.args, r.kwargs, c.span, self._names(env))]
+
+    def _bind_block(self, block: s.Block, c: s.Call) -> dict[str, s.Value] | None:
+        before = len(self.diags.items)
+        params = {p.name: p for p in block.params}
+        bound: dict[str, s.Value] = {}
+        if len(c.args) > len(block.params):
+            self.diags.error(
+                "E209",
+                f"block '{block.name}' takes {len(block.params)} positional arguments, "
+                f"got {len(c.args)}",
+                c.args[len(block.params)].span,
+            )
+        for p, v in zip(block.params, c.args[: len(block.params)], strict=False):
+            bound[p.name] = v
+        for kw in c.kwargs:
+            if kw.name not in params:
+                self.diags.error(
+                    "E202",
+                    f"block '{block.name}': unknown keyword "
+                    f"'{kw.name}'{did_you_mean(kw.name, params)}",
+                    kw.span,
+                    "parameters: " + ", ".join(params)
+                    if params
+                    else f"block '{block.name}' takes no arguments",
+                )
+            elif kw.name in bound:
+                self.diags.error("E207", f"block '{block.name}': {kw.name} given twice", kw.span)
+            else:
+                bound[kw.name] = kw.value
+        for p in block.params:
+            if p.name not in bound:
+                if p.default is None:
+                    self.diags.error(
+                        "E206", f"block '{block.name}': missing argument '{p.name}'", c.span
+                    )
+                else:
+                    # Defaults see the constants, not the caller's parameters.
+                    bound[p.name] = self.value(p.default, {})
+        return bound if len(self.diags.items) == before else None
+
+
+def _calls_in(stmts):
+    for st in stmts:
+        if isinstance(st, s.Call):
+            yield st
+        elif isinstance(st, (s.Repeat, s.Residual, s.Block)):
+            yield from _calls_in(st.body.stmts)
+
+
+def resolve(
+    program: s.Program, diags: Diagnostics, overrides: dict[str, str] | None = None
+) -> Resolved:
+    return Resolver(program, diags, overrides).resolve()

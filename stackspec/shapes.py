@@ -1,0 +1,133 @@
+"""Argument binding and shape inference over the expanded calls, producing IR nodes.
+
+Driven entirely by the registry: each layer's `args` bind its call, its `shape` rule gives the
+output shape, its `weights`/`state` give the tensors and so the counts. After an error the
+shape is unknown and later layers skip their shape checks, so one mistake is reported once.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .diagnostics import Diagnostics, Span
+from .ir import Node
+from .layers import LAYERS, ShapeError, bind
+from .resolve import LayerCall, ResidualCall
+
+MAX_PARAMS = 100_000_000
+
+
+def _dims(shape) -> str:
+    return "(" + "x".join(map(str, shape)) + ")"
+
+
+class ShapeInference:
+    def __init__(self, diags: Diagnostics, max_params: int = MAX_PARAMS):
+        self.diags = diags
+        self.max_params = max_params
+        self.total = 0
+        self.missing_input_reported = False
+
+    def nodes(self, items, shape, prefix: str = "") -> tuple[list[Node], tuple | None]:
+        out: list[Node] = []
+        for i, item in enumerate(items):
+            node_id = f"{prefix}{i}"
+            if isinstance(item, ResidualCall):
+                node, shape = self._residual(item, node_id, shape)
+            else:
+                node, shape = self._layer(item, node_id, shape)
+            if node is not None:
+                out.append(node)
+        return out, shape
+
+    def _layer(self, c: LayerCall, node_id: str, shape):
+        kind = LAYERS[c.op]
+        params = bind(c.op, kind.args, c.args, c.kwargs, c.span, self.diags, c.names)
+        if params is None:
+            return None, None
+        if kind.complete:
+            params = kind.complete(params)
+        if shape is None:
+            self._missing_input(c.span)
+            return None, None
+        try:
+            out = kind.shape(params, shape)
+        except ShapeError as e:
+            self.diags.error(e.code, e.message, c.span, e.hint)
+            return None, None
+        node = Node(
+            node_id,
+            c.op,
+            params,
+            shape,
+            out,
+            c.span.line,
+            c.span.column,
+            kind.weights(params, shape),
+            kind.state(params, shape),
+        )
+        self._count(node, c.span)
+        return node, out
+
+    def _residual(self, r: ResidualCall, node_id: str, shape):
+        if shape is None:
+            self._missing_input(r.span)
+        body, out = self.nodes(r.body, shape, node_id + ".")
+        if shape is None or out is None or len(body) != len(r.body):
+            return None, None
+        if out != shape:
+            self.diags.error(
+                "E303",
+                f"residual body changes the shape from {_dims(shape)} to {_dims(out)}",
+                r.span,
+                "y = x + body(x) needs the body's output shape to equal its input shape",
+            )
+            return None, None
+        return Node(
+            node_id, "residual", {}, shape, out, r.span.line, r.span.column, body=tuple(body)
+        ), out
+
+    def _missing_input(self, span: Span) -> None:
+        if not self.missing_input_reported:
+            self.missing_input_reported = True
+            self.diags.error(
+                "E302",
+                "no `input` before the first layer",
+                span,
+                "start the spec with `input N` or `input CxHxW`",
+            )
+
+    def _count(self, node: Node, span: Span) -> None:
+        before = self.total
+        self.total += sum(math.prod(w.shape) for w in node.weights.values())
+        if before <= self.max_params < self.total:
+            self.diags.error(
+                "E401",
+                f"the model has more than {self.max_params:,} parameters "
+                f"({self.total:,} up to this layer)",
+                span,
+                "raise the limit with --max-params if this is intended",
+            )
+
+
+def input_shape(value, diags: Diagnostics) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if value.kind == "number" and isinstance(value.value, int):
+        dims = (value.value,)
+    elif value.kind == "shape":
+        dims = tuple(value.value)
+    else:
+        diags.error(
+            "E204", f"input must be a size such as 11 or 1x28x28, got {value.text}", value.span
+        )
+        return None
+    if len(dims) > 3:
+        diags.error(
+            "E301", f"input has {len(dims)} dimensions; at most 3 (C,H,W) are supported", value.span
+        )
+        return None
+    if any(d < 1 for d in dims):
+        diags.error("E304", f"input sizes must be positive, got {value.text}", value.span)
+        return None
+    return dims

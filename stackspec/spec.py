@@ -1,0 +1,80 @@
+"""The Python API's Spec: a validated spec, ready to summarize or compile (LANGUAGE.md §10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .compiler import compile_source
+from .diagnostics import Diagnostic, Diagnostics, Span, SpecError
+from .ir import IR
+from .shapes import MAX_PARAMS
+from .syntax import Program
+
+BACKENDS = ("numpy", "torch")
+
+
+class Spec:
+    """A parsed and validated spec. Build one with `stackspec.parse` or `stackspec.load`."""
+
+    def __init__(
+        self, source: str, file: str, program: Program, ir: IR, warnings: list[Diagnostic]
+    ):
+        self.source = source
+        self.file = file
+        self.program = program
+        self.ir = ir
+        self.warnings = warnings
+
+    def summary(self) -> str:
+        from .summary import summary
+
+        return summary(self.ir)
+
+    def compile(self, backend: str = "numpy", **options):
+        """A trainable model: `numpy` (the default) or `torch` (a real torch.nn.Module)."""
+        from .backends import compile_model
+
+        return compile_model(self, backend, **options)
+
+    def __repr__(self) -> str:
+        return f"<Spec {self.file}: {len(self.ir.nodes)} layers, {self.ir.param_count:,} params>"
+
+
+def parse(
+    text: str,
+    file: str = "<spec>",
+    overrides: dict[str, str] | None = None,
+    max_params: int = MAX_PARAMS,
+) -> Spec:
+    """Parse and validate spec text; raises SpecError with every diagnostic if it has errors."""
+    result = compile_source(text, file, overrides, max_params)
+    result.diags.raise_if_errors(text)
+    warnings = [d for d in result.diags.sorted() if d.severity == "warning"]
+    return Spec(text, file, result.program, result.ir, warnings)
+
+
+def read_spec(path: str | Path) -> str:
+    """A spec file's text, or a SpecError that says why it cannot be read."""
+    path = Path(path)
+    diags = Diagnostics(str(path))
+    try:
+        if path.stat().st_size > (1 << 20):
+            diags.error("E404", "spec file is larger than 1 MiB", Span.point(1, 1))
+        else:
+            return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        diags.error("E001", "no such file")
+    except IsADirectoryError:
+        diags.error("E001", "is a directory, not a spec file")
+    except UnicodeDecodeError as e:
+        diags.error("E101", f"the file is not UTF-8 text ({e.reason} at byte {e.start})")
+    except OSError as e:
+        diags.error("E001", f"cannot read the file: {e.strerror}")
+    raise SpecError(diags.items)
+
+
+def load(
+    path: str | Path, overrides: dict[str, str] | None = None, max_params: int = MAX_PARAMS
+) -> Spec:
+    """Read, parse and validate a spec file."""
+    return parse(read_spec(path), str(path), overrides, max_params)
