@@ -9,7 +9,7 @@ import traceback
 
 import click
 
-from .diagnostics import SpecError, render_all, to_json
+from .diagnostics import SpecError, UserError, render_all, to_json
 from .shapes import MAX_PARAMS
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -34,6 +34,9 @@ class StackspecGroup(click.Group):
             ctx.exit(e.code)
         except SpecError as e:
             click.echo(render_all(e.diagnostics, e.source), err=True)
+            ctx.exit(EXIT_USER)
+        except UserError as e:
+            click.echo(f"error: {e}", err=True)
             ctx.exit(EXIT_USER)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

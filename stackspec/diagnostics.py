@@ -49,7 +49,14 @@ class Diagnostic:
         return d
 
 
-class SpecError(Exception):
+class UserError(Exception):
+    """A user mistake outside any file position (a missing optional package, a bad option).
+
+    The CLI prints `error: <message>` and exits 1, never a traceback.
+    """
+
+
+class SpecError(UserError):
     """A user mistake in a spec, data file, weight file or setting; carries every diagnostic."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic], source: str | None = None):
