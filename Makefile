@@ -1,0 +1,40 @@
+# The two commands of the README. Each creates its own virtual environment on first use.
+#   make train   train specs/red_wine.stack on the NumPy backend (no torch needed)
+#   make test    install everything the tests need (torch pinned to the CPU build) and run them
+PYTHON ?= python3
+VENV := .venv
+TEST_VENV := .venv-test
+# The package's own torch requirement is a range; here we pin the CPU build that this
+# machine's pip finds on disk (a range admitting newer releases pulls a multi-GB CUDA build).
+TORCH_PIN := torch==2.13.0
+RUN_DIR := runs/red_wine
+
+.PHONY: train test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -e .
+	touch $@
+
+$(TEST_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/python -m pip install -q $(TORCH_PIN)
+	$(TEST_VENV)/bin/python -m pip install -q -e '.[torch,dev]'
+	touch $@
+
+train: $(VENV)/.installed
+	$(VENV)/bin/stackspec train specs/red_wine.stack --data data/red-wine.csv --target quality \
+		--out $(RUN_DIR)
+	@echo "learning curves: $(RUN_DIR)/curves.png  (history: $(RUN_DIR)/history.csv)"
+
+test: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/python -m pytest -q
+
+lint: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/ruff check . && $(TEST_VENV)/bin/ruff format --check .
+
+bench: $(TEST_VENV)/.installed
+	for b in benchmarks/bench_*.py; do $(TEST_VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(TEST_VENV) runs build *.egg-info
