@@ -9,7 +9,7 @@ import traceback
 
 import click
 
-from .diagnostics import SpecError, UserError, render_all, to_json
+from .diagnostics import MAX_REPORTED, SpecError, UserError, render_all, to_json
 from .shapes import MAX_PARAMS
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -118,14 +118,14 @@ def check(specs, as_json, sets, max_params):
         try:
             source = read_spec(path)
         except SpecError as e:
-            everything += e.diagnostics
+            everything += e.diagnostics[:MAX_REPORTED]
             failed = True
             if not as_json:
                 click.echo(render_all(e.diagnostics), err=True)
             continue
         result = compile_source(source, path, overrides, max_params)
         diags = result.diags.sorted()
-        everything += diags
+        everything += diags[:MAX_REPORTED]
         failed |= result.diags.has_errors
         if not as_json:
             if diags:
@@ -137,7 +137,7 @@ def check(specs, as_json, sets, max_params):
                     f"{ir.param_count:,} parameters)"
                 )
     if as_json:
-        click.echo(to_json(everything))
+        click.echo(to_json(everything, limit=None))
     if failed:
         raise Failed(EXIT_USER)
 
@@ -179,17 +179,27 @@ def compile_(spec, backend, emit, output, sets, max_params):
 @click.option(
     "--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file would change."
 )
-def fmt(specs, check_only):
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Accepted like every command that reads a spec; NAME must be a `let` of the file. "
+    "The file is formatted as written, never with the value.",
+)
+def fmt(specs, check_only, sets):
     """Rewrite SPEC files in canonical form (`-` reads stdin and writes stdout)."""
     from .files import atomic_write_text
     from .fmt import format_source
     from .spec import read_spec
 
+    overrides = parse_sets(sets)
     would_change = failed = False
     for path in specs:
         try:
-            source = sys.stdin.read() if path == "-" else read_spec(path)
-            formatted = format_source(source, "<stdin>" if path == "-" else path)
+            # Like a file, stdin may start with a byte-order mark; it is not part of the spec.
+            source = sys.stdin.read().removeprefix("\ufeff") if path == "-" else read_spec(path)
+            formatted = format_source(source, "<stdin>" if path == "-" else path, overrides)
         except SpecError as e:
             click.echo(render_all(e.diagnostics, e.source), err=True)
             failed = True
@@ -210,6 +220,204 @@ def fmt(specs, check_only):
             click.echo(f"reformatted {path}", err=True)
     if failed or (check_only and would_change):
         raise Failed(EXIT_USER)
+
+
+# --- train, evaluate, predict ---------------------------------------------------------------
+
+
+def backend_options(f):
+    f = click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        default="auto",
+        show_default=True,
+        help="torch only: auto picks cuda when available.",
+    )(f)
+    f = click.option(
+        "--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True
+    )(f)
+    return f
+
+
+def build_model(spec, backend: str, device: str, seed: int | None = None):
+    """spec.compile with `device` for torch only; --device cuda with numpy is a usage error."""
+    if backend != "torch" and device == "cuda":
+        raise click.UsageError("--device cuda needs --backend torch")
+    options = {"device": device} if backend == "torch" else {}
+    return spec.compile(backend, seed=seed, **options)
+
+
+def load_weights_into(model, path: str) -> None:
+    from .weights import load_weights
+
+    tensors, notes = load_weights(path, model.ir)
+    if notes:
+        click.echo(render_all(notes), err=True)
+    model.set_weights(tensors)
+
+
+def check_out_dir(out):
+    """Fail before training, not after, when DIR cannot receive the outputs."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    parent = next((p for p in (out, *out.parents) if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: cannot write in {parent}")
+
+
+def commit_outputs(out, write) -> None:
+    """All or nothing: `write(tmp)` fills a temp folder beside DIR; only then is each file moved
+    into DIR (or the folder renamed to DIR when DIR is new). A failure leaves DIR as it was."""
+    import os
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        write(tmp)
+        if not out.exists():
+            os.replace(tmp, out)
+            return
+        for name in sorted(os.listdir(tmp)):
+            os.replace(os.path.join(tmp, name), out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--target", required=True, help="The CSV column to predict.")
+@backend_options
+@click.option(
+    "--valid-split",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Fraction of --data held out for validation, at random from the seed [default: 0.3; "
+    "0 for none].",
+)
+@click.option("--valid", "valid_path", type=click.Path(dir_okay=False), help="Validation CSV.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the train section's.")
+@click.option("--batch", type=click.IntRange(min=1), help="Override the train section's.")
+@click.option("--seed", type=click.IntRange(min=0), help="Override the train section's.")
+@click.option("--out", type=click.Path(file_okay=False), help="[default: runs/<spec name>]")
+@spec_options
+def train(
+    spec,
+    data_path,
+    target,
+    backend,
+    device,
+    valid_split,
+    valid_path,
+    epochs,
+    batch,
+    seed,
+    out,
+    sets,
+    max_params,
+):
+    """Train SPEC on a CSV; write weights, history, learning curves and the spec into --out."""
+    from pathlib import Path
+
+    from .data import read_csv, split
+
+    if valid_path and valid_split is not None:
+        raise click.UsageError("give --valid or --valid-split, not both")
+    s = load_spec(spec, sets, max_params)
+    out = Path(out) if out else Path("runs") / Path(spec).stem
+    check_out_dir(out)
+    seed = s.ir.train["seed"] if seed is None else seed
+    ds = read_csv(data_path, s.ir, target)
+    X, y, validation = ds.X, ds.y, None
+    if valid_path:
+        vd = read_csv(valid_path, s.ir, target)
+        validation = (vd.X, vd.y)
+    else:
+        keep, held = split(len(X), 0.3 if valid_split is None else valid_split, seed)
+        if len(held):
+            X, y, validation = X[keep], y[keep], (X[held], y[held])
+    model = build_model(s, backend, device, seed)
+    history = model.fit(
+        X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, verbose="auto"
+    )
+    commit_outputs(out, lambda tmp: write_run(Path(tmp), s, model, history, sets))
+    files = "weights.safetensors, history.csv, curves.png, spec.stack"
+    click.echo(f"wrote {out}/: {files} ({history.weights})")
+    if history.stop_reason == "nan":
+        click.echo(f"error: training failed: {history.message}", err=True)
+        raise Failed(EXIT_USER)
+    if history.stop_reason == "interrupted":
+        raise Failed(EXIT_INTERRUPTED)
+
+
+def write_run(tmp, spec, model, history, sets) -> None:
+    from .curves import plot_curves
+    from .files import atomic_write_text
+    from .weights import save_weights
+
+    save_weights(tmp / "weights.safetensors", spec.ir, model.get_weights())
+    atomic_write_text(tmp / "history.csv", history.to_csv())
+    title = f"{spec.file}: learning curves ({model.backend})"
+    plot_curves(history, tmp / "curves.png", title, f"loss ({spec.ir.train['loss']['name']})")
+    source = spec.source
+    if sets:  # the weights fit the spec only with the same overrides; say so in the copy
+        source = f"# trained with: {' '.join('--set ' + v for v in sets)}\n" + source
+    atomic_write_text(tmp / "spec.stack", source)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--weights", required=True, type=click.Path(dir_okay=False))
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--target", required=True, help="The CSV column with the true values.")
+@backend_options
+@spec_options
+def evaluate(spec, weights, data_path, target, backend, device, sets, max_params):
+    """Print the loss and metrics of trained weights on a CSV (evaluation mode)."""
+    from .data import read_csv
+
+    s = load_spec(spec, sets, max_params)
+    model = build_model(s, backend, device)
+    load_weights_into(model, weights)
+    ds = read_csv(data_path, s.ir, target)
+    for name, value in model.evaluate(ds.X, ds.y).items():
+        click.echo(f"{name}: {value:.6g}")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--weights", required=True, type=click.Path(dir_okay=False))
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--target", help="A column to ignore if present (the true values).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV file [default: stdout]")
+@backend_options
+@spec_options
+def predict(spec, weights, data_path, target, output, backend, device, sets, max_params):
+    """Write predictions as CSV: `prediction` (or prediction_0..k), and `label` for
+    crossentropy. Probabilities for bce and crossentropy, raw outputs otherwise."""
+    from .data import read_csv
+
+    s = load_spec(spec, sets, max_params)
+    model = build_model(s, backend, device)
+    load_weights_into(model, weights)
+    ds = read_csv(data_path, s.ir, target, need_target=False)
+    write_output(prediction_csv(model.predict(ds.X), s.ir.train["loss"]["name"]), output)
+
+
+def prediction_csv(pred, loss: str) -> str:
+    """Header and rows; 9 significant digits give every float32 value back exactly."""
+    flat = pred.reshape(len(pred), -1)
+    k = flat.shape[1]
+    header = ["prediction"] if k == 1 else [f"prediction_{i}" for i in range(k)]
+    rows = [[f"{v:.9g}" for v in row] for row in flat.tolist()]
+    if loss == "crossentropy":
+        header.append("label")
+        for row, label in zip(rows, flat.argmax(axis=1).tolist(), strict=True):
+            row.append(str(label))
+    return "\n".join(",".join(r) for r in [header, *rows]) + "\n"
 
 
 def run() -> None:

@@ -39,7 +39,14 @@ def compile_source(
     if resolved.input is not None and shape is None:
         inference.missing_input_reported = True  # already reported as a bad input
     nodes, _ = inference.nodes(resolved.items, shape)
-    if shape is not None and not resolved.items and not diags.has_errors:
+    if not resolved.input_seen and not inference.missing_input_reported:
+        diags.error(
+            "E302",
+            "the spec has no `input`",
+            Span.point(1, 1),
+            "start the spec with `input N` or `input CxHxW`",
+        )
+    elif shape is not None and not resolved.items and not diags.has_errors:
         diags.warning(
             "W203", "the spec has no layers; the model is the identity", resolved.input.span
         )

@@ -91,7 +91,16 @@ class Diagnostics:
             raise SpecError(self.sorted(), source)
 
     def sorted(self) -> list[Diagnostic]:
-        return sorted(self.items, key=lambda d: (d.span.line, d.span.column))
+        """In source order; exact repeats (a block called twice with the same mistake in its
+        body, every copy of a `repeat`) are reported once."""
+        unique = list(dict.fromkeys(self.items))
+        return sorted(unique, key=lambda d: (d.span.line, d.span.column))
+
+
+def source_lines(source: str) -> list[str]:
+    """The lines of `source` as the parser counts them: only `\\n` ends a line (a lone `\\r`,
+    a form feed or U+2028 is not a line break for Lark, so `str.splitlines` would disagree)."""
+    return [line.removesuffix("\r") for line in source.split("\n")]
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
@@ -105,7 +114,9 @@ def render(d: Diagnostic, lines: list[str] | None = None) -> str:
     where = f"{d.file}:{d.span.line}:{d.span.column}" if d.span.line else d.file
     out = [f"{where}: {d.severity}[{d.code}]: {d.message}"]
     if lines is not None and 0 < d.span.line <= len(lines):
-        text = lines[d.span.line - 1].rstrip("\r\n").expandtabs(1)
+        # One column per character, as the parser counts them; control characters would move
+        # the terminal's cursor, so they are shown as blanks.
+        text = "".join(c if c.isprintable() else " " for c in lines[d.span.line - 1])
         column = d.span.column
         width = len(text) + 1 - column
         if d.span.end_line == d.span.line:
@@ -124,12 +135,13 @@ def render(d: Diagnostic, lines: list[str] | None = None) -> str:
 
 
 def render_all(diagnostics: list[Diagnostic], source: str | None = None) -> str:
-    lines = source.splitlines() if source is not None else None
+    lines = source_lines(source) if source is not None else None
     shown = [render(d, lines) for d in diagnostics[:MAX_REPORTED]]
     if len(diagnostics) > MAX_REPORTED:
         shown.append(f"... and {len(diagnostics) - MAX_REPORTED} more")
     return "\n".join(shown)
 
 
-def to_json(diagnostics: list[Diagnostic]) -> str:
-    return json.dumps([d.as_dict() for d in diagnostics[:MAX_REPORTED]], indent=2)
+def to_json(diagnostics: list[Diagnostic], limit: int | None = MAX_REPORTED) -> str:
+    """The `--json` array (LANGUAGE.md §7); `limit=None` when the caller capped each file."""
+    return json.dumps([d.as_dict() for d in diagnostics[:limit]], indent=2)

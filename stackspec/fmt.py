@@ -13,14 +13,21 @@ from __future__ import annotations
 from . import syntax as s
 from .diagnostics import Diagnostics
 from .parser import parse_program
+from .resolve import check_override_names
 
 INDENT = "  "
 
 
-def format_source(source: str, file: str = "<spec>") -> str:
-    """The canonical form of `source`; raises SpecError if it does not parse."""
+def format_source(source: str, file: str = "<spec>", overrides: dict | None = None) -> str:
+    """The canonical form of `source`; raises SpecError if it does not parse.
+
+    `overrides` (`--set`) are only checked to name constants of the file: formatting keeps
+    what was written."""
     diags = Diagnostics(file)
     program = parse_program(source, diags)
+    if program is not None and overrides:
+        lets = [st.name for st in program.stmts if isinstance(st, s.Let)]
+        check_override_names(overrides, lets, diags)
     diags.raise_if_errors(source)
     return _Formatter(source, program).run()
 

@@ -16,7 +16,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import syntax as s
-from .diagnostics import Diagnostics, Span
+from .diagnostics import Diagnostics, Span, source_lines
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 TABLES = Path(__file__).with_name("_tables.py")
@@ -82,21 +82,23 @@ def write_tables() -> None:
 
 
 def parse_program(source: str, diags: Diagnostics) -> s.Program | None:
-    """Parse spec text; on failure report into `diags` and return None."""
+    """Parse spec text; on failure report every syntax error found into `diags`, return None."""
     if len(source.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         diags.error("E404", "spec file is larger than 1 MiB", Span.point(1, 1))
         return None
     depth_error = _check_depth(source)
     if depth_error:
-        diags.error("E403", f"nesting deeper than {MAX_DEPTH} levels", depth_error)
+        diags.error(
+            "E403",
+            f"nesting deeper than {MAX_DEPTH} levels",
+            depth_error,
+            "flatten the spec: use `repeat` or a block instead of nesting",
+        )
         return None
-    try:
-        tree = get_parser().parse(source)
-    except UnexpectedInput as e:
-        _syntax_error(e, source, diags)
+    tree = _parse_recovering(source, diags)
+    if tree is None:
         return None
-    comments = _comments(source)
-    return s.Program(tuple(_Builder(diags).stmts(tree.children)), tuple(comments))
+    return s.Program(tuple(_Builder(diags).stmts(tree.children)), tuple(_comments(source)))
 
 
 # --- limits checked before parsing -------------------------------------------------------
@@ -129,7 +131,13 @@ def _scan(source: str):
             yield ch, line, col
 
 
+_BRACES_STRINGS_COMMENTS = re.compile(r'[{}"#]')
+
+
 def _check_depth(source: str) -> Span | None:
+    # Most specs nest a few levels; count braces quickly and scan exactly only when needed.
+    if source.count("{") <= MAX_DEPTH:
+        return None
     depth = 0
     for ch, line, col in _scan(source):
         if ch == "{":
@@ -141,35 +149,93 @@ def _check_depth(source: str) -> Span | None:
     return None
 
 
+def _code(line: str) -> str:
+    """A line without its comment; strings are kept but cannot hide a `#` or a brace."""
+    out, in_str, escape = [], False, False
+    for ch in line:
+        if in_str:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == '"':
+                in_str = False
+            out.append(" ")
+            continue
+        if ch == "#":
+            break
+        if ch == '"':
+            in_str = True
+        out.append(ch)
+    return "".join(out)
+
+
 def _comments(source: str) -> list[s.Comment]:
     """Every `#` comment with its position, for `fmt` to put back."""
     out = []
-    for i, line in enumerate(source.splitlines(), 1):
-        in_str, escape = False, False
-        for j, ch in enumerate(line):
-            if in_str:
-                if escape:
-                    escape = False
-                elif ch == "\\":
-                    escape = True
-                elif ch == '"':
-                    in_str = False
-            elif ch == '"':
-                in_str = True
-            elif ch == "#":
-                out.append(s.Comment(line[j:].rstrip(), i, j + 1))
-                break
+    for i, line in enumerate(source_lines(source), 1):
+        code = _code(line)
+        if len(code) < len(line) and line[len(code)] == "#":
+            out.append(s.Comment(line[len(code) :].rstrip(), i, len(code) + 1))
     return out
 
 
 # --- syntax errors, named by what the writer most likely did -----------------------------
 
+# Syntax errors after which the rest of the file cannot be read sensibly.
+_FATAL = ("E102", "E104", "E108")
+MAX_SYNTAX_ERRORS = 20
+RECOVERY_BUDGET = 1 << 19  # characters re-parsed while looking for further syntax errors
+
+
+def _parse_recovering(source: str, diags: Diagnostics) -> Tree | None:
+    """Parse; after a syntax error, blank the statement's lines and parse again, so that one
+    run reports the syntax errors of several lines. Lines with braces are never blanked (that
+    would change the nesting and invent errors), and the error must move forward each time."""
+    text, budget, last = source, RECOVERY_BUDGET, (0, 0)
+    found = 0
+    while True:
+        try:
+            tree = get_parser().parse(text)
+            return tree if found == 0 else None
+        except UnexpectedInput as e:
+            code, message, span, hint = _syntax_error(e, text)
+        if (span.line, span.column) <= last:
+            return None
+        diags.error(code, message, span, hint)
+        found += 1
+        last = (span.line, span.column)
+        budget -= len(text)
+        if code in _FATAL or found >= MAX_SYNTAX_ERRORS or budget < len(text):
+            return None
+        text = _blank_statement(text, span.line)
+        if text is None:
+            return None
+
+
+def _blank_statement(text: str, line: int) -> str | None:
+    """`text` with the statement on `line` (and the lines it continues with `|`) replaced by
+    blanks, keeping every other character where it was; None if the lines hold a brace."""
+    lines = text.split("\n")
+    first = line - 1
+    while first > 0 and _code(lines[first - 1]).rstrip().endswith("|"):
+        first -= 1
+    chosen = range(first, line)
+    if any(ch in _code(lines[i]) for i in chosen for ch in "{}"):
+        return None
+    for i in chosen:
+        lines[i] = " " * len(lines[i])
+    return "\n".join(lines)
+
 
 def _end_position(source: str) -> Span:
-    lines = source.splitlines() or [""]
-    while len(lines) > 1 and not lines[-1].strip():
-        lines.pop()
-    return Span.point(len(lines), len(lines[-1].rstrip()) + 1)
+    """Just after the last character that is not blank or a comment (line 1, column 1 if none)."""
+    end = Span.point(1, 1)
+    for i, line in enumerate(source_lines(source), 1):
+        code = _code(line).rstrip()
+        if code.strip():
+            end = Span.point(i, len(code) + 1)
+    return end
 
 
 def _open_braces(source: str) -> list[Span]:
@@ -183,10 +249,10 @@ def _open_braces(source: str) -> list[Span]:
 
 
 def _previous_text(source: str, line: int, column: int) -> str:
-    """The source before a position, comments and trailing blanks removed."""
-    lines = source.splitlines()[: line - 1] + [source.splitlines()[line - 1][: column - 1]]
-    cleaned = [re.sub(r"#.*", "", ln) for ln in lines]
-    return "\n".join(cleaned).rstrip(" \t")
+    """The code before a position, comments and trailing blanks removed."""
+    lines = source_lines(source)[:line]
+    lines[-1] = lines[-1][: column - 1]
+    return "\n".join(_code(ln) for ln in lines).rstrip(" \t")
 
 
 def _expected(names) -> str:
@@ -196,62 +262,97 @@ def _expected(names) -> str:
     return "; expected " + " or ".join(friendly) if friendly else ""
 
 
-def _syntax_error(e: UnexpectedInput, source: str, diags: Diagnostics) -> None:
+def _bad_chars(line: str, column: int, pattern: str) -> Span:
+    """The span from `column` over the characters matching `pattern` (at least one)."""
+    m = re.compile(pattern).match(line, column - 1)
+    width = max(1, m.end() - m.start()) if m else 1
+    return Span(0, column, 0, column + width)
+
+
+def _syntax_error(e: UnexpectedInput, source: str) -> tuple[str, str, Span, str]:
+    """(code, message, span, hint) for Lark's exception, naming the likely mistake."""
+    lines = source_lines(source)
     if isinstance(e, UnexpectedCharacters):
-        span = Span.point(e.line, e.column)
-        ch = source.splitlines()[e.line - 1][e.column - 1]
+        text = lines[e.line - 1]
+        ch = text[e.column - 1] if e.column - 1 < len(text) else "\n"
+        point = Span.point(e.line, e.column)
         if ch == '"':
-            diags.error("E107", "unterminated string", span, 'close it with `"` on the same line')
-        elif ch.isdigit() or ch in "-.":
-            diags.error("E106", "malformed number", span)
-        else:
-            diags.error("E101", f"unexpected character {ch!r}", span)
-        return
+            return "E107", "unterminated string", point, 'close it with `"` on the same line'
+        if ch.isdigit() or ch in "-.":
+            w = _bad_chars(text, e.column, r"[-+.0-9A-Za-z_]+")
+            bad = text[w.column - 1 : w.end_column - 1]
+            return (
+                "E106",
+                f"malformed number '{bad}'",
+                Span(e.line, w.column, e.line, w.end_column),
+                "numbers look like 3, -0.5, .5 or 1e-3; shapes like 3x3, without spaces",
+            )
+        hint = ""
+        if ch.isalpha():
+            hint = "names use ASCII letters, digits and `_` only"
+        elif ch in "(),":
+            hint = "parentheses appear only in `block` headers: `block name(a, b=1) { ... }`"
+        elif ch in ";":
+            hint = "separate statements with a newline or `|`"
+        return "E101", f"unexpected character {ch!r}", point, hint
     token = getattr(e, "token", None)
     at_end = isinstance(e, UnexpectedEOF) or (token is not None and token.type == "$END")
     if at_end:
         span = _end_position(source)
         before = _previous_text(source, span.line, span.column).rstrip()
         if before.endswith("|"):
-            span = _position_of_last(source, "|")
-            diags.error("E103", "dangling '|' at the end of the file", span, "remove the '|'")
-            return
+            return (
+                "E103",
+                "dangling '|' at the end of the file",
+                _last_pipe(source),
+                ("remove the '|', or add the layer it announces"),
+            )
         opened = _open_braces(source)
         if opened:
-            diags.error(
+            return (
                 "E102",
                 f"unclosed '{{' opened at line {opened[-1].line}, column {opened[-1].column}",
                 span,
                 "add '}' to close it",
             )
-            return
-        diags.error("E104", "unexpected end of file" + _expected(e.expected), span)
-        return
+        return "E104", "unexpected end of file" + _expected(e.expected), span, ""
     assert isinstance(e, UnexpectedToken)
     span = Span(e.line, e.column, token.end_line or e.line, token.end_column or e.column + 1)
+    if token.type == "_NL":
+        span = Span.point(e.line, e.column)
     before = _previous_text(source, e.line, e.column)
+    name = _statement_start_name(before)
     if token.type in ("RBRACE", "PIPE", "_NL") and before.rstrip().endswith("|"):
-        diags.error(
+        return (
             "E103",
             "dangling '|': no layer after it",
-            _position_of_last_before(source, e),
-            "remove the '|'",
+            _last_pipe(source, e),
+            ("remove the '|', or add the layer it announces"),
         )
-    elif token.type == "EQUAL" and _statement_start_name(before):
-        name = _statement_start_name(before)
-        diags.error(
+    if token.type == "EQUAL" and name:
+        m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", lines[e.line - 1][: e.column - 1])
+        start = m.start(1) + 1 if m and m.group(1) == name else e.column
+        return (
             "E105",
             f"keyword argument '{name}=' without a layer",
-            span,
-            "a keyword argument follows its layer's name, e.g. `dropout rate=0.3`",
+            Span(e.line, start, e.line, e.column + 1),
+            "inside `train`, a setting's value follows its name: `loss mae`"
+            if _inside_train(source, e)
+            else "a keyword argument follows its layer's name, e.g. `dropout rate=0.3`",
         )
-    elif token.type == "RBRACE" and not _open_braces(source[: _offset(source, e.line, e.column)]):
-        diags.error("E108", "'}' without a matching '{'", span)
-    else:
-        shown = token.value.strip() or TOKEN_NAMES.get(token.type, token.type)
-        if token.type == "_NL":
-            shown = "end of line"
-        diags.error("E100", f"unexpected {shown!r}" + _expected(e.expected), span)
+    if token.type == "RBRACE" and not _open_braces(source[: _offset(source, e.line, e.column)]):
+        return "E108", "'}' without a matching '{'", span, ""
+    if token.type == "PIPE" and not before.strip(" \t").rsplit("\n", 1)[-1].strip():
+        return (
+            "E100",
+            "unexpected '|' at the start of a statement",
+            span,
+            ("`|` goes between two layers; to continue a line, end it with `|`"),
+        )
+    shown = token.value.strip() or TOKEN_NAMES.get(token.type, token.type)
+    if token.type == "_NL":
+        shown = "end of line"
+    return "E100", f"unexpected {shown!r}" + _expected(e.expected), span, ""
 
 
 KEYWORDS = frozenset(["input", "let", "block", "repeat", "residual", "train", "true", "false"])
@@ -263,21 +364,27 @@ def _statement_start_name(before: str) -> str | None:
     return m.group(1) if m and m.group(1) not in KEYWORDS else None
 
 
+def _inside_train(source: str, e: UnexpectedInput) -> bool:
+    opened = _open_braces(source[: _offset(source, e.line, e.column)])
+    if not opened:
+        return False
+    header = _previous_text(source, opened[-1].line, opened[-1].column)
+    return bool(re.search(r"(?:^|[|{\n])\s*train\s*$", header))
+
+
 def _offset(source: str, line: int, column: int) -> int:
-    lines = source.splitlines(keepends=True)
-    return sum(len(x) for x in lines[: line - 1]) + column - 1
+    lines = source.split("\n")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
 
 
-def _position_of_last(source: str, ch: str, limit: int | None = None) -> Span:
+def _last_pipe(source: str, e: UnexpectedInput | None = None) -> Span:
+    """The last `|` in the code before the error (or in the whole file)."""
+    limit = None if e is None else _offset(source, e.line, e.column)
     found = Span.point(1, 1)
     for c, line, col in _scan(source if limit is None else source[:limit]):
-        if c == ch:
+        if c == "|":
             found = Span.point(line, col)
     return found
-
-
-def _position_of_last_before(source: str, e: UnexpectedInput) -> Span:
-    return _position_of_last(source, "|", _offset(source, e.line, e.column))
 
 
 # --- the tree -> dataclasses ---------------------------------------------------------------
@@ -357,15 +464,21 @@ class _Builder:
         if kind == "string":
             return s.Value("string", _unescape(text[1:-1]), text, span)
         if len(text) > MAX_NUMBER_CHARS:
-            self.diags.error("E405", f"number with {len(text)} characters is too long", span)
-            return s.Value("number", 0, "0", span)
+            what = "shape" if kind == "shape" else "number"
+            self.diags.error(
+                "E405",
+                f"{what} with {len(text):,} characters is too long (at most {MAX_NUMBER_CHARS})",
+                span,
+            )
+            return s.Value("invalid", None, text, span)
         if kind == "shape":
             return s.Value("shape", tuple(int(d) for d in text.split("x")), text, span)
         if re.fullmatch(r"-?[0-9]+", text):
             return s.Value("number", int(text), text, span)
         number = float(text)
         if number in (float("inf"), float("-inf")):
-            self.diags.error("E405", f"number {text} is out of range", span)
+            self.diags.error("E405", f"number {text} is too large for a float", span)
+            return s.Value("invalid", None, text, span)
         return s.Value("number", number, text, span)
 
 

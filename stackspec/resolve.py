@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from . import syntax as s
 from .diagnostics import Diagnostics, Span, did_you_mean
 from .layers import ALIASES, LAYERS
+from .settings import SETTINGS
 
 MAX_LAYERS = 10_000
 MAX_DEPTH = 64
@@ -28,21 +29,32 @@ class LayerCall:
     kwargs: tuple[s.Kwarg, ...]
     span: Span
     names: tuple[str, ...] = ()  # constants and parameters in scope, for did-you-mean
+    context: str = ""  # "in block 'h' called at line 9" for a layer written in a block
 
 
 @dataclass(frozen=True)
 class ResidualCall:
     span: Span
     close: Span
-    body: tuple[LayerCall | ResidualCall, ...]
+    body: tuple[Item, ...]
+    context: str = ""
 
 
-Item = LayerCall | ResidualCall
+@dataclass(frozen=True)
+class Unknown:
+    """A call that could not be expanded (already reported). What follows it has an unknown
+    shape, so a misspelled layer is one error rather than one per later layer."""
+
+    span: Span
+
+
+Item = LayerCall | ResidualCall | Unknown
 
 
 @dataclass
 class Resolved:
     input: s.Value | None = None
+    input_seen: bool = False  # an `input` statement exists, even a misplaced one
     items: list[Item] = field(default_factory=list)
     train: list[s.Call] = field(default_factory=list)
     names: tuple[str, ...] = ()
@@ -55,7 +67,7 @@ class _TooBig(Exception):
 def parse_override(text: str) -> s.Value:
     """A `--set NAME=VALUE` value, read with the spec's own literal rules."""
     span = Span(0, 0, 0, 0)
-    if re.fullmatch(r"[0-9]+(x[0-9]+)+", text):
+    if re.fullmatch(r"[0-9]+(x[0-9]+)+", text) and len(text) <= 64:
         return s.Value("shape", tuple(int(d) for d in text.split("x")), text, span)
     if re.fullmatch(r"-?[0-9]{1,64}", text):
         return s.Value("number", int(text), text, span)
@@ -66,6 +78,24 @@ def parse_override(text: str) -> s.Value:
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         return s.Value("name", text, text, span)
     return s.Value("string", text, text, span)
+
+
+def check_override_names(overrides, lets, diags: Diagnostics) -> None:
+    """Every `--set NAME=...` must name a `let` of the spec."""
+    for name in overrides:
+        if name not in lets:
+            hint = "defined constants: " + ", ".join(lets) if lets else "the spec defines no `let`"
+            diags.error(
+                "E213", f"--set: unknown constant '{name}'{did_you_mean(name, lets)}", hint=hint
+            )
+
+
+def _positional_after_keyword(c: s.Call) -> s.Value | None:
+    """The first positional argument written after a keyword argument (`dense units=4 relu`)."""
+    if not c.kwargs:
+        return None
+    first = (c.kwargs[0].span.line, c.kwargs[0].span.column)
+    return next((v for v in c.args if (v.span.line, v.span.column) > first), None)
 
 
 class Resolver:
@@ -97,44 +127,36 @@ class Resolver:
                 else:
                     self.lets[st.name] = st
             elif isinstance(st, s.Block):
-                canonical = ALIASES.get(st.name, st.name)
-                if canonical in LAYERS:
-                    self.diags.error(
-                        "E211",
-                        f"block '{st.name}' is named like the built-in layer '{st.name}'",
-                        st.span,
-                        "choose another name",
-                    )
-                elif st.name in self.blocks:
-                    first = self.blocks[st.name].span.line
-                    self.diags.error(
-                        "E210", f"block '{st.name}' defined twice (first at line {first})", st.span
-                    )
-                else:
-                    self.blocks[st.name] = st
-                    seen: set[str] = set()
-                    for p in st.params:
-                        if p.name in seen:
-                            self.diags.error(
-                                "E207",
-                                f"block '{st.name}': parameter '{p.name}' given twice",
-                                p.span,
-                            )
-                        seen.add(p.name)
+                self._collect_block(st)
+
+    def _collect_block(self, st: s.Block) -> None:
+        if ALIASES.get(st.name, st.name) in LAYERS:
+            self.diags.error(
+                "E211",
+                f"block '{st.name}' is named like the built-in layer '{st.name}'",
+                st.span,
+                "choose another name",
+            )
+            return
+        if st.name in self.blocks:
+            first = self.blocks[st.name].span.line
+            self.diags.error(
+                "E210", f"block '{st.name}' defined twice (first at line {first})", st.span
+            )
+            return
+        self.blocks[st.name] = st
+        seen: set[str] = set()
+        for p in st.params:
+            if p.name in seen:
+                self.diags.error(
+                    "E207", f"block '{st.name}': parameter '{p.name}' given twice", p.span
+                )
+            seen.add(p.name)
 
     def _apply_overrides(self, overrides: dict[str, str]) -> None:
+        check_override_names(overrides, self.lets, self.diags)
         for name, text in overrides.items():
             if name not in self.lets:
-                hint = (
-                    "defined constants: " + ", ".join(self.lets)
-                    if self.lets
-                    else "the spec defines no `let`"
-                )
-                self.diags.error(
-                    "E213",
-                    f"--set: unknown constant '{name}'{did_you_mean(name, self.lets)}",
-                    hint=hint,
-                )
                 continue
             let = self.lets[name]
             value = replace(parse_override(text), span=let.value.span)
@@ -177,14 +199,16 @@ class Resolver:
         if v.kind != "name":
             return v
         if v.text in env:
-            return replace(env[v.text], span=v.span)
+            # A block argument keeps the position where the caller wrote it: a bad value is
+            # the caller's mistake, not the block's.
+            return env[v.text]
         if v.text in self.lets:
             self.used.add(v.text)
             if v.text in seen:
                 self.diags.error(
-                    "E214", f"constant '{v.text}' is defined in terms of itself", v.span
+                    "E208", f"constant '{v.text}' is defined in terms of itself", v.span
                 )
-                return v
+                return replace(v, kind="invalid")
             inner = self.value(self.lets[v.text].value, {}, seen | {v.text})
             return replace(inner, span=v.span)
         return v
@@ -196,19 +220,12 @@ class Resolver:
 
     def resolve(self) -> Resolved:
         out = Resolved(names=tuple(self.lets))
-        top_layers_seen = False
+        layers_seen = False
         train_seen: s.Train | None = None
         try:
             for st in self.program.stmts:
                 if isinstance(st, s.Input):
-                    if out.input is not None:
-                        self.diags.error("E214", "`input` given twice", st.span)
-                    elif top_layers_seen:
-                        self.diags.error(
-                            "E214", "`input` must come before the first layer", st.span
-                        )
-                    else:
-                        out.input = self.value(st.shape, {})
+                    self._input(st, out, layers_seen)
                 elif isinstance(st, s.Train):
                     if train_seen is not None:
                         self.diags.error(
@@ -220,13 +237,30 @@ class Resolver:
                         continue
                     train_seen = st
                     out.train = self._train(st)
-                elif isinstance(st, (s.Let, s.Block)):
-                    continue
-                else:
-                    top_layers_seen = True
-                    out.items.extend(self._stmt(st, {}, 1))
+                elif not isinstance(st, (s.Let, s.Block)):
+                    layers_seen = True
+                    out.items.extend(self._stmt(st, {}, 1, ""))
         except _TooBig:
             pass
+        self._warn_unused()
+        return out
+
+    def _input(self, st: s.Input, out: Resolved, layers_seen: bool) -> None:
+        if out.input_seen:
+            self.diags.error("E214", "`input` given twice", st.span)
+            return
+        if layers_seen:
+            # Still used for the shapes, so the misplaced line is the only error.
+            self.diags.error(
+                "E214",
+                "`input` must come before the first layer",
+                st.span,
+                "move it to the top of the file",
+            )
+        out.input_seen = True
+        out.input = self.value(st.shape, {})
+
+    def _warn_unused(self) -> None:
         for name, let in self.lets.items():
             if name not in self.used and let.span.line:
                 self.diags.warning("W201", f"constant '{name}' is never used", let.span)
@@ -234,7 +268,6 @@ class Resolver:
         for name, block in self.blocks.items():
             if name not in called:
                 self.diags.warning("W202", f"block '{name}' is never called", block.span)
-        return out
 
     def _train(self, st: s.Train) -> list[s.Call]:
         calls = []
@@ -243,22 +276,33 @@ class Resolver:
                 self.diags.error(
                     "E214", "only settings such as `loss mae` may appear in `train { }`", inner.span
                 )
-                continue
-            calls.append(self._resolved_call(inner, {}))
+            elif self._order_ok(inner, inner.name):
+                calls.append(self._resolved_call(inner, {}))
         return calls
+
+    def _order_ok(self, c: s.Call, owner: str) -> bool:
+        late = _positional_after_keyword(c)
+        if late is not None:
+            self.diags.error(
+                "E209",
+                f"{owner}: positional argument '{late.text}' after a keyword argument",
+                late.span,
+                "write positional arguments first, then name=value ones",
+            )
+        return late is None
 
     def _resolved_call(self, c: s.Call, env: dict) -> s.Call:
         args = tuple(self.value(v, env) for v in c.args)
         kwargs = tuple(replace(k, value=self.value(k.value, env)) for k in c.kwargs)
         return replace(c, args=args, kwargs=kwargs)
 
-    def _stmts(self, stmts, env: dict, depth: int) -> list[Item]:
+    def _stmts(self, stmts, env: dict, depth: int, context: str) -> list[Item]:
         out: list[Item] = []
         for st in stmts:
-            out.extend(self._stmt(st, env, depth))
+            out.extend(self._stmt(st, env, depth, context))
         return out
 
-    def _stmt(self, st: s.Stmt, env: dict, depth: int) -> list[Item]:
+    def _stmt(self, st: s.Stmt, env: dict, depth: int, context: str) -> list[Item]:
         if depth > MAX_DEPTH:
             self.diags.error(
                 "E403",
@@ -267,35 +311,43 @@ class Resolver:
             )
             raise _TooBig
         if isinstance(st, s.Call):
-            return self._call(st, env, depth)
+            return self._call(st, env, depth, context)
         if isinstance(st, s.Repeat):
-            count = self.value(st.count, env)
-            if count.kind != "number" or not isinstance(count.value, int):
-                self.diags.error(
-                    "E204", f"repeat: count must be an integer, got {count.text}", count.span
-                )
-                return []
-            if count.value < 1:
-                self.diags.error(
-                    "E205", f"repeat: count must be at least 1, got {count.text}", count.span
-                )
-                return []
-            out: list[Item] = []
-            for _ in range(count.value):
-                before = len(self.diags.items)
-                out.extend(self._stmts(st.body.stmts, env, depth + 1))
-                if len(self.diags.items) > before:  # report a bad body once, not once per copy
-                    break
-            return out
+            return self._repeat(st, env, depth, context)
         if isinstance(st, s.Residual):
             self._count(st.span)
-            body = self._stmts(st.body.stmts, env, depth + 1)
-            return [ResidualCall(st.span, st.body.close, tuple(body))]
+            body = self._stmts(st.body.stmts, env, depth + 1, context)
+            return [ResidualCall(st.span, st.body.close, tuple(body), context)]
         where = {s.Input: "`input`", s.Let: "`let`", s.Block: "`block`", s.Train: "`train`"}[
             type(st)
         ]
         self.diags.error("E214", f"{where} is only allowed at the top level", st.span)
         return []
+
+    def _repeat(self, st: s.Repeat, env: dict, depth: int, context: str) -> list[Item]:
+        count = self.value(st.count, env)
+        if count.kind == "invalid":
+            return [Unknown(st.span)]
+        if count.kind != "number" or not isinstance(count.value, int):
+            self.diags.error(
+                "E204", f"repeat: count must be an integer, got {count.text}", count.span
+            )
+            return [Unknown(st.span)]
+        if count.value < 1:
+            self.diags.error(
+                "E205", f"repeat: count must be at least 1, got {count.text}", count.span
+            )
+            return [Unknown(st.span)]
+        out: list[Item] = []
+        for _ in range(count.value):
+            before = len(self.diags.items)
+            copy = self._stmts(st.body.stmts, env, depth + 1, context)
+            out.extend(copy)
+            # Report a bad body once, not once per copy; an empty body stays empty, however
+            # large the count.
+            if len(self.diags.items) > before or not copy:
+                break
+        return out
 
     def _count(self, span: Span) -> None:
         self.count += 1
@@ -308,50 +360,53 @@ class Resolver:
             )
             raise _TooBig
 
-    def _call(self, c: s.Call, env: dict, depth: int) -> list[Item]:
+    def _call(self, c: s.Call, env: dict, depth: int, context: str) -> list[Item]:
         if c.name in self.blocks:
-            if c.name in self.recursive:
-                return []
+            if c.name in self.recursive or not self._order_ok(c, f"block '{c.name}'"):
+                return [Unknown(c.span)]
             block = self.blocks[c.name]
             inner = self._bind_block(block, self._resolved_call(c, env))
             if inner is None:
-                return []
-            return self._stmts(block.body.stmts, inner, depth + 1)
+                return [Unknown(c.span)]
+            here = f"in block '{c.name}' called at line {c.span.line}"
+            return self._stmts(
+                block.body.stmts, inner, depth + 1, f"{context}, {here}" if context else here
+            )
         op = ALIASES.get(c.name, c.name)
         if op not in LAYERS:
-            hint = ""
-            if c.name in (
-                "loss",
-                "optimizer",
-                "batch",
-                "epochs",
-                "metrics",
-                "early_stop",
-                "seed",
-                "shuffle",
-            ):
-                hint = "training settings go inside `train { ... }`"
-            valid = tuple(LAYERS) + tuple(ALIASES) + tuple(self.blocks)
-            self.diags.error(
-                "E201", f"unknown layer '{c.name}'{did_you_mean(c.name, valid)}", c.span, hint
-            )
-            return []
+            self._unknown_layer(c)
+            return [Unknown(c.span)]
         self._count(c.span)
+        if not self._order_ok(c, c.name):
+            return [Unknown(c.span)]
         r = self._resolved_call(c, env)
-        return [LayerCall(op, r.args, r.kwargs, c.span, self._names(env))]
+        return [LayerCall(op, r.args, r.kwargs, c.span, self._names(env), context)]
+
+    def _unknown_layer(self, c: s.Call) -> None:
+        hint = ""
+        if c.name in SETTINGS:
+            hint = "training settings go inside `train { ... }`"
+        elif c.name in ("input", "let", "block", "repeat", "residual", "train"):
+            hint = f"`{c.name}` is a statement, not a layer"
+        valid = tuple(LAYERS) + tuple(ALIASES) + tuple(self.blocks)
+        self.diags.error(
+            "E201", f"unknown layer '{c.name}'{did_you_mean(c.name, valid)}", c.span, hint
+        )
 
     def _bind_block(self, block: s.Block, c: s.Call) -> dict[str, s.Value] | None:
-        before = len(self.diags.items)
+        ok = True
         params = {p.name: p for p in block.params}
         bound: dict[str, s.Value] = {}
         if len(c.args) > len(block.params):
+            n = len(block.params)
             self.diags.error(
                 "E209",
-                f"block '{block.name}' takes {len(block.params)} positional arguments, "
+                f"block '{block.name}' takes {n} positional argument{'s' if n != 1 else ''}, "
                 f"got {len(c.args)}",
-                c.args[len(block.params)].span,
+                c.args[n].span,
             )
-        for p, v in zip(block.params, c.args[: len(block.params)], strict=False):
+            ok = False
+        for p, v in zip(block.params, c.args, strict=False):
             bound[p.name] = v
         for kw in c.kwargs:
             if kw.name not in params:
@@ -364,20 +419,24 @@ class Resolver:
                     if params
                     else f"block '{block.name}' takes no arguments",
                 )
+                ok = False
             elif kw.name in bound:
                 self.diags.error("E207", f"block '{block.name}': {kw.name} given twice", kw.span)
+                ok = False
             else:
                 bound[kw.name] = kw.value
         for p in block.params:
-            if p.name not in bound:
-                if p.default is None:
-                    self.diags.error(
-                        "E206", f"block '{block.name}': missing argument '{p.name}'", c.span
-                    )
-                else:
-                    # Defaults see the constants, not the caller's parameters.
-                    bound[p.name] = self.value(p.default, {})
-        return bound if len(self.diags.items) == before else None
+            if p.name in bound:
+                continue
+            if p.default is None:
+                self.diags.error(
+                    "E206", f"block '{block.name}': missing argument '{p.name}'", c.span
+                )
+                ok = False
+            else:
+                # Defaults see the constants, not the caller's parameters.
+                bound[p.name] = self.value(p.default, {})
+        return bound if ok else None
 
 
 def _calls_in(stmts):

@@ -53,7 +53,7 @@ EARLY_STOP = (
 SETTINGS: dict[str, tuple[Arg, ...]] = {
     "loss": (Arg("loss", "choice", "mse", positional=True, choices=tuple(LOSSES)),),
     "optimizer": (Arg("optimizer", "choice", "adam", positional=True, choices=tuple(OPTIMIZERS)),),
-    "batch": (Arg("size", "int", 32, positional=True, size=True),),
+    "batch": (Arg("size", "int", 32, positional=True, low=1),),
     "epochs": (Arg("count", "int", 10, positional=True, low=1),),
     "metrics": (),  # variadic names, bound by hand below
     "early_stop": EARLY_STOP,

@@ -2,19 +2,24 @@
 
 Driven entirely by the registry: each layer's `args` bind its call, its `shape` rule gives the
 output shape, its `weights`/`state` give the tensors and so the counts. After an error the
-shape is unknown and later layers skip their shape checks, so one mistake is reported once.
+shape is UNKNOWN and later layers skip their shape checks, so one mistake is reported once.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .diagnostics import Diagnostics, Span
 from .ir import Node
 from .layers import LAYERS, ShapeError, bind
-from .resolve import LayerCall, ResidualCall
+from .resolve import LayerCall, ResidualCall, Unknown
 
 MAX_PARAMS = 100_000_000
+
+# The shape after a reported error: later layers are still bound (their own argument errors
+# are reported) but not shape-checked. `None` means no `input` was given at all.
+UNKNOWN = ("unknown",)
 
 
 def _dims(shape) -> str:
@@ -32,7 +37,9 @@ class ShapeInference:
         out: list[Node] = []
         for i, item in enumerate(items):
             node_id = f"{prefix}{i}"
-            if isinstance(item, ResidualCall):
+            if isinstance(item, Unknown):
+                node, shape = None, UNKNOWN
+            elif isinstance(item, ResidualCall):
                 node, shape = self._residual(item, node_id, shape)
             else:
                 node, shape = self._layer(item, node_id, shape)
@@ -42,19 +49,24 @@ class ShapeInference:
 
     def _layer(self, c: LayerCall, node_id: str, shape):
         kind = LAYERS[c.op]
+        before = len(self.diags.items)
         params = bind(c.op, kind.args, c.args, c.kwargs, c.span, self.diags, c.names)
         if params is None:
-            return None, None
+            self._add_context(before, c.span, c.context)
+            return None, UNKNOWN
         if kind.complete:
             params = kind.complete(params)
         if shape is None:
             self._missing_input(c.span)
-            return None, None
+            return None, UNKNOWN
+        if shape is UNKNOWN:
+            return None, UNKNOWN
         try:
             out = kind.shape(params, shape)
         except ShapeError as e:
             self.diags.error(e.code, e.message, c.span, e.hint)
-            return None, None
+            self._add_context(before, c.span, c.context)
+            return None, UNKNOWN
         node = Node(
             node_id,
             c.op,
@@ -73,19 +85,34 @@ class ShapeInference:
         if shape is None:
             self._missing_input(r.span)
         body, out = self.nodes(r.body, shape, node_id + ".")
-        if shape is None or out is None or len(body) != len(r.body):
-            return None, None
+        if shape in (None, UNKNOWN) or out is UNKNOWN:
+            return None, UNKNOWN
+        if not r.body:
+            self.diags.warning(
+                "W204", "empty residual body: y = x + x", r.span, "remove the `residual`"
+            )
         if out != shape:
+            before = len(self.diags.items)
             self.diags.error(
                 "E303",
                 f"residual body changes the shape from {_dims(shape)} to {_dims(out)}",
                 r.span,
                 "y = x + body(x) needs the body's output shape to equal its input shape",
             )
-            return None, None
+            self._add_context(before, r.span, r.context)
+            return None, UNKNOWN
         return Node(
             node_id, "residual", {}, shape, out, r.span.line, r.span.column, body=tuple(body)
         ), out
+
+    def _add_context(self, before: int, span: Span, context: str) -> None:
+        """Name the block call behind an error reported at a layer written inside a block."""
+        if not context:
+            return
+        items = self.diags.items
+        for i in range(before, len(items)):
+            if items[i].span == span:
+                items[i] = replace(items[i], message=f"{items[i].message} ({context})")
 
     def _missing_input(self, span: Span) -> None:
         if not self.missing_input_reported:

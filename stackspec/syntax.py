@@ -9,7 +9,8 @@ from .diagnostics import Span
 
 @dataclass(frozen=True)
 class Value:
-    """A literal or a name as written. kind: number, shape, string, name, bool."""
+    """A literal or a name as written. kind: number, shape, string, name, bool, or invalid (a
+    literal already reported as an error, which later checks skip silently)."""
 
     kind: str
     value: object  # int | float | tuple[int, ...] | str | bool

@@ -74,6 +74,9 @@ def convert(owner: str, a: Arg, v: Value, diags: Diagnostics, names: tuple[str, 
     `names` are the constants and parameters in scope, offered when a symbol looks misspelled.
     """
 
+    if v.kind == "invalid":  # already reported where it was written
+        return None
+
     def wrong(expected: str) -> None:
         guess = did_you_mean(v.text, names) if v.kind == "name" else ""
         diags.error(
@@ -168,26 +171,30 @@ def bind(
 
     `kwargs` is a sequence of syntax.Kwarg whose values are already resolved.
     """
-    before = len(diags.items)
+    ok = True
     params: dict = {}
     given: dict[str, Value] = {}
     positional = [a for a in table if a.positional]
     by_name = {a.name: a for a in table}
-    for i, v in enumerate(args):
-        if i >= len(positional):
-            # `dense 64 elu` style: allow an activation symbol where it is unambiguous.
-            diags.error(
-                "E209",
-                f"{owner} takes at most {len(positional)} positional argument"
-                f"{'s' if len(positional) != 1 else ''}, got {len(args)}",
-                v.span,
-                "pass the rest as keywords: "
-                + ", ".join(f"{a.name}=..." for a in table if not a.positional)
-                if any(not a.positional for a in table)
-                else "",
-            )
-            break
-        given[positional[i].name] = v
+    if len(args) > len(positional):
+        keywords = [a.name for a in table if not a.positional]
+        takes = (
+            f"at most {len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
+            if positional
+            else "no positional arguments"
+        )
+        extra = args[len(positional)]
+        diags.error(
+            "E209",
+            f"{owner} takes {takes}, got {len(args)}",
+            extra.span,
+            f"pass the rest as keywords: {', '.join(k + '=...' for k in keywords)}"
+            if keywords
+            else "",
+        )
+        ok = False
+    for a, v in zip(positional, args, strict=False):
+        given[a.name] = v
     for kw in kwargs:
         if kw.name not in by_name:
             diags.error(
@@ -196,16 +203,19 @@ def bind(
                 kw.span,
                 ("valid: " + ", ".join(by_name)) if by_name else f"{owner} takes no arguments",
             )
-            continue
-        if kw.name in given:
+            ok = False
+        elif kw.name in given:
             diags.error("E207", f"{owner}: {kw.name} given twice", kw.span)
-            continue
-        given[kw.name] = kw.value
+            ok = False
+        else:
+            given[kw.name] = kw.value
     for a in table:
         if a.name in given:
             params[a.name] = convert(owner, a, given[a.name], diags, names)
+            ok = ok and params[a.name] is not None
         elif a.required:
             diags.error("E206", f"{owner}: missing argument '{a.name}'", span)
+            ok = False
         else:
             params[a.name] = a.default
-    return params if len(diags.items) == before else None
+    return params if ok else None
