@@ -1,0 +1,85 @@
+"""Losses on raw model outputs, as means over the batch and the output elements (§5, §6).
+
+`loss` is the IR's loss dict, e.g. {"name": "huber", "delta": 1.0}. `loss_and_grad` gives the
+value and d(loss)/d(pred) for training; `loss_value` the value only (validation, evaluate).
+Each entry of LOSSES maps (pred, y, **params) -> (loss, grad). Gradients are fresh arrays in
+pred's dtype and shape (a backprop may overwrite them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _align(pred, y):
+    """A (N, 1) output against a (N,) target is compared as (N,), never broadcast to (N, N)."""
+    if pred.shape != y.shape and pred.shape[1:] == (1,) and y.shape == pred.shape[:1]:
+        return pred.reshape(y.shape)
+    if pred.shape != y.shape:
+        raise ValueError(f"outputs of shape {pred.shape} do not match targets of shape {y.shape}")
+    return pred
+
+
+def mse(pred, y):
+    d = pred - y
+    return np.mean(d * d), d * (2 / d.size)
+
+
+def mae(pred, y):
+    d = pred - y
+    return np.mean(np.abs(d)), np.sign(d) * (1 / d.size)
+
+
+def huber(pred, y, delta=1.0):
+    d = pred - y
+    a = np.abs(d)
+    quadratic = np.minimum(a, delta)
+    # 0.5*d^2 inside the delta band, delta*(|d| - 0.5*delta) outside: the same as
+    # 0.5*q^2 + delta*(|d| - q) with q = min(|d|, delta), which needs no branch.
+    value = np.mean(0.5 * quadratic * quadratic + delta * (a - quadratic))
+    return value, np.clip(d, -delta, delta) * (1 / d.size)
+
+
+def bce(pred, y):
+    # On logits z: -y*log(sigmoid z) - (1-y)*log(1 - sigmoid z)
+    #            = max(z, 0) - z*y + log1p(exp(-|z|)), finite for any z.
+    z = pred
+    value = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+    e = np.exp(-np.abs(z))
+    sig = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return value, (sig - y) * (1 / z.size)
+
+
+def crossentropy(pred, y):
+    # Integer labels y (N,) against logits (N, K), through a stable log-softmax.
+    n = pred.shape[0]
+    labels = np.asarray(y).astype(np.intp, copy=False).reshape(n, 1)
+    shifted = pred - pred.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=-1, keepdims=True)
+    log_p = shifted - np.log(total)
+    value = -np.mean(np.take_along_axis(log_p, labels, axis=-1))
+    grad = exp / total
+    np.put_along_axis(grad, labels, np.take_along_axis(grad, labels, axis=-1) - 1, axis=-1)
+    grad *= 1 / n
+    return value, grad
+
+
+LOSSES = {"mse": mse, "mae": mae, "huber": huber, "bce": bce, "crossentropy": crossentropy}
+
+
+def loss_and_grad(loss: dict, pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """(mean loss as a float, d loss / d pred with pred's shape and dtype)."""
+    name, params = loss["name"], {k: v for k, v in loss.items() if k != "name"}
+    y = np.asarray(y)
+    aligned = pred
+    if name != "crossentropy":
+        y = y.astype(pred.dtype, copy=False)
+        aligned = _align(pred, y)
+    value, grad = LOSSES[name](aligned, y, **params)
+    return float(value), grad.reshape(pred.shape)
+
+
+def loss_value(loss: dict, pred: np.ndarray, y: np.ndarray) -> float:
+    """The mean loss only, e.g. for validation."""
+    return loss_and_grad(loss, pred, y)[0]

@@ -1,0 +1,92 @@
+"""NumpyModel: the hand-written NumPy backend behind the Model API (stackspec/model.py).
+
+Only tensor code lives here; batching, history, early stopping and files are in fit.py and
+model.py. Every trainable tensor is a view of one flat float32 array (and its gradient a view
+of another), so the optimizer updates the whole model in a few vectorised passes and weights
+are replaced in place, which the layer closures rely on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...init import initial_weights
+from ...model import Model
+from .layers import Context, build
+from .losses import loss_and_grad
+from .optimizers import Optimizer
+
+# Dropout masks come from their own stream of the seed, distinct from the batch order's.
+DROPOUT_STREAM = 1
+
+
+class NumpyModel(Model):
+    """A spec compiled to NumPy.
+
+    Beyond the Model API, `forward(x, training)` returns `(y, backprop)`; `backprop(dy)` returns
+    the input gradient and fills `grads` (weight-file key -> gradient of each trainable tensor).
+    Parity tests and tools use these; `params` holds every tensor (trainable and state).
+    """
+
+    backend = "numpy"
+
+    def __init__(self, spec, seed: int | None = None):
+        self.spec = spec
+        ir = spec.ir
+        trainable = {f"{n.id}.{name}": w for n in ir.walk() for name, w in n.weights.items()}
+        total = sum(math.prod(w.shape) for w in trainable.values())
+        self._flat_params = np.zeros(total, dtype=np.float32)
+        self._flat_grads = np.zeros(total, dtype=np.float32)
+        params, grads, offset = {}, {}, 0
+        for key, w in ir.tensors().items():
+            if key in trainable:
+                size = math.prod(w.shape)
+                params[key] = self._flat_params[offset : offset + size].reshape(w.shape)
+                grads[key] = self._flat_grads[offset : offset + size].reshape(w.shape)
+                offset += size
+            else:
+                params[key] = np.zeros(w.shape, dtype=np.float32)
+        self.params, self.grads = params, grads
+        self._ctx = Context(params, grads)
+        self.forward = build(ir.nodes, self._ctx)
+        self._loss: dict | None = None
+        self._optimizer: Optimizer | None = None
+        self.set_weights(initial_weights(ir, seed if seed is not None else ir.train["seed"]))
+
+    # --- the Model API's tensor code ------------------------------------------------------
+
+    def _predict_batch(self, x: np.ndarray) -> np.ndarray:
+        y, _ = self.forward(np.asarray(x, dtype=np.float32), False)
+        return y
+
+    def _begin_training(self, train: dict) -> None:
+        self._loss = train["loss"]
+        self._optimizer = Optimizer(train["optimizer"], self._flat_params, self._flat_grads)
+        self._ctx.rng = np.random.default_rng([DROPOUT_STREAM, train["seed"]])
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        if self._optimizer is None:
+            raise RuntimeError("_begin_training must be called before _train_step")
+        out, backprop = self.forward(np.asarray(x, dtype=np.float32), True)
+        loss, dout = loss_and_grad(self._loss, out, y)
+        backprop(dout)
+        self._optimizer.step()
+        return loss, out
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {key: self.params[key].copy() for key in self.ir.tensors()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        expected = self.ir.tensors()
+        missing = [k for k in expected if k not in weights]
+        extra = [k for k in weights if k not in expected]
+        if missing or extra:
+            raise ValueError(f"weights do not match the model: missing {missing}, extra {extra}")
+        for key, w in expected.items():
+            value = np.asarray(weights[key])
+            if value.shape != w.shape:
+                raise ValueError(f"weight {key}: expected shape {w.shape}, got {value.shape}")
+            # In place: the layer closures hold these very arrays.
+            np.copyto(self.params[key], value, casting="same_kind")
