@@ -276,6 +276,9 @@ def commit_outputs(out, write) -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; DIR gets a normal folder's mode
     try:
         write(tmp)
         if not out.exists():
@@ -354,13 +357,15 @@ def train(
 
 
 def write_run(tmp, spec, model, history, sets) -> None:
+    from pathlib import Path
+
     from .curves import plot_curves
     from .files import atomic_write_text
     from .weights import save_weights
 
     save_weights(tmp / "weights.safetensors", spec.ir, model.get_weights())
     atomic_write_text(tmp / "history.csv", history.to_csv())
-    title = f"{spec.file}: learning curves ({model.backend})"
+    title = f"{Path(spec.file).name}: learning curves ({model.backend} backend)"
     plot_curves(history, tmp / "curves.png", title, f"loss ({spec.ir.train['loss']['name']})")
     source = spec.source
     if sets:  # the weights fit the spec only with the same overrides; say so in the copy

@@ -47,3 +47,104 @@ class Model:
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Replace every tensor; `weights` has exactly the `ir.tensors()` keys and shapes."""
         raise NotImplementedError
+
+    # --- the shared API (LANGUAGE.md §10); no tensor code below this line ------------------
+
+    def fit(
+        self,
+        X,
+        y,
+        validation_data=None,
+        validation_split: float | None = None,
+        epochs: int | None = None,
+        batch: int | None = None,
+        seed: int | None = None,
+        shuffle: bool | None = None,
+        early_stop: dict | bool | None = None,
+        metrics: list[str] | None = None,
+        verbose: int | str = "auto",
+    ):
+        """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
+        `history.history`: loss, val_loss, then NAME, val_NAME per metric).
+
+        Settings default to the spec's train section; each argument overrides one. `seed` sets
+        the batch order, the validation split and the dropout masks (the initial weights were
+        drawn when the model was compiled: `spec.compile(backend, seed=...)`). `validation_data`
+        is (Xv, yv); `validation_split` instead holds out a random fraction of X, from the seed.
+        `early_stop`: a dict of patience/min_delta/restore_best, True for the defaults, False to
+        turn off the spec's. X is (N, *input) or, for image inputs, flat (N, C*H*W). A
+        non-finite loss or Ctrl-C ends training without an exception: see `history.stop_reason`.
+        """
+        from . import data
+        from .fit import fit as run_fit
+
+        if validation_data is not None and validation_split:
+            raise ValueError("give validation_data or validation_split, not both")
+        X, y = data.as_arrays(self.ir, X, y, "<X, y>")
+        validation = None
+        if validation_split:
+            seed_ = self.ir.train["seed"] if seed is None else seed
+            keep, held = data.split(len(X), validation_split, seed_)
+            validation = (X[held], y[held])
+            X, y = X[keep], y[keep]
+        elif validation_data is not None:
+            validation = data.as_arrays(self.ir, *validation_data, "<validation_data>")
+        self.history = run_fit(
+            self,
+            X,
+            y,
+            validation,
+            verbose,
+            epochs=epochs,
+            batch=batch,
+            seed=seed,
+            shuffle=shuffle,
+            early_stop=early_stop,
+            metrics=metrics,
+        )
+        return self.history
+
+    def predict(self, X, batch: int | None = None) -> np.ndarray:
+        """Outputs in evaluation mode, shaped (N, *output_shape): an output of (1) stays (N, 1),
+        as in Keras. Probabilities for bce (sigmoid) and crossentropy (softmax over the last
+        axis), the raw outputs for every other loss."""
+        from .data import as_arrays
+        from .fit import predict_raw
+        from .metrics import sigmoid, softmax
+
+        X, _ = as_arrays(self.ir, X)
+        out = predict_raw(self, X, batch or self.ir.train["batch"])
+        loss = self.ir.train["loss"]["name"]
+        if loss == "bce":
+            return sigmoid(out)
+        if loss == "crossentropy":
+            return softmax(out)
+        return out
+
+    def evaluate(self, X, y, batch: int | None = None) -> dict[str, float]:
+        """{"loss": ..., NAME: ...} for the spec's loss and metrics, in evaluation mode."""
+        from .data import as_arrays
+        from .fit import evaluate_arrays
+
+        X, y = as_arrays(self.ir, X, y)
+        train = self.ir.train
+        return evaluate_arrays(self, X, y, train["loss"], train["metrics"], batch or train["batch"])
+
+    def save(self, path) -> None:
+        """Write every weight and running statistic to a safetensors file (atomically)."""
+        from .weights import save_weights
+
+        save_weights(path, self.ir, self.get_weights())
+
+    def load(self, path):
+        """Load a safetensors file saved from this spec (by either backend); returns self.
+        Raises SpecError naming the first mismatching tensor; warns if the spec's hash differs."""
+        import warnings
+
+        from .weights import load_weights
+
+        tensors, notes = load_weights(path, self.ir)
+        for note in notes:
+            warnings.warn(f"{note.file}: {note.message}", stacklevel=2)
+        self.set_weights(tensors)
+        return self

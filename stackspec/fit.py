@@ -1,0 +1,363 @@
+"""The training loop, shared by every backend: a backend supplies only `_train_step` and
+`_predict_batch`; batch order, history, validation, early stopping, NaN handling, interruption and
+progress live here once. docs/training.md explains each rule; the short version:
+
+- Batch order: `np.random.default_rng(seed)` draws one permutation per epoch (with shuffle on),
+  so it depends on the seed alone. The last, smaller batch is used, except that a final batch of
+  exactly one example is skipped when the model has batchnorm (batch statistics of one example
+  are degenerate; torch refuses them), with one warning line. With shuffle on, a different example
+  is skipped each epoch.
+- The epoch's loss and metrics are batch-size-weighted means of the batch values (as Keras
+  reports them), from the outputs of the training steps. Validation runs in evaluation mode.
+- Early stopping watches val_loss (loss, with a warning, when there is no validation data): an
+  epoch improves when it beats the best by more than min_delta; training stops after `patience`
+  epochs without improvement; with restore_best the best epoch's weights are restored when
+  training ends, however it ends (finished, stopped early or interrupted).
+- A non-finite training loss stops at once; the weights go back to those at the start of that
+  epoch (the last epoch whose loss was finite, or the initial weights in epoch 1).
+- Ctrl-C or SIGTERM stops after the current batch and keeps everything done so far (a second
+  Ctrl-C raises KeyboardInterrupt at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from . import metrics as metric_fns
+from .settings import EARLY_STOP, METRICS
+
+EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
+
+
+class History(dict):
+    """Per-epoch values keyed as Keras keys them: loss, val_loss, then NAME, val_NAME per metric.
+
+    A dict of lists; `history.history` is the same dict (Keras compatibility). Attributes say how
+    training ended: stop_reason ("completed", "early_stop", "nan", "interrupted"), message,
+    monitor, best_epoch (1-based) and best, restored_best, seconds (per epoch).
+    """
+
+    def __init__(self, keys: list[str]):
+        super().__init__({k: [] for k in keys})
+        self.epoch: list[int] = []
+        self.seconds: list[float] = []
+        self.stop_reason = "completed"
+        self.message = ""
+        self.monitor: str | None = None
+        self.best_epoch: int | None = None
+        self.best: float | None = None
+        self.restored_best = False
+        self.weights = ""  # which weights the model holds now, in words
+
+    @property
+    def history(self) -> History:
+        return self
+
+    @property
+    def failed(self) -> bool:
+        return self.stop_reason == "nan"
+
+    def to_csv(self) -> str:
+        """history.csv: epoch, then the keys in order; full precision (repr) for exact reruns."""
+        keys = list(self)
+        lines = [",".join(["epoch", *keys])]
+        for i, epoch in enumerate(self.epoch):
+            lines.append(",".join([str(epoch), *(repr(float(self[k][i])) for k in keys)]))
+        return "\n".join(lines) + "\n"
+
+
+def resolve_settings(train: dict, **overrides) -> dict:
+    """The IR's train settings with the non-None overrides of fit() applied, checked."""
+    out = {**train, "early_stop": train.get("early_stop")}
+    for key, value in overrides.items():
+        if value is not None:
+            out[key] = value
+    for key in ("epochs", "batch"):
+        if (
+            not isinstance(out[key], (int, np.integer))
+            or isinstance(out[key], bool)
+            or out[key] < 1
+        ):
+            raise ValueError(f"{key} must be a positive integer, got {out[key]!r}")
+    if not isinstance(out["seed"], (int, np.integer)) or out["seed"] < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {out['seed']!r}")
+    unknown = [m for m in out["metrics"] if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")
+    es = out["early_stop"]
+    if es is True:
+        es = dict(EARLY_STOP_DEFAULTS)
+    elif es is False:
+        es = None
+    elif es is not None:
+        bad = set(es) - set(EARLY_STOP_DEFAULTS)
+        if bad:
+            raise ValueError(f"unknown early_stop setting {sorted(bad)[0]!r}")
+        es = {**EARLY_STOP_DEFAULTS, **es}
+    out["early_stop"] = es
+    out["metrics"] = list(out["metrics"])
+    return out
+
+
+def has_batchnorm(ir) -> bool:
+    return any(node.op == "batchnorm" for node in ir.walk())
+
+
+def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:
+    """Raw outputs in evaluation mode, batch by batch (slices are views, not copies)."""
+    out = np.empty((len(X), *model.ir.output_shape), dtype=np.float32)
+    for start in range(0, len(X), batch):
+        out[start : start + batch] = model._predict_batch(X[start : start + batch])
+    return out
+
+
+def evaluate_arrays(model, X, y, loss: dict, names: list[str], batch: int) -> dict[str, float]:
+    """{"loss": ..., NAME: ...} over the whole set, in evaluation mode."""
+    from .backends.numpy.losses import loss_value
+
+    out = predict_raw(model, X, batch)
+    return {
+        "loss": float(loss_value(loss, out, y)),
+        **metric_fns.compute(names, out, y, loss["name"]),
+    }
+
+
+class StopFlag:
+    requested: str | None = None  # the signal's name once one arrived
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """SIGINT/SIGTERM set a flag that the loop checks after each batch; a second one raises
+    KeyboardInterrupt at once. Outside the main thread signals cannot be caught: no-op."""
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = signal.Signals(signum).name
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class Progress:
+    """Progress on stderr: a tqdm bar per epoch on a terminal, one line per epoch otherwise.
+
+    verbose: "auto" (bar on a terminal, else lines), 0/False (silent), 1 (bar), 2 (lines).
+    The running loss on the bar is refreshed at most every 0.2 s, not per step.
+    """
+
+    def __init__(self, verbose, epochs: int):
+        if verbose == "auto":
+            verbose = 1 if sys.stderr.isatty() else 2
+        self.mode = {0: "silent", 1: "bar", 2: "lines"}.get(int(verbose), "lines")
+        self.epochs, self.bar, self.next_refresh = epochs, None, 0.0
+
+    def log(self, text: str) -> None:
+        if self.mode != "silent":
+            print(text, file=sys.stderr, flush=True)
+
+    def start(self, epoch: int, batches: int) -> None:
+        if self.mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=batches,
+                desc=f"epoch {epoch}/{self.epochs}",
+                unit="batch",
+                file=sys.stderr,
+                leave=True,
+                dynamic_ncols=True,
+                mininterval=0.2,
+            )
+
+    def step(self, loss_sum: float, count: int) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            now = time.monotonic()
+            if now >= self.next_refresh:
+                self.next_refresh = now + 0.2
+                self.bar.set_postfix_str(f"loss {loss_sum / count:.4f}", refresh=False)
+
+    def end(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        text = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.close()
+            self.bar = None
+        elif self.mode == "lines":
+            self.log(f"epoch {epoch}/{self.epochs}  {text}  ({seconds:.1f}s)")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def fit(model, X, y, validation=None, verbose="auto", **overrides) -> History:
+    """Train `model` on checked arrays (data.as_arrays); `validation` is (Xv, yv) or None."""
+    train = resolve_settings(model.ir.train, **overrides)
+    progress = Progress(verbose, train["epochs"])
+    try:
+        return _Loop(model, train, progress).run(X, y, validation)
+    finally:
+        progress.close()
+
+
+class _Loop:
+    def __init__(self, model, train: dict, progress: Progress):
+        self.model, self.train, self.progress = model, train, progress
+        self.loss_name = train["loss"]["name"]
+        self.metrics = train["metrics"]
+
+    def run(self, X, y, validation) -> History:
+        model, train, progress = self.model, self.train, self.progress
+        n, bs = len(X), train["batch"]
+        used = n
+        if has_batchnorm(model.ir) and n % bs == 1:
+            if n == 1:
+                raise ValueError("one training example cannot train a model with batchnorm")
+            used = n - 1
+            progress.log(
+                f"warning: {n} examples in batches of {bs} leave a last batch of 1; the model has "
+                "batchnorm, so that batch is skipped each epoch"
+                + (" (a different example each epoch)" if train["shuffle"] else "")
+            )
+        keys = ["loss"] + (["val_loss"] if validation is not None else [])
+        for m in self.metrics:
+            keys += [m] + ([f"val_{m}"] if validation is not None else [])
+        history = History(keys)
+        es = train["early_stop"]
+        history.monitor = "val_loss" if validation is not None else "loss"
+        if es and validation is None:
+            progress.log("warning: early_stop without validation data watches the training loss")
+        model._begin_training(train)
+        rng = np.random.default_rng(train["seed"])
+        snapshot = model.get_weights()  # weights at the start of the current epoch
+        best_weights, wait = None, 0
+        batches = math.ceil(used / bs)
+        history.weights = "the initial weights"
+        # Overflow on the way to a non-finite loss is reported once, by the NaN rule below.
+        with stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(1, train["epochs"] + 1):
+                started = time.perf_counter()
+                order = rng.permutation(n) if train["shuffle"] else np.arange(n)
+                progress.start(epoch, batches)
+                done = self._epoch(X, y, order[:used], bs, epoch, stop)
+                if done is None:  # non-finite loss: back to the start of this epoch
+                    model.set_weights(snapshot)
+                    e, b, what = self.nan_at
+                    history.stop_reason = "nan"
+                    history.message = (
+                        f"the training loss became {what} in epoch {e}, batch {b}; stopped, "
+                        f"keeping {history.weights}"
+                    )
+                    break
+                if stop.requested and done[2] < batches:  # keep the weights, not the numbers
+                    progress.close()
+                    history.stop_reason = "interrupted"
+                    history.weights = f"the weights after batch {done[2]} of epoch {epoch}"
+                    history.message = (
+                        f"interrupted ({stop.requested}) in epoch {epoch} after batch {done[2]} "
+                        f"of {batches}"
+                    )
+                    break
+                logs = self._logs(done, validation)
+                seconds = time.perf_counter() - started
+                history.epoch.append(epoch)
+                history.seconds.append(seconds)
+                for k in keys:
+                    history[k].append(logs[k])
+                progress.end(epoch, logs, seconds)
+                snapshot = model.get_weights()
+                history.weights = f"the weights of epoch {epoch}"
+                current = logs[history.monitor]
+                if history.best is None or current < history.best - (es or {}).get("min_delta", 0):
+                    history.best, history.best_epoch, wait = current, epoch, 0
+                    best_weights = snapshot
+                elif es:
+                    wait += 1
+                    if wait >= es["patience"]:
+                        history.stop_reason = "early_stop"
+                        history.message = (
+                            f"early stop after epoch {epoch}: {history.monitor} has not improved "
+                            f"for {wait} epochs"
+                        )
+                        break
+                if stop.requested:
+                    history.stop_reason = "interrupted"
+                    history.message = f"interrupted ({stop.requested}) after epoch {epoch}"
+                    break
+        restore = es and es["restore_best"] and best_weights is not None
+        if restore and history.stop_reason != "nan":
+            model.set_weights(best_weights)
+            history.restored_best = True
+            history.weights = f"the weights of epoch {history.best_epoch}, the best"
+        self._summary(history)
+        return history
+
+    def _epoch(self, X, y, order, bs, epoch, stop):
+        """Train one epoch; (loss sum, metric sums, batches done, examples) or None on NaN."""
+        model, progress, names, loss_name = self.model, self.progress, self.metrics, self.loss_name
+        loss_sum, count, b = 0.0, 0, 0
+        sums = dict.fromkeys(names, 0.0)
+        for b, start in enumerate(range(0, len(order), bs), 1):
+            idx = order[start : start + bs]
+            xb, yb = X[idx], y[idx]
+            loss, out = model._train_step(xb, yb)
+            if not math.isfinite(loss):
+                self.nan_at = (epoch, b, "nan" if math.isnan(loss) else "infinite")
+                progress.close()
+                return None
+            k = len(idx)
+            loss_sum += loss * k
+            count += k
+            for name in names:
+                sums[name] += metric_fns.METRICS[name](out, yb, loss_name) * k
+            progress.step(loss_sum, count)
+            if stop.requested:
+                break
+        return loss_sum, sums, b, count
+
+    def _logs(self, done, validation) -> dict[str, float]:
+        loss_sum, sums, _, count = done
+        logs = {"loss": loss_sum / count}
+        val = None
+        if validation is not None:
+            val = evaluate_arrays(
+                self.model, *validation, self.train["loss"], self.metrics, self.train["batch"]
+            )
+            logs["val_loss"] = val["loss"]
+        for name in self.metrics:
+            logs[name] = sums[name] / count
+            if val is not None:
+                logs[f"val_{name}"] = val[name]
+        return logs
+
+    def _summary(self, history: History) -> None:
+        log = self.progress.log
+        if history.message:
+            log(("stopped: " if history.stop_reason == "nan" else "") + history.message)
+        if not history.epoch:
+            return
+        last = "  ".join(f"{k} {v[-1]:.4f}" for k, v in history.items() if k.endswith("loss"))
+        total = sum(history.seconds)
+        line = f"done: {len(history.epoch)} epochs in {total:.1f}s; final {last}"
+        if history.best_epoch is not None:
+            line += f"; best {history.monitor} {history.best:.4f} at epoch {history.best_epoch}"
+        log(line + f"; the model holds {history.weights}")
