@@ -17,6 +17,8 @@ LOGIT_LOSSES = {"bce": "sigmoid", "crossentropy": "softmax"}
 
 @dataclass
 class Compiled:
+    """What the pipeline produced: the tree and the IR (None after errors)."""
+
     program: s.Program | None
     ir: IR | None
     diags: Diagnostics

@@ -8,8 +8,6 @@ files, E6xx weight files, Wxxx warnings.
 
 from __future__ import annotations
 
-import difflib
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -36,6 +34,8 @@ NOWHERE = Span(0, 0, 0, 0)
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One problem: severity, code, message, where, and a hint."""
+
     severity: str  # "error" or "warning"
     code: str
     message: str
@@ -105,6 +105,8 @@ def source_lines(source: str) -> list[str]:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """`; did you mean 'x'?` for the closest valid name, or '' when nothing is close."""
+    import difflib  # imported on first use: most runs never need it, and start-up counts
+
     match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"; did you mean '{match[0]}'?" if match else ""
 
@@ -144,4 +146,6 @@ def render_all(diagnostics: list[Diagnostic], source: str | None = None) -> str:
 
 def to_json(diagnostics: list[Diagnostic], limit: int | None = MAX_REPORTED) -> str:
     """The `--json` array (LANGUAGE.md §7); `limit=None` when the caller capped each file."""
+    import json
+
     return json.dumps([d.as_dict() for d in diagnostics[:limit]], indent=2)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +13,8 @@ FORMAT, VERSION = "stackspec-ir", 1
 
 @dataclass(frozen=True)
 class Node:
+    """One layer of the IR; a residual holds its body."""
+
     id: str
     op: str
     params: dict
@@ -54,6 +54,8 @@ class Node:
 
 @dataclass(frozen=True)
 class IR:
+    """The validated model: input shape, nodes and train settings."""
+
     input: tuple[int, ...]
     nodes: tuple[Node, ...]
     train: dict
@@ -98,6 +100,8 @@ class IR:
         }
 
     def dumps(self) -> str:
+        import json  # here, not at the top: `stackspec check` never needs it and starts faster
+
         return json.dumps(self.to_json(), indent=2)
 
     def model_hash(self) -> str:
@@ -107,6 +111,9 @@ class IR:
             {k: v for k, v in n.to_json().items() if k not in ("source", "body")}
             for n in self.walk()
         ]
+        import hashlib
+        import json
+
         blob = json.dumps({"input": list(self.input), "layers": layers}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -34,6 +34,8 @@ class LayerCall:
 
 @dataclass(frozen=True)
 class ResidualCall:
+    """A `residual` after expansion: its body stays nested."""
+
     span: Span
     close: Span
     body: tuple[Item, ...]
@@ -53,6 +55,8 @@ Item = LayerCall | ResidualCall | Unknown
 
 @dataclass
 class Resolved:
+    """The expanded spec: input value, layer items and train settings."""
+
     input: s.Value | None = None
     input_seen: bool = False  # an `input` statement exists, even a misplaced one
     items: list[Item] = field(default_factory=list)

@@ -20,6 +20,8 @@ class Value:
 
 @dataclass(frozen=True)
 class Kwarg:
+    """A `name=value` argument of a call."""
+
     name: str
     value: Value
     span: Span  # the name
@@ -38,12 +40,16 @@ class Call:
 
 @dataclass(frozen=True)
 class Input:
+    """`input 11` or `input 1x28x28`."""
+
     shape: Value
     span: Span
 
 
 @dataclass(frozen=True)
 class Let:
+    """`let name = value`, a constant that `--set` may override."""
+
     name: str
     value: Value
     span: Span  # the name
@@ -51,6 +57,8 @@ class Let:
 
 @dataclass(frozen=True)
 class Param:
+    """A block parameter, with its default value if it has one."""
+
     name: str
     default: Value | None
     span: Span
@@ -58,6 +66,8 @@ class Param:
 
 @dataclass(frozen=True)
 class Body:
+    """The statements between `{` and `}`, with the braces' positions."""
+
     stmts: tuple[Stmt, ...]
     open: Span
     close: Span
@@ -65,6 +75,8 @@ class Body:
 
 @dataclass(frozen=True)
 class Block:
+    """`block name(params) { body }`, a user-defined layer."""
+
     name: str
     params: tuple[Param, ...]
     body: Body
@@ -73,6 +85,8 @@ class Block:
 
 @dataclass(frozen=True)
 class Repeat:
+    """`repeat N { body }`."""
+
     count: Value
     body: Body
     span: Span  # the keyword
@@ -80,12 +94,16 @@ class Repeat:
 
 @dataclass(frozen=True)
 class Residual:
+    """`residual { body }`: y = x + body(x)."""
+
     body: Body
     span: Span
 
 
 @dataclass(frozen=True)
 class Train:
+    """`train { settings }`."""
+
     body: Body
     span: Span
 
@@ -95,6 +113,8 @@ Stmt = Input | Let | Block | Repeat | Residual | Train | Call
 
 @dataclass(frozen=True)
 class Comment:
+    """A `#` comment, kept for `fmt`."""
+
     text: str
     line: int
     column: int
@@ -102,6 +122,8 @@ class Comment:
 
 @dataclass(frozen=True)
 class Program:
+    """A whole spec file: its top-level statements and its comments."""
+
     stmts: tuple[Stmt, ...]
     comments: tuple[Comment, ...] = ()
 

@@ -1,0 +1,116 @@
+"""Start-up cost of `stackspec check` as a whole process, against `python -c "import lark, click"`.
+
+The goal (issue 2): `stackspec check specs/red_wine.stack` takes at most 1.5x the time of a
+Python process that only imports lark and click, on the same machine. Both commands run
+interleaved, many times; the medians are compared. Two settings are measured:
+
+- cached bytecode: the package's modules are compiled first (as `pip install` does), so each
+  start reads .pyc files, like lark and click in site-packages;
+- no bytecode: PYTHONDONTWRITEBYTECODE=1 and no .pyc for stackspec, so every start compiles
+  the package from source (an editable install in an environment that forbids .pyc files).
+
+It also checks that the check path never imports numpy or torch.
+
+    python benchmarks/bench_check.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = "specs/red_wine.stack"
+BASELINE = [sys.executable, "-c", "import lark, click"]
+# The console script a user runs, from the same environment as this Python.
+_SCRIPT = Path(sys.executable).with_name("stackspec")
+CHECK = (
+    [str(_SCRIPT), "check", SPEC]
+    if _SCRIPT.exists()
+    else [sys.executable, "-c", "from stackspec.cli import run; run()", "check", SPEC]
+)
+HEAVY = ("numpy", "torch")
+
+
+def _time(cmd: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def compare(runs: int, env: dict) -> tuple[float, float]:
+    base, check = [], []
+    for _ in range(3):  # warm the file cache
+        _time(BASELINE, env), _time(CHECK, env)
+    for _ in range(runs):
+        base.append(_time(BASELINE, env))
+        check.append(_time(CHECK, env))
+    return statistics.median(base), statistics.median(check)
+
+
+def heavy_imports() -> list[str]:
+    """Modules of numpy or torch loaded by check, fmt, summary and compile --emit ir."""
+    code = (
+        "import sys\n"
+        "from stackspec.cli import main\n"
+        "for args in (['check', SPEC], ['fmt', '--check', SPEC], ['summary', SPEC],\n"
+        "             ['compile', SPEC, '--emit', 'ir', '-o', OUT]):\n"
+        "    try:\n"
+        "        main(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('HEAVY:', *(m for m in sys.modules if m.split('.')[0] in HEAVY))\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        prelude = f"SPEC = {SPEC!r}; OUT = {str(Path(tmp) / 'ir.json')!r}; HEAVY = {HEAVY!r}\n"
+        out = subprocess.run(
+            [sys.executable, "-c", prelude + code], cwd=ROOT, capture_output=True, text=True
+        )
+    marker = [line for line in out.stdout.splitlines() if line.startswith("HEAVY:")]
+    if out.returncode or not marker:
+        sys.exit(f"the in-process run failed:\n{out.stderr}")
+    return marker[-1].split()[1:]
+
+
+def _drop_stackspec_bytecode() -> None:
+    for cache in (ROOT / "stackspec").rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=40)
+    args = ap.parse_args()
+    loaded = heavy_imports()
+    print(f"heavy modules imported by check/fmt/summary/compile --emit ir: {loaded or 'none'}")
+
+    cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    compileall.compile_dir(ROOT / "stackspec", quiet=1)
+    no_cache = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    results = {}
+    for name, env in (("cached bytecode", cached), ("no bytecode", no_cache)):
+        if name == "no bytecode":
+            _drop_stackspec_bytecode()
+        base, check = compare(args.runs, env)
+        results[name] = (base, check)
+    compileall.compile_dir(ROOT / "stackspec", quiet=1)  # leave the caches as a run finds them
+
+    print(f"{'setting':<16} {'import lark, click':>19} {'stackspec check':>16} {'ratio':>6}")
+    for name, (base, check) in results.items():
+        print(f"{name:<16} {base * 1e3:>16.1f} ms {check * 1e3:>13.1f} ms {check / base:>6.2f}")
+    python = sys.version.split()[0]
+    print(f"goal: ratio <= 1.5 ({args.runs} interleaved runs each, medians; Python {python})")
+    if loaded:
+        sys.exit("check path imports " + ", ".join(loaded))
+
+
+if __name__ == "__main__":
+    main()
