@@ -355,11 +355,16 @@ def _torch_modules(node) -> list[str]:
         first = f"nn.Linear({shape[0]}, {p['units']}, bias={p['bias']})"
     elif op == "conv2d":
         top, bottom, left, right = conv_padding(p)
-        pad = (top, left) if (top, left) == (bottom, right) else "same"
+        symmetric = (top, left) == (bottom, right)
         first = (
             f"nn.Conv2d({shape[0]}, {p['filters']}, kernel_size={tuple(p['kernel'])!r}, "
-            f"stride={tuple(p['stride'])!r}, padding={pad!r}, bias={p['bias']})"
+            f"stride={tuple(p['stride'])!r}, padding={(top, left) if symmetric else 0!r}, "
+            f"bias={p['bias']})"
         )
+        if not symmetric:  # `same` with an even kernel: the odd pixel at the bottom/right
+            pad = f"nn.ZeroPad2d({(left, right, top, bottom)!r})"
+            act = p["activation"]
+            return [pad, first] + ([] if act == "linear" else [_TORCH_ACTIVATIONS[act]({})])
     elif op == "dropout":
         return [f"nn.Dropout({p['rate']!r})"]
     elif op == "batchnorm":
@@ -404,9 +409,10 @@ def _torch_sequential(nodes, prefix: str, lines: list[str], keys: dict[str, str]
             lines += ["Residual(nn.Sequential(", *("    " + s for s in inner), ")),"]
             index += 1
             continue
-        for name in (*node.weights, *node.state):
-            keys[f"{node.id}.{name}"] = f"{prefix}{index}.{name}"
         modules = _torch_modules(node)
+        holder = index + int(modules[0].startswith("nn.ZeroPad2d"))  # the weights' module
+        for name in (*node.weights, *node.state):
+            keys[f"{node.id}.{name}"] = f"{prefix}{holder}.{name}"
         lines += [m + "," for m in modules]
         index += len(modules)
 

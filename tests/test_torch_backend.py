@@ -21,6 +21,7 @@ from stackspec.init import initial_weights  # noqa: E402
 NATIVE = (
     nn.Linear,
     nn.Conv2d,
+    nn.ZeroPad2d,
     nn.BatchNorm1d,
     nn.BatchNorm2d,
     nn.LayerNorm,
@@ -120,7 +121,7 @@ def test_weights_round_trip_with_the_ir_keys_and_layouts():
     model.set_weights(new)
     for key, value in model.get_weights().items():
         np.testing.assert_array_equal(value, new[key])
-    assert model.layers[0].weight.shape == (3, 2, 2, 2)  # conv2d (filters, C, kh, kw)
+    assert model.layers[1].weight.shape == (3, 2, 2, 2)  # conv2d (filters, C, kh, kw)
 
 
 def test_initial_weights_come_from_the_shared_initializer():

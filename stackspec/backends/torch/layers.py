@@ -28,37 +28,45 @@ class Residual(nn.Module):
 
 
 def holder(module: nn.Module) -> nn.Module:
-    """The module holding a node's weights: the layer itself, before its activation."""
-    return module[0] if type(module) is nn.Sequential else module
+    """The module holding a node's weights: the first one with tensors (the layer itself, not
+    its padding or activation)."""
+    if type(module) is not nn.Sequential:
+        return module
+    with_tensors = (m for m in module if any(True for _ in (*m.parameters(), *m.buffers())))
+    return next(with_tensors, module[0])
 
 
-def _with_activation(layer: nn.Module, activation: str) -> nn.Module:
-    if activation == "linear":
-        return layer
-    return nn.Sequential(layer, LAYER_FUNCTIONS[activation](None))
+def _chain(*modules: nn.Module, activation: str = "linear") -> nn.Module:
+    """The modules, then the activation: one module alone, else an nn.Sequential."""
+    if activation != "linear":
+        modules = (*modules, LAYER_FUNCTIONS[activation](None))
+    return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
 
 
 def dense(node) -> nn.Module:
     p = node.params
     linear = nn.Linear(node.input_shape[0], p["units"], bias=p["bias"])
-    return _with_activation(linear, p["activation"])
+    return _chain(linear, activation=p["activation"])
 
 
 def conv2d(node) -> nn.Module:
     p = node.params
     top, bottom, left, right = conv_padding(p)
-    # torch's padding="same" pads the odd pixel at the bottom/right, as conv_padding does;
-    # integer padding is always symmetric.
-    padding = (top, left) if (top, left) == (bottom, right) else "same"
+    symmetric = (top, left) == (bottom, right)
     conv = nn.Conv2d(
         node.input_shape[0],
         p["filters"],
         p["kernel"],
         stride=p["stride"],
-        padding=padding,
+        padding=(top, left) if symmetric else 0,
         bias=p["bias"],
     )
-    return _with_activation(conv, p["activation"])
+    if symmetric:
+        return _chain(conv, activation=p["activation"])
+    # `same` with an even kernel: the odd pixel goes at the bottom/right (conv_padding). An
+    # explicit pad, as torch would do internally for padding="same" (with a warning).
+    pad = nn.ZeroPad2d((left, right, top, bottom))
+    return _chain(pad, conv, activation=p["activation"])
 
 
 def dropout(node) -> nn.Module:
