@@ -11,7 +11,7 @@ line of the statement it followed. Literals are printed as written (`1e-3` stays
 from __future__ import annotations
 
 from . import syntax as s
-from .diagnostics import Diagnostics
+from .diagnostics import Diagnostics, source_lines
 from .parser import parse_program
 from .resolve import check_override_names
 
@@ -47,7 +47,7 @@ def _call(c: s.Call) -> str:
 
 class _Formatter:
     def __init__(self, source: str, program: s.Program):
-        self.lines = source.splitlines()
+        self.lines = source_lines(source)
         self.program = program
         self.out: list[str] = []
         self.trailing: dict[int, str] = {}
@@ -131,7 +131,10 @@ class _Formatter:
         ):
             self.emit(header + " {}", depth, range(line, body.close.line + 1))
             return
-        self.emit(header + " {", depth, range(line, body.open.line + 1))
+        # When the first statement shares the `{` line, a comment at the end of that line
+        # follows the statement, not the header.
+        header_lines = range(line, body.open.line + (0 if _inline(body) else 1))
+        self.emit(header + " {", depth, header_lines)
         self.level(
             body.stmts,
             body.open.line - 1 if _inline(body) else body.open.line,

@@ -1,0 +1,334 @@
+"""Table-driven tests over the layer registry: defaults, shapes, weights, counts and argument
+errors, each generated from `LAYERS` or checked against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import stackspec
+from stackspec.compiler import compile_source
+from stackspec.layers import ACTIVATIONS, ALIASES, INITIALIZERS, LAYERS, REQUIRED
+
+# --- defaults (LANGUAGE.md §4), written out by hand ------------------------------------------
+
+DEFAULTS = {
+    "dense": {"activation": "linear", "bias": True, "init": "glorot_uniform"},
+    "dropout": {},
+    "batchnorm": {"momentum": 0.99, "eps": 0.001, "affine": True},
+    "layernorm": {"eps": 0.00001, "affine": True},
+    "conv2d": {
+        "activation": "linear",
+        "kernel": (3, 3),
+        "stride": (1, 1),
+        "padding": (0, 0),
+        "bias": True,
+        "init": "glorot_uniform",
+    },
+    "maxpool2d": {"size": (2, 2), "stride": (2, 2), "padding": 0},
+    "avgpool2d": {"size": (2, 2), "stride": (2, 2), "padding": 0},
+    "globalavgpool": {},
+    "flatten": {},
+    "elu": {"alpha": 1.0},
+    "leaky_relu": {"slope": 0.01},
+}
+for _name in ACTIVATIONS:
+    DEFAULTS.setdefault(_name, {})
+
+# Values for required arguments, and an input shape each layer accepts.
+REQUIRED_VALUES = {"units": 4, "filters": 2, "rate": 0.5}
+IMAGE = (2, 6, 6)
+IMAGE_OPS = ("conv2d", "maxpool2d", "avgpool2d", "globalavgpool")
+INPUTS = {"dense": (3,), "dropout": (3,), "batchnorm": (3,), "layernorm": (3,)}
+
+
+def input_for(op: str) -> tuple[int, ...]:
+    return INPUTS.get(op, IMAGE if op in IMAGE_OPS else (3,))
+
+
+def spec_text(call: str, shape: tuple[int, ...]) -> str:
+    return f"input {'x'.join(map(str, shape))}\n{call}\n"
+
+
+def compiled(call: str, shape: tuple[int, ...]):
+    return compile_source(spec_text(call, shape))
+
+
+def errors(call: str, shape: tuple[int, ...]) -> list[tuple[str, int, int]]:
+    result = compiled(call, shape)
+    return [(d.code, d.span.line, d.span.column) for d in result.diags.sorted()]
+
+
+def minimal_call(op: str) -> str:
+    kind = LAYERS[op]
+    given = [f"{a.name}={REQUIRED_VALUES[a.name]}" for a in kind.args if a.required]
+    return " ".join([op, *given])
+
+
+def test_defaults_table_covers_the_registry():
+    assert set(DEFAULTS) == set(LAYERS)
+
+
+@pytest.mark.parametrize("op", sorted(LAYERS))
+def test_defaults(op):
+    result = compiled(minimal_call(op), input_for(op))
+    assert not result.diags.has_errors, result.diags.items
+    (node,) = result.ir.nodes
+    expected = {**{a.name: REQUIRED_VALUES[a.name] for a in LAYERS[op].args if a.required}}
+    expected.update(DEFAULTS[op])
+    assert node.params == expected
+    # Every declared default is what the table above says, so the IR has every default filled.
+    for a in LAYERS[op].args:
+        if a.default is not REQUIRED and a.default is not None:
+            assert DEFAULTS[op][a.name] == a.default
+
+
+# --- shapes, weights and counts, computed by hand --------------------------------------------
+
+# (call, input shape, output shape, trainable weights, state)
+SHAPES = [
+    ("dense 5", (3,), (5,), {"weight": (5, 3), "bias": (5,)}, {}),
+    ("dense 5 relu bias=false", (3,), (5,), {"weight": (5, 3)}, {}),
+    ("dropout 0.5", (2, 3, 4), (2, 3, 4), {}, {}),
+    (
+        "batchnorm",
+        (7,),
+        (7,),
+        {"weight": (7,), "bias": (7,)},
+        {"running_mean": (7,), "running_var": (7,)},
+    ),
+    (
+        "batchnorm affine=false",
+        (3, 8, 8),
+        (3, 8, 8),
+        {},
+        {"running_mean": (3,), "running_var": (3,)},
+    ),
+    ("layernorm", (3, 4, 5), (3, 4, 5), {"weight": (5,), "bias": (5,)}, {}),
+    ("layernorm affine=false", (6,), (6,), {}, {}),
+    ("conv2d 8", (3, 10, 10), (8, 8, 8), {"weight": (8, 3, 3, 3), "bias": (8,)}, {}),
+    # H: (10 + 2 - 3) // 2 + 1 = 5; W: (11 + 2 - 5) // 2 + 1 = 5
+    (
+        "conv2d 8 kernel=3x5 stride=2 padding=1",
+        (3, 10, 11),
+        (8, 5, 5),
+        {"weight": (8, 3, 3, 5), "bias": (8,)},
+        {},
+    ),
+    (
+        "conv2d 4 kernel=4 padding=same bias=false",
+        (1, 7, 7),
+        (4, 7, 7),
+        {"weight": (4, 1, 4, 4)},
+        {},
+    ),
+    (
+        "conv2d 4 kernel=1 stride=3",
+        (2, 7, 8),
+        (4, 3, 3),
+        {"weight": (4, 2, 1, 1), "bias": (4,)},
+        {},
+    ),
+    (
+        "conv2d 2 kernel=2x3 stride=1x2 padding=valid",
+        (1, 5, 9),
+        (2, 4, 4),
+        {
+            "weight": (2, 1, 2, 3),
+            "bias": (2,),
+        },
+        {},
+    ),
+    ("maxpool2d", (3, 9, 9), (3, 4, 4), {}, {}),
+    ("maxpool2d 3 stride=1 padding=1", (2, 5, 5), (2, 5, 5), {}, {}),
+    ("avgpool2d 2x3", (1, 6, 9), (1, 3, 3), {}, {}),
+    ("avgpool2d 3 stride=2 padding=1", (1, 6, 6), (1, 3, 3), {}, {}),
+    ("globalavgpool", (6, 4, 4), (6,), {}, {}),
+    ("flatten", (2, 3, 4), (24,), {}, {}),
+    ("flatten", (5,), (5,), {}, {}),
+    *((act, (2, 3, 3), (2, 3, 3), {}, {}) for act in ACTIVATIONS),
+    ("elu alpha=0.5", (4,), (4,), {}, {}),
+    ("leaky_relu slope=0.2", (4,), (4,), {}, {}),
+    ("swish", (4,), (4,), {}, {}),
+]
+
+
+def test_shape_table_covers_the_registry():
+    assert {call.split()[0] for call, *_ in SHAPES} >= set(LAYERS)
+
+
+@pytest.mark.parametrize(("call", "shape", "out", "weights", "state"), SHAPES)
+def test_shapes_weights_and_counts(call, shape, out, weights, state):
+    result = compiled(call, shape)
+    assert not result.diags.has_errors, result.diags.items
+    (node,) = result.ir.nodes
+    assert node.input_shape == shape
+    assert node.output_shape == out
+    assert {k: w.shape for k, w in node.weights.items()} == weights
+    assert {k: w.shape for k, w in node.state.items()} == state
+    assert node.param_count == sum(math.prod(s) for s in weights.values())
+    assert node.state_count == sum(math.prod(s) for s in state.values())
+
+
+def test_weight_init_and_fans():
+    ir = stackspec.parse("input 3x8x8\nconv2d 4 init=he_normal\nflatten\ndense 5\nbatchnorm").ir
+    conv, _, dense, bn = ir.nodes
+    w = conv.weights["weight"]
+    assert (w.init, w.fan_in, w.fan_out) == ("he_normal", 3 * 3 * 3, 4 * 3 * 3)
+    assert conv.weights["bias"].init == "zeros"
+    w = dense.weights["weight"]
+    assert (w.init, w.fan_in, w.fan_out) == ("glorot_uniform", 4 * 6 * 6, 5)
+    assert (bn.weights["weight"].init, bn.weights["bias"].init) == ("ones", "zeros")
+    assert (bn.state["running_mean"].init, bn.state["running_var"].init) == ("zeros", "ones")
+
+
+def test_swish_is_silu_everywhere():
+    ir = stackspec.parse("input 3\nswish\ndense 2 swish\ndense 2 activation=swish").ir
+    assert [n.op for n in ir.nodes] == ["silu", "dense", "dense"]
+    assert [n.params.get("activation") for n in ir.nodes[1:]] == ["silu", "silu"]
+    assert "swish" in ALIASES
+
+
+@pytest.mark.parametrize("init", INITIALIZERS)
+def test_every_initializer_is_accepted(init):
+    node = stackspec.parse(f"input 3\ndense 2 init={init}").ir.nodes[0]
+    assert node.params["init"] == init
+
+
+def test_red_wine_counts():
+    spec = stackspec.load("specs/red_wine.stack")
+    assert spec.ir.param_count == 2_118_657
+    assert spec.ir.state_count == 6_144
+    # By hand: 11*1024+1024, then twice 1024*1024+1024, batchnorm 2*1024 each, 1024+1.
+    assert 11 * 1024 + 1024 + 2 * (1024 * 1024 + 1024) + 3 * 2048 + 1025 == 2_118_657
+
+
+# --- shape errors ------------------------------------------------------------------------------
+
+SHAPE_ERRORS = [
+    ("dense 3", (2, 4, 4), "E301"),
+    ("conv2d 3", (4,), "E301"),
+    ("maxpool2d", (4,), "E301"),
+    ("avgpool2d", (4,), "E301"),
+    ("globalavgpool", (4,), "E301"),
+    ("conv2d 3 kernel=5", (1, 4, 4), "E304"),
+    ("maxpool2d 5", (1, 4, 4), "E304"),
+    ("conv2d 3 padding=same stride=2", (1, 8, 8), "E305"),
+    ("maxpool2d 2 padding=2", (1, 8, 8), "E205"),
+]
+
+
+@pytest.mark.parametrize(("call", "shape", "code"), SHAPE_ERRORS)
+def test_shape_errors(call, shape, code):
+    assert errors(call, shape) == [(code, 2, 1)]
+
+
+# --- argument errors, generated from each layer's table ----------------------------------------
+
+
+def _bad_values(arg) -> list[tuple[str, str]]:
+    """(text, expected code) for values the table says are wrong for `arg`."""
+    bad = []
+    if arg.type == "int":
+        bad += [("1.5", "E204"), ("abc", "E204"), ('"3"', "E204")]
+    elif arg.type == "float":
+        bad += [("abc", "E204"), ("true", "E204"), ("2x2", "E204")]
+    elif arg.type == "bool":
+        bad += [("1", "E204"), ("yes", "E204")]
+    elif arg.type == "choice":
+        bad += [("bogus", "E203"), ("3", "E204")]
+    elif arg.type == "size2":
+        bad += [("1.5", "E204"), ("2x2x2", "E204"), ("0", "E304"), ("abc", "E204")]
+    elif arg.type == "padding":
+        bad += [("bogus", "E203"), ("-1", "E205"), ("1.5", "E204")]
+    if arg.type in ("int", "float"):
+        code = "E304" if arg.size else "E205"
+        if arg.size:
+            bad.append(("0", code))
+        if arg.low is not None:
+            low = arg.low if arg.low_open else arg.low - 1
+            bad.append((repr(low) if arg.type == "float" else str(int(low)), code))
+        if arg.high is not None:
+            high = arg.high if arg.high_open else arg.high + 1
+            bad.append((repr(float(high)) if arg.type == "float" else str(int(high)), code))
+    return bad
+
+
+ARG_CASES = [
+    pytest.param(op, a.name, text, code, id=f"{op}-{a.name}={text}")
+    for op, kind in sorted(LAYERS.items())
+    for a in kind.args
+    for text, code in _bad_values(a)
+]
+
+
+def test_every_argument_has_bad_values():
+    tested = {(op, name) for op, name, *_ in (c.values for c in ARG_CASES)}
+    assert tested == {(op, a.name) for op, k in LAYERS.items() for a in k.args}
+
+
+@pytest.mark.parametrize(("op", "name", "text", "code"), ARG_CASES)
+def test_argument_errors(op, name, text, code):
+    others = [
+        f"{a.name}={REQUIRED_VALUES[a.name]}"
+        for a in LAYERS[op].args
+        if a.required and a.name != name
+    ]
+    call = " ".join([op, *others, f"{name}={text}"])
+    column = call.index(f"{name}={text}") + len(name) + 2
+    assert errors(call, input_for(op)) == [(code, 2, column)]
+
+
+@pytest.mark.parametrize("op", sorted(LAYERS))
+def test_unknown_keyword(op):
+    call = minimal_call(op)
+    assert errors(f"{call} bogus=1", input_for(op)) == [("E202", 2, len(call) + 2)]
+
+
+@pytest.mark.parametrize("op", sorted(op for op, kind in LAYERS.items() if kind.args))
+def test_duplicate_keyword(op):
+    first = LAYERS[op].args[0]
+    good = REQUIRED_VALUES.get(first.name)
+    good = _good_text(first) if good is None else good
+    call = f"{minimal_call(op)} {first.name}={good} {first.name}={good}"
+    if first.required:  # minimal_call already gave it once
+        call = call.replace(f" {first.name}={good}", "", 1)
+    assert errors(call, input_for(op)) == [("E207", 2, call.rindex(f"{first.name}=") + 1)]
+
+
+def _good_text(arg) -> str:
+    d = arg.default
+    if isinstance(d, bool):
+        return "true" if d else "false"
+    if isinstance(d, tuple):
+        return "x".join(map(str, d))
+    return str(d)
+
+
+@pytest.mark.parametrize(
+    "op", sorted(op for op, k in LAYERS.items() if any(a.required for a in k.args))
+)
+def test_missing_required_argument(op):
+    assert errors(op, input_for(op)) == [("E206", 2, 1)]
+
+
+@pytest.mark.parametrize("op", sorted(LAYERS))
+def test_too_many_positional_arguments(op):
+    positional = [a for a in LAYERS[op].args if a.positional]
+    values = [str(REQUIRED_VALUES.get(a.name, _good_text(a))) for a in positional]
+    call = " ".join([op, *values, "7"])
+    assert errors(call, input_for(op)) == [("E209", 2, len(call))]
+
+
+def test_activation_arguments_are_the_activation_layers():
+    for op in ("dense", "conv2d"):
+        (act,) = [a for a in LAYERS[op].args if a.name == "activation"]
+        assert set(act.choices) == set(ACTIVATIONS)
+        assert act.aliases == ALIASES
+
+
+def test_did_you_mean_for_activation():
+    result = compiled("dense 4 rellu", (3,))
+    (d,) = result.diags.items
+    assert d.code == "E203" and "did you mean 'relu'" in d.message
