@@ -1,0 +1,233 @@
+"""`stackspec compile --emit python`: standalone source that gives the compiled model's outputs.
+
+The emitted modules run in a fresh `python -I -S` where stackspec cannot be imported: -S skips
+site-packages' .pth files (the editable install's import hook lives there), and only the folders
+holding numpy, safetensors and torch are put back on sys.path.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import HAS_TORCH, SPECS
+
+import stackspec
+from stackspec.emit import NUMPY_FUNCTIONS, emit_python
+from stackspec.layers import LAYERS, STRUCTURAL
+
+BACKENDS = [
+    "numpy",
+    pytest.param("torch", marks=pytest.mark.skipif(not HAS_TORCH, reason="no torch")),
+]
+SPEC_FILES = sorted(SPECS.glob("*.stack"))
+
+EVERY_LAYER = """
+input 2x6x6
+conv2d 3 relu kernel=2 padding=same
+batchnorm
+residual {
+  conv2d 3 elu padding=1 bias=false
+  batchnorm momentum=0.9 eps=0.00001 affine=false
+  residual {
+    relu
+  }
+}
+maxpool2d 2 stride=1 padding=1
+avgpool2d 3 stride=2 padding=1
+layernorm
+elu alpha=0.5
+globalavgpool
+dense 8 gelu init=he_normal
+dropout 0.5
+dense 8 silu
+gelu | silu | tanh
+leaky_relu slope=0.2
+softplus
+dense 3 tanh
+selu | sigmoid | linear | softmax
+"""
+FLAT = "input 2x3x3\nconv2d 2 kernel=2 stride=2 padding=1\nflatten\ndense 2 bias=false\n"
+
+RUNNER = """
+import importlib.util, json, sys
+sys.path += {paths!r}
+try:
+    import stackspec
+except ImportError:
+    pass
+else:
+    sys.exit("stackspec is importable here: " + stackspec.__file__)
+import numpy as np
+for job in json.loads({jobs!r}):
+    spec = importlib.util.spec_from_file_location("emitted", job["source"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.load(job["weights"])
+    np.save(job["out"], np.asarray(model(np.load(job["x"]))))
+leaked = sorted(m for m in sys.modules if m.split(".")[0] == "stackspec")
+sys.exit("imported " + ", ".join(leaked) if leaked else 0)
+"""
+
+
+def package_paths() -> list[str]:
+    import numpy
+    import safetensors
+
+    modules = [numpy, safetensors]
+    if HAS_TORCH:
+        import torch
+
+        modules.append(torch)
+    return sorted({str(Path(m.__file__).resolve().parents[1]) for m in modules})
+
+
+def small(path: Path) -> stackspec.Spec:
+    text = path.read_text()
+    overrides = {"width": "16"} if re.search(r"^let width\b", text, re.M) else None
+    return stackspec.parse(text, str(path), overrides)
+
+
+def varied_weights(spec, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = spec.compile("numpy").get_weights()
+    for key, w in spec.ir.tensors().items():
+        if key.endswith("running_var"):
+            weights[key] = rng.uniform(0.5, 2.0, w.shape).astype(np.float32)
+        elif w.init in ("ones", "zeros"):
+            weights[key] = ((w.init == "ones") + rng.normal(0, 0.2, w.shape)).astype(np.float32)
+    return weights
+
+
+def run_isolated(jobs: list[dict], tmp_path: Path) -> None:
+    runner = tmp_path / "runner.py"
+    runner.write_text(RUNNER.format(paths=package_paths(), jobs=json.dumps(jobs)))
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(runner)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_emitted_source_gives_the_compiled_models_outputs(backend, tmp_path):
+    specs = {p.stem: small(p) for p in SPEC_FILES}
+    specs["every_layer"] = stackspec.parse(EVERY_LAYER, "every_layer.stack")
+    specs["flat"] = stackspec.parse(FLAT, "flat.stack")
+    jobs, expected = [], {}
+    for name, spec in specs.items():
+        options = {"device": "cpu"} if backend == "torch" else {}
+        model = spec.compile(backend, **options)
+        model.set_weights(varied_weights(spec))
+        x = np.random.default_rng(1).normal(0, 1.5, (5, *spec.ir.input)).astype(np.float32)
+        expected[name] = model._predict_batch(x)
+        files = {k: tmp_path / f"{name}{suffix}" for k, suffix in FILE_SUFFIXES.items()}
+        files["source"].write_text(emit_python(spec, backend))
+        model.save(files["weights"])
+        np.save(files["x"], x)
+        jobs.append({k: str(v) for k, v in files.items()})
+    run_isolated(jobs, tmp_path)
+    for name, want in expected.items():
+        got = np.load(tmp_path / f"{name}.out.npy")
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * scale, err_msg=name)
+
+
+FILE_SUFFIXES = {"source": ".py", "weights": ".safetensors", "x": ".x.npy", "out": ".out.npy"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_emitted_source_imports_only_numpy_safetensors_and_torch(backend):
+    allowed = {"numpy", "safetensors"} | ({"torch"} if backend == "torch" else set())
+    for text in (EVERY_LAYER, FLAT, *(p.read_text() for p in SPEC_FILES)):
+        tree = ast.parse(emit_python(stackspec.parse(text), backend))
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add(node.module.split(".")[0])
+        assert imported <= allowed, imported
+
+
+def test_every_layer_kind_has_numpy_source():
+    assert set(NUMPY_FUNCTIONS) >= set(LAYERS) | set(STRUCTURAL)
+    ops = {n.op for t in (EVERY_LAYER, FLAT) for n in stackspec.parse(t).ir.walk()}
+    assert ops == set(LAYERS) | set(STRUCTURAL)
+
+
+def exec_source(source: str) -> dict:
+    namespace: dict = {"__name__": "emitted"}
+    exec(compile(source, "<emitted>", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_load_rejects_mismatching_files_naming_the_tensor(backend, tmp_path):
+    from safetensors.numpy import save_file
+
+    spec = stackspec.parse("input 3\ndense 4 relu\nbatchnorm\ndense 1")
+    module = exec_source(emit_python(spec, backend))
+    good = spec.compile("numpy").get_weights()
+    cases = {
+        "missing tensor '1.running_var'": {k: v for k, v in good.items() if k != "1.running_var"},
+        r"tensor '0.weight' has shape \(3, 4\)": {**good, "0.weight": np.zeros((3, 4), np.float32)},
+        "unexpected tensor '9.bias'": {**good, "9.bias": np.zeros(1, np.float32)},
+    }
+    for message, weights in cases.items():
+        save_file(weights, tmp_path / "w.safetensors")
+        with pytest.raises(ValueError, match=message):
+            module["load"](str(tmp_path / "w.safetensors"))
+
+
+def test_source_is_readable_and_deterministic():
+    spec = stackspec.load(SPECS / "tiny_resnet.stack")
+    source = emit_python(spec, "numpy")
+    assert source == emit_python(spec, "numpy")
+    assert "stackspec" not in re.sub(r"(#.*|\"\"\"[\s\S]*?\"\"\")", "", source)
+    assert "# 1.1: batchnorm momentum=0.9 eps=1e-05" in source
+    assert "def conv2d(" in source and "def dense(" in source and "def gelu(" not in source
+    assert max(len(line) for line in source.splitlines()) <= 120
+    torch_source = emit_python(spec, "torch")
+    assert "class Model(nn.Module)" in torch_source and "class Residual" in torch_source
+    assert "nn.BatchNorm2d(16, eps=1e-05, momentum=0.09999999999999998" in torch_source
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="no torch")
+def test_torch_source_model_is_a_module_in_eval_mode(tmp_path):
+    import torch
+
+    spec = stackspec.parse("input 3\ndense 4 relu\ndropout 0.5\nbatchnorm\ndense 2")
+    module = exec_source(emit_python(spec, "torch"))
+    compiled = spec.compile("torch", device="cpu")
+    compiled.save(tmp_path / "w.safetensors")
+    model = module["load"](str(tmp_path / "w.safetensors"))
+    assert isinstance(model, torch.nn.Module) and not model.training
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    out = model(torch.from_numpy(x))
+    assert isinstance(out, torch.Tensor)
+    np.testing.assert_allclose(out.detach().numpy(), compiled._predict_batch(x), rtol=1e-6)
+    np.testing.assert_allclose(model(x), compiled._predict_batch(x), rtol=1e-6)
+
+
+def test_cli_writes_the_source(tmp_path):
+    from click.testing import CliRunner
+
+    from stackspec.cli import main
+
+    out = tmp_path / "model.py"
+    spec = SPECS / "residual_mlp.stack"
+    result = CliRunner().invoke(
+        main, ["compile", str(spec), "--backend", "numpy", "--emit", "python", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_text().rstrip("\n") == emit_python(stackspec.load(spec), "numpy").rstrip("\n")
