@@ -282,3 +282,102 @@ def test_cuda_training_step_and_weights():
     model.to("cpu")
     assert model.device.type == "cpu"
     model._train_step(np.ones((8, 11), np.float32), np.ones(8, np.float32))
+
+
+def wine_arrays(n=300):
+    from conftest import DATA
+
+    table = np.loadtxt(DATA, delimiter=",", skiprows=1, dtype=np.float32)[:n]
+    return table[:, :-1], table[:, -1]
+
+
+SMALL_WINE = """
+input 11
+batchnorm
+dense 32 relu | dropout 0.2 | batchnorm
+dense 1
+train {
+  loss mae
+  optimizer adam lr=0.01
+  batch 64
+  epochs 3
+  metrics mse
+}
+"""
+
+
+def test_fit_predict_evaluate_save_load(tmp_path):
+    X, y = wine_arrays()
+    spec = stackspec.parse(SMALL_WINE)
+    model = spec.compile("torch", device="cpu")
+    history = model.fit(X, y, validation_split=0.25, verbose=0)
+    assert list(history) == ["loss", "val_loss", "mse", "val_mse"]
+    assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
+    predictions = model.predict(X)
+    assert predictions.shape == (len(X), 1) and predictions.dtype == np.float32
+    scores = model.evaluate(X, y)
+    assert set(scores) == {"loss", "mse"}
+    assert scores["loss"] == pytest.approx(np.abs(predictions[:, 0] - y).mean(), rel=1e-5)
+    model.save(tmp_path / "w.safetensors")
+    again = spec.compile("torch", seed=99, device="cpu").load(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(again.predict(X), predictions)
+
+
+def test_same_seed_same_training_with_dropout():
+    X, y = wine_arrays(200)
+    spec = stackspec.parse(SMALL_WINE)
+    runs = []
+    for seed in (0, 0, 1):
+        model = spec.compile("torch", device="cpu")
+        model.fit(X, y, epochs=2, seed=seed, verbose=0)
+        runs.append(model.get_weights()["1.weight"])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_a_diverging_loss_stops_training_with_the_last_finite_weights():
+    X, y = wine_arrays(200)
+    spec = stackspec.parse("input 11\ndense 8\ndense 1\ntrain {\n optimizer sgd lr=1e6\n}")
+    model = spec.compile("torch", device="cpu")
+    history = model.fit(X, y * 1e10, epochs=3, verbose=0)
+    assert history.stop_reason == "nan"
+    assert all(np.isfinite(v).all() for v in model.get_weights().values())
+
+
+def test_cli_train_evaluate_predict_with_backend_torch(tmp_path):
+    from click.testing import CliRunner
+    from conftest import DATA
+
+    from stackspec.cli import main
+
+    spec = tmp_path / "wine.stack"
+    spec.write_text(SMALL_WINE)
+    out = tmp_path / "run"
+    torch_cpu = ["--backend", "torch", "--device", "cpu"]
+    runner = CliRunner()
+    common = ["--data", str(DATA), "--target", "quality"]
+    result = runner.invoke(
+        main, ["train", str(spec), *common, *torch_cpu, "--epochs", "2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("weights.safetensors", "history.csv", "curves.png"):
+        assert (out / name).exists(), name
+    weights = ["--weights", str(out / "weights.safetensors")]
+    result = runner.invoke(main, ["evaluate", str(spec), *weights, *common, *torch_cpu])
+    assert result.exit_code == 0, result.output
+    assert "loss:" in result.output and "mse:" in result.output
+    predictions = tmp_path / "p.csv"
+    result = runner.invoke(
+        main, ["predict", str(spec), *weights, *common, *torch_cpu, "-o", str(predictions)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = predictions.read_text().splitlines()
+    assert lines[0] == "prediction" and len(lines) == 1600
+    # The NumPy backend reads the same file and predicts the same values.
+    result = runner.invoke(
+        main, ["predict", str(spec), *weights, *common, "-o", str(tmp_path / "n.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    a = np.loadtxt(predictions, skiprows=1)
+    b = np.loadtxt(tmp_path / "n.csv", skiprows=1)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
