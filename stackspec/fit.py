@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import sys
 import threading
@@ -31,9 +32,14 @@ import time
 import numpy as np
 
 from . import metrics as metric_fns
+from .diagnostics import UserError
 from .settings import EARLY_STOP, METRICS
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
+
+
+class SettingError(UserError, ValueError):
+    """A training setting that cannot work: a ValueError for the API, exit 1 in the CLI."""
 
 
 class History(dict):
@@ -85,12 +91,12 @@ def resolve_settings(train: dict, **overrides) -> dict:
             or isinstance(out[key], bool)
             or out[key] < 1
         ):
-            raise ValueError(f"{key} must be a positive integer, got {out[key]!r}")
+            raise SettingError(f"{key} must be a positive integer, got {out[key]!r}")
     if not isinstance(out["seed"], (int, np.integer)) or out["seed"] < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {out['seed']!r}")
+        raise SettingError(f"seed must be a non-negative integer, got {out['seed']!r}")
     unknown = [m for m in out["metrics"] if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")
+        raise SettingError(f"unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")
     es = out["early_stop"]
     if es is True:
         es = dict(EARLY_STOP_DEFAULTS)
@@ -99,7 +105,7 @@ def resolve_settings(train: dict, **overrides) -> dict:
     elif es is not None:
         bad = set(es) - set(EARLY_STOP_DEFAULTS)
         if bad:
-            raise ValueError(f"unknown early_stop setting {sorted(bad)[0]!r}")
+            raise SettingError(f"unknown early_stop setting {sorted(bad)[0]!r}")
         es = {**EARLY_STOP_DEFAULTS, **es}
     out["early_stop"] = es
     out["metrics"] = list(out["metrics"])
@@ -155,6 +161,14 @@ def stop_requests():
             signal.signal(s, h)
 
 
+def _terminal_width() -> int:
+    """Columns of the terminal on stderr; 0 when it is not a terminal or reports no size."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns if sys.stderr.isatty() else 0
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 class Progress:
     """Progress on stderr: a tqdm bar per epoch on a terminal, one line per epoch otherwise.
 
@@ -164,7 +178,7 @@ class Progress:
 
     def __init__(self, verbose, epochs: int):
         if verbose == "auto":
-            verbose = 1 if sys.stderr.isatty() else 2
+            verbose = 1 if _terminal_width() > 0 else 2
         self.mode = {0: "silent", 1: "bar", 2: "lines"}.get(int(verbose), "lines")
         self.epochs, self.bar, self.next_refresh = epochs, None, 0.0
 
@@ -229,9 +243,12 @@ class _Loop:
         model, train, progress = self.model, self.train, self.progress
         n, bs = len(X), train["batch"]
         used = n
+        if has_batchnorm(model.ir) and min(n, bs) == 1:
+            raise SettingError(
+                f"{'batch 1' if bs == 1 else 'one training example'} cannot train a model with "
+                "batchnorm: every batch would hold a single example"
+            )
         if has_batchnorm(model.ir) and n % bs == 1:
-            if n == 1:
-                raise ValueError("one training example cannot train a model with batchnorm")
             used = n - 1
             progress.log(
                 f"warning: {n} examples in batches of {bs} leave a last batch of 1; the model has "

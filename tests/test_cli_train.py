@@ -151,6 +151,12 @@ def test_failed_runs_leave_an_existing_out_dir_exactly_as_it_was(trained, tiny, 
     assert "did you mean 'quality'" in runs[0].stderr
 
 
+def test_impossible_setting_is_an_error_not_a_bug(tiny, tmp_path):
+    r = train(tiny, tmp_path / "o", "--batch", "1")
+    assert r.exit_code == 1 and "batch 1 cannot train" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_out_that_is_a_file_is_a_usage_error(tiny, tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
@@ -238,7 +244,8 @@ def test_torch_backend_trains_through_the_same_cli(tiny, tmp_path):
     assert {p.name for p in (tmp_path / "t").iterdir()} == FILES
 
 
-def test_sigint_saves_what_was_done_and_exits_130(write_spec, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_what_was_done_and_exits_130(write_spec, tmp_path, sig):
     spec = write_spec(TINY.replace("epochs 2", "epochs 100000"), "long.stack")
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "stackspec", "train", str(spec), "--data", str(DATA)]
@@ -251,11 +258,11 @@ def test_sigint_saves_what_was_done_and_exits_130(write_spec, tmp_path):
         while "epoch 2/" not in line and time.monotonic() < deadline:
             line = proc.stderr.readline()
             assert line or proc.poll() is None, "the run ended early"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130, stderr
-    assert "interrupted (SIGINT)" in stderr and "wrote" in stdout
+    assert f"interrupted ({sig.name})" in stderr and "wrote" in stdout
     assert {p.name for p in out.iterdir()} == FILES
     assert len((out / "history.csv").read_text().splitlines()) >= 2

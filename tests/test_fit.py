@@ -110,6 +110,13 @@ def test_final_batch_of_one_is_skipped_with_batchnorm_once_warned(capsys):
     assert [len(b) for b in m.batches] == [4, 4, 1]
 
 
+def test_batches_of_one_everywhere_with_batchnorm_are_refused():
+    with pytest.raises(ValueError, match="batch 1 cannot train a model with batchnorm"):
+        fake(WITH_BN).fit(*data(8), batch=1, verbose=0)
+    with pytest.raises(ValueError, match="one training example"):
+        fake(WITH_BN).fit(*data(1), verbose=0)
+
+
 def test_epoch_loss_is_the_batch_size_weighted_mean():
     m = fake(script={1: 1.0, 2: 2.0, 3: 10.0})
     h = m.fit(*data(10), epochs=1, verbose=0)
