@@ -43,6 +43,7 @@ TOKEN_NAMES = {
     "RPAR": "')'",
     "COMMA": "','",
     "$END": "the end of the file",
+    "VALUE": "a value",
 }
 
 _parser: Lark | None = None
@@ -274,7 +275,13 @@ def _previous_text(source: str, line: int, column: int) -> str:
     return "\n".join(_code(ln) for ln in lines).rstrip(" \t")
 
 
+_VALUES = {"NAME", "NUMBER", "SHAPE", "STRING", "TRUE", "FALSE"}
+
+
 def _expected(names) -> str:
+    names = set(names)
+    if names >= _VALUES:  # "a value" reads better than six kinds of token
+        names = (names - _VALUES) | {"VALUE"}
     friendly = sorted({TOKEN_NAMES.get(n, f"'{n.lower()}'") for n in names})
     if len(friendly) > 6:
         return ""

@@ -22,6 +22,17 @@ MAX_PARAMS = 100_000_000
 UNKNOWN = ("unknown",)
 
 
+def _arg_span(c: LayerCall, kind, name: str) -> Span:
+    """Where the call wrote argument `name` (its value), or the layer's name if it did not."""
+    for kw in c.kwargs:
+        if kw.name == name:
+            return kw.value.span
+    positional = [a.name for a in kind.args if a.positional]
+    if name in positional and positional.index(name) < len(c.args):
+        return c.args[positional.index(name)].span
+    return c.span
+
+
 def _dims(shape) -> str:
     return "(" + "x".join(map(str, shape)) + ")"
 
@@ -32,6 +43,7 @@ class ShapeInference:
         self.max_params = max_params
         self.total = 0
         self.missing_input_reported = False
+        self.in_blocks: set = set()  # errors already reported inside a block body
 
     def nodes(self, items, shape, prefix: str = "") -> tuple[list[Node], tuple | None]:
         out: list[Node] = []
@@ -52,7 +64,7 @@ class ShapeInference:
         before = len(self.diags.items)
         params = bind(c.op, kind.args, c.args, c.kwargs, c.span, self.diags, c.names)
         if params is None:
-            self._add_context(before, c.span, c.context)
+            self._add_context(before, c.context)
             return None, UNKNOWN
         if kind.complete:
             params = kind.complete(params)
@@ -64,8 +76,8 @@ class ShapeInference:
         try:
             out = kind.shape(params, shape)
         except ShapeError as e:
-            self.diags.error(e.code, e.message, c.span, e.hint)
-            self._add_context(before, c.span, c.context)
+            self.diags.error(e.code, e.message, _arg_span(c, kind, e.arg), e.hint)
+            self._add_context(before, c.context)
             return None, UNKNOWN
         node = Node(
             node_id,
@@ -99,20 +111,24 @@ class ShapeInference:
                 r.span,
                 "y = x + body(x) needs the body's output shape to equal its input shape",
             )
-            self._add_context(before, r.span, r.context)
+            self._add_context(before, r.context)
             return None, UNKNOWN
         return Node(
             node_id, "residual", {}, shape, out, r.span.line, r.span.column, body=tuple(body)
         ), out
 
-    def _add_context(self, before: int, span: Span, context: str) -> None:
-        """Name the block call behind an error reported at a layer written inside a block."""
+    def _add_context(self, before: int, context: str) -> None:
+        """Name the block call behind the errors of a layer written inside a block. The same
+        error at the same place from a later call of the block is dropped: one mistake in a
+        block body is one error, however often the block is called."""
         if not context:
             return
-        items = self.diags.items
-        for i in range(before, len(items)):
-            if items[i].span == span:
-                items[i] = replace(items[i], message=f"{items[i].message} ({context})")
+        new = []
+        for d in self.diags.items[before:]:
+            if d not in self.in_blocks:
+                self.in_blocks.add(d)
+                new.append(replace(d, message=f"{d.message} ({context})"))
+        self.diags.items[before:] = new
 
     def _missing_input(self, span: Span) -> None:
         if not self.missing_input_reported:

@@ -29,13 +29,14 @@ def conv_padding(p: dict) -> tuple[int, int, int, int]:
     return (ph, ph, pw, pw)
 
 
-def _window_out(layer: str, size: int, pad: int, k: int, s: int, axis: str) -> int:
+def _window_out(layer: str, size: int, pad: int, k: int, s: int, axis: str, arg: str) -> int:
     out = (size + pad - k) // s + 1
     if size + pad < k or out < 1:
         raise ShapeError(
             f"{layer}: window {k} does not fit the input {axis} {size} (padding {pad})",
             "use a smaller kernel or padding, or remove a pooling layer",
             "E304",
+            arg,
         )
     return out
 
@@ -43,13 +44,18 @@ def _window_out(layer: str, size: int, pad: int, k: int, s: int, axis: str) -> i
 def _conv_shape(p: dict, shape: Shape) -> Shape:
     _, h, w = image_only("conv2d", shape)
     if p["padding"] == "same" and tuple(p["stride"]) != (1, 1):
-        raise ShapeError("conv2d: padding=same needs stride 1", "use an integer padding", "E305")
+        raise ShapeError(
+            "conv2d: padding=same needs stride 1",
+            "use an integer padding, e.g. padding=1 for kernel 3",
+            "E305",
+            "padding",
+        )
     top, bottom, left, right = conv_padding(p)
     (kh, kw), (sh, sw) = p["kernel"], p["stride"]
     return (
         p["filters"],
-        _window_out("conv2d", h, top + bottom, kh, sh, "height"),
-        _window_out("conv2d", w, left + right, kw, sw, "width"),
+        _window_out("conv2d", h, top + bottom, kh, sh, "height", "kernel"),
+        _window_out("conv2d", w, left + right, kw, sw, "width", "kernel"),
     )
 
 
@@ -72,12 +78,14 @@ def _pool_shape(layer: str):
         # PyTorch's limit, and a sensible one: a window must overlap the real image.
         if 2 * pad > min(kh, kw):
             raise ShapeError(
-                f"{layer}: padding must be at most half the size, got {pad}", code="E205"
+                f"{layer}: padding must be at most half the size, got {pad}",
+                code="E205",
+                arg="padding",
             )
         return (
             c,
-            _window_out(layer, h, 2 * pad, kh, sh, "height"),
-            _window_out(layer, w, 2 * pad, kw, sw, "width"),
+            _window_out(layer, h, 2 * pad, kh, sh, "height", "size"),
+            _window_out(layer, w, 2 * pad, kw, sw, "width", "size"),
         )
 
     return rule

@@ -11,11 +11,12 @@ Shape = tuple[int, ...]
 
 
 class ShapeError(Exception):
-    """Raised by a shape rule; shapes.py reports it at the layer's position."""
+    """Raised by a shape rule; shapes.py reports it at the argument named `arg` if the call
+    wrote it, else at the layer's name."""
 
-    def __init__(self, message: str, hint: str = "", code: str = "E301"):
+    def __init__(self, message: str, hint: str = "", code: str = "E301", arg: str = ""):
         super().__init__(message)
-        self.message, self.hint, self.code = message, hint, code
+        self.message, self.hint, self.code, self.arg = message, hint, code, arg
 
 
 @dataclass(frozen=True)
