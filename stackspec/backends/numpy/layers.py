@@ -87,6 +87,10 @@ def dense(node, ctx):
             np.matmul(dz.T, x, out=gweight)
             if gbias is not None:
                 np.sum(dz, axis=0, out=gbias)
+            if weight.shape[0] == 1:
+                # One unit (a regression head): dx is an outer product, which BLAS does
+                # several times slower as a K=1 GEMM than NumPy does by broadcasting.
+                return dz * weight
             return dz @ weight
 
         return y, backprop
@@ -97,13 +101,17 @@ def dense(node, ctx):
 def dropout(node, ctx):
     rate = node.params["rate"]
     keep = 1 - rate
+    # Keep a unit when a uniform 32-bit integer falls below keep * 2^32 (exact to 2^-32).
+    # The integers are the generator's raw output, two per 64-bit draw: 1.5x faster than
+    # rng.random, and independent of x's dtype, so a seed gives the same mask in float64.
+    threshold = np.uint32(min(round(keep * 2**32), 2**32 - 1))
 
     def forward(x, training):
         if not training or rate == 0:
             return x, _identity
+        bits = ctx.rng.bit_generator.random_raw((x.size + 1) // 2).view(np.uint32)
+        mask = (bits[: x.size] < threshold).reshape(x.shape)
         # Inverted dropout: scale the kept units by 1/keep now, so evaluation is the identity.
-        # The draws are float32 whatever x's dtype, so a seed gives the same mask in float64.
-        mask = ctx.rng.random(x.shape, dtype=np.float32) < np.float32(keep)
         scale = np.multiply(mask, 1 / keep, dtype=x.dtype)
         y = x * scale
 
@@ -142,16 +150,19 @@ def batchnorm(node, ctx):
     ggamma = ctx.grad(f"{key}.weight") if p["affine"] else None
     gbeta = ctx.grad(f"{key}.bias") if p["affine"] else None
 
-    def affine(xhat):
-        if gamma is None:
-            return xhat
-        return xhat * gamma.reshape(bshape) + beta.reshape(bshape)
+    def normalize(xc, inv_std):
+        """gamma * xc * inv_std + beta, with gamma folded into the per-feature scale: the
+        big tensor is touched twice."""
+        scale = inv_std if gamma is None else inv_std * gamma.reshape(bshape)
+        y = xc * scale
+        if beta is not None:
+            y += beta.reshape(bshape)
+        return y, scale
 
     def forward(x, training):
         if not training:
-            scale = 1 / np.sqrt(running_var + eps)
-            y = (x - running_mean.reshape(bshape)) * scale.reshape(bshape)
-            return affine(y), _no_backprop
+            inv_std = 1 / np.sqrt(running_var.reshape(bshape) + eps)
+            return normalize(x - running_mean.reshape(bshape), inv_std)[0], _no_backprop
         count = x.size // x.shape[1]
         if count < 2:
             # The unbiased variance of one value is undefined (torch raises here too); fit.py
@@ -162,9 +173,9 @@ def batchnorm(node, ctx):
             )
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
-        var = np.mean(xc * xc, axis=axes, keepdims=True)
+        var = np.mean(np.square(xc), axis=axes, keepdims=True)
         inv_std = 1 / np.sqrt(var + eps)
-        xhat = xc * inv_std
+        y, scale = normalize(xc, inv_std)
         # Keras's convention: momentum is the fraction of the running value kept. The running
         # variance is unbiased (PyTorch/cuDNN), the normalizing one biased.
         # (Slice assignment: the closure's arrays are updated in place, never rebound.)
@@ -173,19 +184,23 @@ def batchnorm(node, ctx):
         running_var[:] = momentum * running_var + unbiased * var.reshape(-1)
 
         def backprop(dy):
+            sum_dy = dy.sum(axis=axes, keepdims=True)
+            sum_dy_xc = np.sum(dy * xc, axis=axes, keepdims=True)
             if gamma is not None:
-                np.sum(dy * xhat, axis=axes, out=ggamma)
-                np.sum(dy, axis=axes, out=gbeta)
-                dy *= gamma.reshape(bshape)
-            # d/dx of the normalization: remove the mean of dxhat and its component along xhat.
-            mean_dy = dy.mean(axis=axes, keepdims=True)
-            mean_dy_xhat = np.mean(dy * xhat, axis=axes, keepdims=True)
-            dy -= mean_dy
-            dy -= xhat * mean_dy_xhat
-            dy *= inv_std
+                ggamma[:] = (sum_dy_xc * inv_std).reshape(-1)
+                gbeta[:] = sum_dy.reshape(-1)
+            # With xhat = xc*inv_std and dxhat = gamma*dy, the usual
+            #   dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+            # is dy*scale + xc*k2 + k3 with per-feature k2, k3: four passes over the tensor.
+            k2 = scale * (inv_std * inv_std) * (sum_dy_xc * (-1 / count))
+            k3 = scale * (sum_dy * (-1 / count))
+            tmp = xc * k2
+            tmp += k3
+            dy *= scale
+            dy += tmp
             return dy
 
-        return affine(xhat), backprop
+        return y, backprop
 
     return forward
 

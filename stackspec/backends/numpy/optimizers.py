@@ -10,6 +10,8 @@ vectorised passes. `tmp` is a scratch buffer: no per-step allocations.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -53,16 +55,17 @@ def adam(p, g, state, t, lr, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.0)
     tmp *= 1 - beta1
     m += tmp
     v *= beta2
-    np.multiply(g, g, out=tmp)
+    np.square(g, out=tmp)
     tmp *= 1 - beta2
     v += tmp
     # p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps): eps outside the bias correction,
-    # as torch (Keras puts it inside, a slightly different eps_hat).
+    # as torch (Keras puts it inside, a slightly different eps_hat). Multiplying through by
+    # c2 = sqrt(1-b2^t) saves a pass: p -= (lr*c2/(1-b1^t)) * m / (sqrt(v) + eps*c2).
+    c2 = math.sqrt(1 - beta2**t)
     np.sqrt(v, out=tmp)
-    tmp *= 1 / math.sqrt(1 - beta2**t)
-    tmp += eps
+    tmp += eps * c2
     np.divide(m, tmp, out=tmp)
-    tmp *= lr / (1 - beta1**t)
+    tmp *= lr * c2 / (1 - beta1**t)
     p -= tmp
 
 
@@ -83,16 +86,50 @@ def rmsprop(p, g, state, t, lr, rho=0.9, eps=1e-7):
 OPTIMIZERS = {"sgd": sgd, "adam": adam, "adamw": adam, "rmsprop": rmsprop}
 
 
-class Optimizer:
-    """One training run's optimizer: a rule, its settings and its state, over flat arrays."""
+# Below this many parameters one thread is faster than handing work to a second one.
+PARALLEL_MIN = 1 << 19
 
-    def __init__(self, settings: dict, params: np.ndarray, grads: np.ndarray):
+
+def _threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+class Optimizer:
+    """One training run's optimizer: a rule, its settings and its state, over flat arrays.
+
+    The rules are elementwise, so big models are split into contiguous parts updated in
+    parallel threads (NumPy releases the GIL inside ufunc loops); each part keeps its own
+    state, and the result is identical to one thread's.
+    """
+
+    def __init__(self, settings: dict, params: np.ndarray, grads: np.ndarray, threads=None):
         self.rule = OPTIMIZERS[settings["name"]]
         self.hyper = {k: v for k, v in settings.items() if k != "name"}
-        self.params, self.grads = params, grads
-        self.state: dict[str, np.ndarray] = {}
+        threads = threads or _threads()
+        parts = max(1, min(threads, params.size // PARALLEL_MIN))
+        bounds = np.linspace(0, params.size, parts + 1).astype(int)
+        self.parts = [
+            (params[a:b], grads[a:b], {}) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        self._pool = ThreadPoolExecutor(parts) if parts > 1 else None
         self.t = 0
+
+    @property
+    def state(self) -> list[dict[str, np.ndarray]]:
+        return [state for _, _, state in self.parts]
+
+    def _update(self, part) -> None:
+        p, g, state = part
+        self.rule(p, g, state, self.t, **self.hyper)
 
     def step(self) -> None:
         self.t += 1
-        self.rule(self.params, self.grads, self.state, self.t, **self.hyper)
+        if self._pool is None:
+            self._update(self.parts[0])
+        else:
+            for future in [self._pool.submit(self._update, part) for part in self.parts]:
+                future.result()  # re-raises a worker's exception here
