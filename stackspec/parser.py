@@ -118,7 +118,13 @@ def parse_program(source: str, diags: Diagnostics) -> s.Program | None:
     tree = _parse_recovering(source, diags)
     if tree is None:
         return None
-    return s.Program(tuple(_Builder(diags).stmts(tree.children)), tuple(_comments(source)))
+    before = len(diags.items)
+    program = s.Program(tuple(_Builder(diags).stmts(tree.children)), tuple(_comments(source)))
+    # A keyword used as a name is a syntax error: the statements around it mean nothing.
+    # (A too-long number is not: its value is marked invalid and the rest is still checked.)
+    if any(d.code == "E109" for d in diags.items[before:]):
+        return None
+    return program
 
 
 # --- limits checked before parsing -------------------------------------------------------
@@ -441,18 +447,18 @@ class _Builder:
             value = self.value(ch[1])
             return s.Input(value, _join(_tok_span(ch[0]), value.span))
         if kind == "let":
-            return s.Let(str(ch[1]), self.value(ch[2]), _tok_span(ch[1]))
+            return s.Let(self.name(ch[1]), self.value(ch[2]), _tok_span(ch[1]))
         if kind == "block":
             params = tuple(
                 s.Param(
-                    str(p.children[0]),
+                    self.name(p.children[0]),
                     self.value(p.children[1]) if p.children[1] else None,
                     _tok_span(p.children[0]),
                 )
                 for p in ch[2:-1]
                 if p is not None
             )
-            return s.Block(str(ch[1]), params, self.body(ch[-1]), _tok_span(ch[1]))
+            return s.Block(self.name(ch[1]), params, self.body(ch[-1]), _tok_span(ch[1]))
         if kind == "repeat":
             return s.Repeat(self.value(ch[1]), self.body(ch[2]), _tok_span(ch[0]))
         if kind == "residual":
@@ -466,12 +472,25 @@ class _Builder:
         for c in ch[1:]:
             if c.data == "kwarg":
                 value = self.value(c.children[1])
-                kwargs.append(s.Kwarg(str(c.children[0]), value, _tok_span(c.children[0])))
+                kwargs.append(s.Kwarg(self.name(c.children[0]), value, _tok_span(c.children[0])))
             else:
                 value = self.value(c)
                 args.append(value)
             end = value.span
-        return s.Call(str(ch[0]), tuple(args), tuple(kwargs), span, _join(span, end))
+        return s.Call(self.name(ch[0]), tuple(args), tuple(kwargs), span, _join(span, end))
+
+    def name(self, tok: Token) -> str:
+        """A name token's text. The contextual lexer reads a keyword as a name where no keyword
+        can stand (`let input = 3`); keywords are reserved everywhere, so that is an error."""
+        text = str(tok)
+        if text in KEYWORDS:
+            self.diags.error(
+                "E109",
+                f"'{text}' is a keyword, not a name",
+                _tok_span(tok),
+                "reserved: " + " ".join(sorted(KEYWORDS)),
+            )
+        return text
 
     def body(self, t: Tree) -> s.Body:
         open_, *inner, close = t.children
@@ -483,7 +502,7 @@ class _Builder:
         if kind in ("true", "false"):
             return s.Value("bool", kind == "true", kind, span)
         if kind == "name":
-            return s.Value("name", text, text, span)
+            return s.Value("name", self.name(tok), text, span)
         if kind == "string":
             return s.Value("string", _unescape(text[1:-1]), text, span)
         if len(text) > MAX_NUMBER_CHARS:

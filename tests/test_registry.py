@@ -206,22 +206,25 @@ def test_red_wine_counts():
 
 # --- shape errors ------------------------------------------------------------------------------
 
+# (call, input shape, code, column of the caret: the argument at fault, else the layer name)
 SHAPE_ERRORS = [
-    ("dense 3", (2, 4, 4), "E301"),
-    ("conv2d 3", (4,), "E301"),
-    ("maxpool2d", (4,), "E301"),
-    ("avgpool2d", (4,), "E301"),
-    ("globalavgpool", (4,), "E301"),
-    ("conv2d 3 kernel=5", (1, 4, 4), "E304"),
-    ("maxpool2d 5", (1, 4, 4), "E304"),
-    ("conv2d 3 padding=same stride=2", (1, 8, 8), "E305"),
-    ("maxpool2d 2 padding=2", (1, 8, 8), "E205"),
+    ("dense 3", (2, 4, 4), "E301", 1),
+    ("conv2d 3", (4,), "E301", 1),
+    ("maxpool2d", (4,), "E301", 1),
+    ("avgpool2d", (4,), "E301", 1),
+    ("globalavgpool", (4,), "E301", 1),
+    ("conv2d 3 kernel=5", (1, 4, 4), "E304", 17),
+    ("conv2d 3 stride=2 kernel=1x6", (1, 4, 4), "E304", 26),
+    ("maxpool2d 5", (1, 4, 4), "E304", 11),
+    ("avgpool2d size=3x9", (1, 4, 4), "E304", 16),
+    ("conv2d 3 padding=same stride=2", (1, 8, 8), "E305", 18),
+    ("maxpool2d 2 padding=2", (1, 8, 8), "E205", 21),
 ]
 
 
-@pytest.mark.parametrize(("call", "shape", "code"), SHAPE_ERRORS)
-def test_shape_errors(call, shape, code):
-    assert errors(call, shape) == [(code, 2, 1)]
+@pytest.mark.parametrize(("call", "shape", "code", "column"), SHAPE_ERRORS)
+def test_shape_errors(call, shape, code, column):
+    assert errors(call, shape) == [(code, 2, column)]
 
 
 # --- argument errors, generated from each layer's table ----------------------------------------
