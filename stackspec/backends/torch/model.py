@@ -154,6 +154,8 @@ class TorchModel(Model, nn.Module):
         self.train()
 
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        if self._optimizer is None:
+            raise RuntimeError("_begin_training must be called before _train_step")
         xb, yb = self._tensor(x), self._tensor(y, self._labels)
         out = self.layers(xb)
         loss = self._loss(out, yb, self._loss_params)

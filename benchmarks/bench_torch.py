@@ -1,0 +1,194 @@
+"""The compiled torch model vs the same model written by hand, and NumPy vs torch, in one run.
+
+    python benchmarks/bench_torch.py [--device cpu|cuda|auto] [--steps 60] [--fit-epochs 10]
+                                     [--repeats 5] [--full-epochs 100] [--skip-full]
+
+Model: specs/red_wine.stack (3 x [dense 1024 relu | dropout 0.3 | batchnorm] + dense 1, MAE,
+Adam lr=1e-3), batch 256, on data/red-wine.csv (1599 rows).
+
+1. step: one training step on a host (NumPy) batch. Compiled: `TorchModel._train_step`. By hand:
+   nn.Sequential of the same modules, torch.optim.Adam(eps=1e-7), L1 loss, the batch moved to
+   the device and `loss.item()` read, as a user's loop does. Steps alternate; medians.
+2. fit: `model.fit(X, y, epochs=E)` vs a hand-written loop (a permutation per epoch, the same
+   batches, loss.item() per step). Runs alternate; medians of `--repeats`.
+3. NumPy/torch: `NumpyModel._train_step` vs the compiled torch step, alternating.
+4. Full runs: `stackspec train ... --epochs 100` for each backend in a fresh process (the CLI
+   path: CSV reading, validation split, history, curves); wall time and the child's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import stackspec
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "specs" / "red_wine.stack"
+DATA = ROOT / "data" / "red-wine.csv"
+BATCH = 256
+
+
+def hand_written(torch, device):
+    """The red-wine model as a user writes it, and its training step on host arrays."""
+    nn = torch.nn
+    layers, width = [], 11
+    for _ in range(3):
+        layers += [
+            nn.Linear(width, 1024),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.BatchNorm1d(1024, eps=1e-3, momentum=0.01),  # Keras momentum 0.99
+        ]
+        width = 1024
+    model = nn.Sequential(*layers, nn.Linear(1024, 1)).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+
+    def step(x, y):
+        xb, yb = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        loss = nn.functional.l1_loss(model(xb).squeeze(1), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def fit(X, y, epochs, seed=0):
+        rng = np.random.default_rng(seed)
+        for _ in range(epochs):
+            order = rng.permutation(len(X))
+            total = 0.0
+            for start in range(0, len(X), BATCH):
+                idx = order[start : start + BATCH]
+                total += step(X[idx], y[idx]) * len(idx)
+        return total / len(X)
+
+    return step, fit
+
+
+def sync(torch, device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def alternate(fns: dict, runs: int, warmup: int) -> dict[str, float]:
+    """Median seconds of each zero-argument callable, run in turns so load hits all alike."""
+    times = {name: [] for name in fns}
+    for i in range(warmup + runs):
+        for name, fn in fns.items():
+            t = timed(fn)
+            if i >= warmup:
+                times[name].append(t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def full_run(backend: str, epochs: int, device: str) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of `stackspec train` in a fresh process."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "stackspec", "train", str(SPEC), "--data", str(DATA)]
+        cmd += ["--target", "quality", "--epochs", str(epochs), "--backend", backend]
+        cmd += ["--out", os.path.join(out, "run")]
+        if backend == "torch":
+            cmd += ["--device", device]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"{backend} run failed: {proc.stderr.read().decode()}")
+        return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--fit-epochs", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--full-epochs", type=int, default=100)
+    ap.add_argument("--skip-full", action="store_true", help="skip the 100-epoch CLI runs")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    spec = stackspec.load(SPEC)
+    compiled = spec.compile("torch", device=args.device)
+    device = compiled.device
+    table = np.loadtxt(DATA, delimiter=",", skiprows=1, dtype=np.float32)
+    X, y = np.ascontiguousarray(table[:, :-1]), np.ascontiguousarray(table[:, -1])
+    xb, yb = X[:BATCH].copy(), y[:BATCH].copy()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device: {device} ({name}), torch {torch.__version__}, threads {args.threads}")
+
+    torch.manual_seed(0)
+    hand_step, hand_fit = hand_written(torch, device)
+    compiled._begin_training(spec.ir.train)
+
+    def step_of(fn):
+        return lambda: (fn(xb, yb), sync(torch, device))
+
+    steps = alternate(
+        {"compiled": step_of(compiled._train_step), "hand": step_of(hand_step)},
+        args.steps,
+        args.warmup,
+    )
+    print(
+        f"step  (batch {BATCH}): compiled {steps['compiled'] * 1e3:8.2f} ms   "
+        f"hand-written {steps['hand'] * 1e3:8.2f} ms   "
+        f"ratio {steps['compiled'] / steps['hand']:.3f}"
+    )
+
+    epochs = args.fit_epochs
+    fits = alternate(
+        {
+            "compiled": lambda: (compiled.fit(X, y, epochs=epochs, verbose=0), sync(torch, device)),
+            "hand": lambda: (hand_fit(X, y, epochs), sync(torch, device)),
+        },
+        args.repeats,
+        1,
+    )
+    print(
+        f"fit   ({epochs} epochs): compiled {fits['compiled']:8.3f} s    "
+        f"hand-written {fits['hand']:8.3f} s    ratio {fits['compiled'] / fits['hand']:.3f}"
+    )
+
+    numpy_model = spec.compile("numpy")
+    numpy_model._begin_training(spec.ir.train)
+    both = alternate(
+        {"numpy": step_of(numpy_model._train_step), "torch": step_of(compiled._train_step)},
+        max(args.steps // 3, 5),
+        3,
+    )
+    print(
+        f"step  numpy {both['numpy'] * 1e3:8.2f} ms   torch {both['torch'] * 1e3:8.2f} ms   "
+        f"numpy/torch {both['numpy'] / both['torch']:.2f}"
+    )
+
+    if not args.skip_full:
+        for backend in ("numpy", "torch"):
+            wall, rss = full_run(backend, args.full_epochs, str(device.type))
+            print(
+                f"train {args.full_epochs} epochs ({backend:5}): wall {wall:7.1f} s   "
+                f"peak RSS {rss:7.0f} MiB"
+            )
+
+
+if __name__ == "__main__":
+    main()
