@@ -50,27 +50,29 @@ EARLY_STOP = (
     Arg("restore_best", "bool", True),
 )
 
+# A setting written without its value (`loss`, `epochs`) is a mistake, not a request for the
+# default; only `shuffle` (= true) and `early_stop` (= its defaults) read well bare.
 SETTINGS: dict[str, tuple[Arg, ...]] = {
-    "loss": (Arg("loss", "choice", "mse", positional=True, choices=tuple(LOSSES)),),
-    "optimizer": (Arg("optimizer", "choice", "adam", positional=True, choices=tuple(OPTIMIZERS)),),
-    "batch": (Arg("size", "int", 32, positional=True, low=1),),
-    "epochs": (Arg("count", "int", 10, positional=True, low=1),),
+    "loss": (Arg("loss", "choice", positional=True, choices=tuple(LOSSES)),),
+    "optimizer": (Arg("optimizer", "choice", positional=True, choices=tuple(OPTIMIZERS)),),
+    "batch": (Arg("size", "int", positional=True, low=1),),
+    "epochs": (Arg("count", "int", positional=True, low=1),),
     "metrics": (),  # variadic names, bound by hand below
     "early_stop": EARLY_STOP,
-    "seed": (Arg("value", "int", 0, positional=True, low=0, high=2**63 - 1),),
+    "seed": (Arg("value", "int", positional=True, low=0, high=2**63 - 1),),
     "shuffle": (Arg("enabled", "bool", True, positional=True),),
 }
 
 
 def _choice_with_kwargs(
-    call: Call, table: dict[str, tuple[Arg, ...]], default: str, diags: Diagnostics, names
+    call: Call, table: dict[str, tuple[Arg, ...]], diags: Diagnostics, names
 ) -> dict | None:
     """`loss huber delta=2` / `optimizer sgd lr=0.1`: the first positional picks the entry."""
     owner = call.name
     head = bind(owner, SETTINGS[owner], call.args[:1], (), call.span, diags, names)
     if head is None:
         return None
-    name = head[owner] if call.args else default
+    name = head[owner]
     params = bind(
         f"{owner} {name}", table[name], call.args[1:], call.kwargs, call.span, diags, names
     )
@@ -113,9 +115,9 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             continue
         seen[call.name] = call.span
         if call.name == "loss":
-            value = _choice_with_kwargs(call, LOSSES, "mse", diags, names)
+            value = _choice_with_kwargs(call, LOSSES, diags, names)
         elif call.name == "optimizer":
-            value = _choice_with_kwargs(call, OPTIMIZERS, "adam", diags, names)
+            value = _choice_with_kwargs(call, OPTIMIZERS, diags, names)
         elif call.name == "metrics":
             value = _metrics(call, diags)
         elif call.name == "early_stop":
