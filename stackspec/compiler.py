@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from . import syntax as s
 from .diagnostics import Diagnostics, Span
 from .ir import IR, Node
-from .parser import parse_program
+from .parser import parse_program, paused_gc
 from .resolve import resolve
 from .settings import bind_train
 from .shapes import MAX_PARAMS, ShapeInference, input_shape
@@ -30,7 +30,12 @@ def compile_source(
     overrides: dict[str, str] | None = None,
     max_params: int = MAX_PARAMS,
 ) -> Compiled:
-    diags = Diagnostics(file)
+    """Parse, expand and check `source`; the IR is None if any error was found."""
+    with paused_gc():
+        return _compile(source, Diagnostics(file), overrides, max_params)
+
+
+def _compile(source: str, diags: Diagnostics, overrides, max_params: int) -> Compiled:
     program = parse_program(source, diags)
     if program is None:
         return Compiled(None, None, diags)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import syntax as s
 from .diagnostics import Diagnostics, source_lines
-from .parser import parse_program
+from .parser import parse_program, paused_gc
 from .resolve import check_override_names
 
 INDENT = "  "
@@ -24,7 +24,8 @@ def format_source(source: str, file: str = "<spec>", overrides: dict | None = No
     `overrides` (`--set`) are only checked to name constants of the file: formatting keeps
     what was written."""
     diags = Diagnostics(file)
-    program = parse_program(source, diags)
+    with paused_gc():
+        program = parse_program(source, diags)
     if program is not None and overrides:
         lets = [st.name for st in program.stmts if isinstance(st, s.Let)]
         check_override_names(overrides, lets, diags)
