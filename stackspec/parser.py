@@ -16,7 +16,7 @@ import os
 import re
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
 from . import syntax as s
 from .diagnostics import Diagnostics, Span, source_lines
@@ -29,24 +29,7 @@ OPTIONS = dict(parser="lalr", lexer="contextual", maybe_placeholders=True)
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 64
-
-# Friendly names for the terminals Lark reports as expected.
-TOKEN_NAMES = {
-    "NAME": "a name",
-    "NUMBER": "a number",
-    "SHAPE": "a shape",
-    "STRING": "a string",
-    "PIPE": "'|'",
-    "LBRACE": "'{'",
-    "RBRACE": "'}'",
-    "_NL": "a newline",
-    "EQUAL": "'='",
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "COMMA": "','",
-    "$END": "the end of the file",
-    "VALUE": "a value",
-}
+KEYWORDS = frozenset(["input", "let", "block", "repeat", "residual", "train", "true", "false"])
 
 _parser: Lark | None = None
 
@@ -224,7 +207,7 @@ def _comments(source: str) -> list[s.Comment]:
     return out
 
 
-# --- syntax errors, named by what the writer most likely did -----------------------------
+# --- syntax errors: several per run (their messages come from syntax_errors.py) ----------
 
 # Syntax errors after which the rest of the file cannot be read sensibly.
 _FATAL = ("E102", "E104", "E108")
@@ -243,7 +226,9 @@ def _parse_recovering(source: str, diags: Diagnostics) -> Tree | None:
             tree = get_parser().parse(text)
             return tree if found == 0 else None
         except UnexpectedInput as e:
-            code, message, span, hint = _syntax_error(e, text)
+            from .syntax_errors import describe  # only a spec with a syntax error needs it
+
+            code, message, span, hint = describe(e, text)
         if (span.line, span.column) <= last:
             return None
         diags.error(code, message, span, hint)
@@ -252,12 +237,12 @@ def _parse_recovering(source: str, diags: Diagnostics) -> Tree | None:
         budget -= len(text)
         if code in _FATAL or found >= MAX_SYNTAX_ERRORS or budget < len(text):
             return None
-        text = _blank_statement(text, span.line)
+        text = blank_statement(text, span.line)
         if text is None:
             return None
 
 
-def _blank_statement(text: str, line: int) -> str | None:
+def blank_statement(text: str, line: int) -> str | None:
     """`text` with the statement on `line` (and the lines it continues with `|`) replaced by
     blanks, keeping every other character where it was; None if the lines hold a brace."""
     lines = text.split("\n")
@@ -270,171 +255,6 @@ def _blank_statement(text: str, line: int) -> str | None:
     for i in chosen:
         lines[i] = " " * len(lines[i])
     return "\n".join(lines)
-
-
-def _end_position(source: str) -> Span:
-    """Just after the last character that is not blank or a comment (line 1, column 1 if none)."""
-    end = Span.point(1, 1)
-    for i, line in enumerate(source_lines(source), 1):
-        code = _code(line).rstrip()
-        if code.strip():
-            end = Span.point(i, len(code) + 1)
-    return end
-
-
-def _open_braces(source: str) -> list[Span]:
-    stack: list[Span] = []
-    for ch, line, col in _scan(source):
-        if ch == "{":
-            stack.append(Span.point(line, col))
-        elif ch == "}" and stack:
-            stack.pop()
-    return stack
-
-
-def _previous_text(source: str, line: int, column: int) -> str:
-    """The code before a position, comments and trailing blanks removed."""
-    lines = source_lines(source)[:line]
-    lines[-1] = lines[-1][: column - 1]
-    return "\n".join(_code(ln) for ln in lines).rstrip(" \t")
-
-
-_VALUES = {"NAME", "NUMBER", "SHAPE", "STRING", "TRUE", "FALSE"}
-
-
-def _expected(names) -> str:
-    names = set(names)
-    if names >= _VALUES:  # "a value" reads better than six kinds of token
-        names = (names - _VALUES) | {"VALUE"}
-    friendly = sorted({TOKEN_NAMES.get(n, f"'{n.lower()}'") for n in names})
-    if len(friendly) > 6:
-        return ""
-    return "; expected " + " or ".join(friendly) if friendly else ""
-
-
-def _bad_chars(line: str, column: int, pattern: str) -> Span:
-    """The span from `column` over the characters matching `pattern` (at least one)."""
-    m = re.compile(pattern).match(line, column - 1)
-    width = max(1, m.end() - m.start()) if m else 1
-    return Span(0, column, 0, column + width)
-
-
-def _syntax_error(e: UnexpectedInput, source: str) -> tuple[str, str, Span, str]:
-    """(code, message, span, hint) for Lark's exception, naming the likely mistake."""
-    lines = source_lines(source)
-    if isinstance(e, UnexpectedCharacters):
-        text = lines[e.line - 1]
-        ch = text[e.column - 1] if e.column - 1 < len(text) else "\n"
-        point = Span.point(e.line, e.column)
-        if ch == '"':
-            return "E107", "unterminated string", point, 'close it with `"` on the same line'
-        if ch.isdigit() or ch in "-.":
-            w = _bad_chars(text, e.column, r"[-+.0-9A-Za-z_]+")
-            bad = text[w.column - 1 : w.end_column - 1]
-            return (
-                "E106",
-                f"malformed number '{bad}'",
-                Span(e.line, w.column, e.line, w.end_column),
-                "numbers look like 3, -0.5, .5 or 1e-3; shapes like 3x3, without spaces",
-            )
-        hint = ""
-        if ch.isalpha():
-            hint = "names use ASCII letters, digits and `_` only"
-        elif ch in "(),":
-            hint = "parentheses appear only in `block` headers: `block name(a, b=1) { ... }`"
-        elif ch in ";":
-            hint = "separate statements with a newline or `|`"
-        return "E101", f"unexpected character {ch!r}", point, hint
-    token = getattr(e, "token", None)
-    at_end = isinstance(e, UnexpectedEOF) or (token is not None and token.type == "$END")
-    if at_end:
-        span = _end_position(source)
-        before = _previous_text(source, span.line, span.column).rstrip()
-        if before.endswith("|"):
-            return (
-                "E103",
-                "dangling '|' at the end of the file",
-                _last_pipe(source),
-                ("remove the '|', or add the layer it announces"),
-            )
-        opened = _open_braces(source)
-        if opened:
-            return (
-                "E102",
-                f"unclosed '{{' opened at line {opened[-1].line}, column {opened[-1].column}",
-                span,
-                "add '}' to close it",
-            )
-        return "E104", "unexpected end of file" + _expected(e.expected), span, ""
-    assert isinstance(e, UnexpectedToken)
-    span = Span(e.line, e.column, token.end_line or e.line, token.end_column or e.column + 1)
-    if token.type == "_NL":
-        span = Span.point(e.line, e.column)
-    before = _previous_text(source, e.line, e.column)
-    name = _statement_start_name(before)
-    if token.type in ("RBRACE", "PIPE", "_NL") and before.rstrip().endswith("|"):
-        return (
-            "E103",
-            "dangling '|': no layer after it",
-            _last_pipe(source, e),
-            ("remove the '|', or add the layer it announces"),
-        )
-    if token.type == "EQUAL" and name:
-        m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", lines[e.line - 1][: e.column - 1])
-        start = m.start(1) + 1 if m and m.group(1) == name else e.column
-        return (
-            "E105",
-            f"keyword argument '{name}=' without a layer",
-            Span(e.line, start, e.line, e.column + 1),
-            "inside `train`, a setting's value follows its name: `loss mae`"
-            if _inside_train(source, e)
-            else "a keyword argument follows its layer's name, e.g. `dropout rate=0.3`",
-        )
-    if token.type == "RBRACE" and not _open_braces(source[: _offset(source, e.line, e.column)]):
-        return "E108", "'}' without a matching '{'", span, ""
-    if token.type == "PIPE" and not before.strip(" \t").rsplit("\n", 1)[-1].strip():
-        return (
-            "E100",
-            "unexpected '|' at the start of a statement",
-            span,
-            ("`|` goes between two layers; to continue a line, end it with `|`"),
-        )
-    shown = token.value.strip() or TOKEN_NAMES.get(token.type, token.type)
-    if token.type == "_NL":
-        shown = "end of line"
-    return "E100", f"unexpected {shown!r}" + _expected(e.expected), span, ""
-
-
-KEYWORDS = frozenset(["input", "let", "block", "repeat", "residual", "train", "true", "false"])
-
-
-def _statement_start_name(before: str) -> str | None:
-    """The name just before an error if it opens a statement (so it was read as a layer)."""
-    m = re.search(r"(?:^|[|{\n])\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", before)
-    return m.group(1) if m and m.group(1) not in KEYWORDS else None
-
-
-def _inside_train(source: str, e: UnexpectedInput) -> bool:
-    opened = _open_braces(source[: _offset(source, e.line, e.column)])
-    if not opened:
-        return False
-    header = _previous_text(source, opened[-1].line, opened[-1].column)
-    return bool(re.search(r"(?:^|[|{\n])\s*train\s*$", header))
-
-
-def _offset(source: str, line: int, column: int) -> int:
-    lines = source.split("\n")
-    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
-
-
-def _last_pipe(source: str, e: UnexpectedInput | None = None) -> Span:
-    """The last `|` in the code before the error (or in the whole file)."""
-    limit = None if e is None else _offset(source, e.line, e.column)
-    found = Span.point(1, 1)
-    for c, line, col in _scan(source if limit is None else source[:limit]):
-        if c == "|":
-            found = Span.point(line, col)
-    return found
 
 
 # --- the tree -> dataclasses ---------------------------------------------------------------

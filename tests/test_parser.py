@@ -258,3 +258,33 @@ def test_file_size_limit_in_characters_and_bytes():
 def test_nesting_at_the_limit_is_fine():
     text = "input 3\n" + "residual {\n" * 64 + "relu\n" + "}\n" * 64
     assert len(parse(text).stmts) == 2
+
+
+# --- the reference's examples ----------------------------------------------------------------
+
+
+def _spec_examples() -> list[str]:
+    """The untagged code blocks of docs/language.md: each is a spec or a fragment of one
+    (tagged blocks hold shell commands, JSON or program output)."""
+    blocks, lines, tag = [], None, ""
+    for line in (ROOT / "docs" / "language.md").read_text().splitlines(keepends=True):
+        if line.startswith("```"):
+            if lines is None:
+                lines, tag = [], line[3:].strip()
+            else:
+                if not tag:
+                    blocks.append("".join(lines))
+                lines = None
+        elif lines is not None:
+            lines.append(line)
+    return blocks
+
+
+@pytest.mark.parametrize("example", _spec_examples())
+def test_docs_examples_parse(example):
+    from stackspec.compiler import compile_source
+
+    assert codes(example) == []
+    if "input " in example:  # a whole spec: it must also be valid
+        result = compile_source(example)
+        assert not result.diags.has_errors, result.diags.sorted()
