@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from . import syntax as s
 from .diagnostics import Diagnostics, source_lines
+from .overrides import check_override_names
 from .parser import parse_program, paused_gc
-from .resolve import check_override_names
 
 INDENT = "  "
 

@@ -8,12 +8,12 @@ millions of layers stops at the first layer past the limit.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 from . import syntax as s
 from .diagnostics import Diagnostics, Span, did_you_mean
 from .layers import ALIASES, LAYERS
+from .overrides import check_override_names, parse_override
 from .settings import SETTINGS
 
 MAX_LAYERS = 10_000
@@ -66,32 +66,6 @@ class Resolved:
 
 class _TooBig(Exception):
     pass
-
-
-def parse_override(text: str) -> s.Value:
-    """A `--set NAME=VALUE` value, read with the spec's own literal rules."""
-    span = Span(0, 0, 0, 0)
-    if re.fullmatch(r"[0-9]+(x[0-9]+)+", text) and len(text) <= 64:
-        return s.Value("shape", tuple(int(d) for d in text.split("x")), text, span)
-    if re.fullmatch(r"-?[0-9]{1,64}", text):
-        return s.Value("number", int(text), text, span)
-    if re.fullmatch(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?", text) and len(text) <= 64:
-        return s.Value("number", float(text), text, span)
-    if text in ("true", "false"):
-        return s.Value("bool", text == "true", text, span)
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
-        return s.Value("name", text, text, span)
-    return s.Value("string", text, text, span)
-
-
-def check_override_names(overrides, lets, diags: Diagnostics) -> None:
-    """Every `--set NAME=...` must name a `let` of the spec."""
-    for name in overrides:
-        if name not in lets:
-            hint = "defined constants: " + ", ".join(lets) if lets else "the spec defines no `let`"
-            diags.error(
-                "E213", f"--set: unknown constant '{name}'{did_you_mean(name, lets)}", hint=hint
-            )
 
 
 def _positional_after_keyword(c: s.Call) -> s.Value | None:

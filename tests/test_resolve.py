@@ -9,7 +9,8 @@ import pytest
 
 import stackspec
 from stackspec.compiler import compile_source
-from stackspec.resolve import MAX_LAYERS, parse_override
+from stackspec.overrides import parse_override
+from stackspec.resolve import MAX_LAYERS
 from stackspec.settings import defaults
 
 
@@ -74,6 +75,15 @@ def test_unused_let_is_a_warning():
 def test_parse_override(text, kind, value):
     v = parse_override(text)
     assert (v.kind, v.value) == (kind, value)
+
+
+def test_overrides_from_python_need_not_be_text():
+    text = (
+        "let width = 4\nlet bias = true\nlet k = 3\ninput 1x8x8\nconv2d width kernel=k bias=bias\n"
+    )
+    spec = stackspec.parse(text, overrides={"width": 8, "bias": False, "k": (3, 5)})
+    params = spec.ir.nodes[0].params
+    assert (params["filters"], params["bias"], params["kernel"]) == (8, False, (3, 5))
 
 
 def test_set_overrides_a_let():
