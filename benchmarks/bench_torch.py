@@ -11,7 +11,9 @@ Adam lr=1e-3), batch 256, on data/red-wine.csv (1599 rows).
    the device and `loss.item()` read, as a user's loop does. Steps alternate; medians.
 2. fit: `model.fit(X, y, epochs=E)` vs a hand-written loop (a permutation per epoch, the same
    batches, loss.item() per step). Runs alternate; medians of `--repeats`.
-3. NumPy/torch: `NumpyModel._train_step` vs the compiled torch step, alternating.
+   A second line keeps fit's per-epoch weight snapshots on the device (TorchModel._snapshot
+   standing in for get_weights): the cost of fit.py's host copies, which matter on a GPU.
+3. NumPy/torch: `NumpyModel._train_step` vs the compiled torch step, one block each.
 4. Full runs: `stackspec train ... --epochs 100` for each backend in a fresh process (the CLI
    path: CSV reading, validation split, history, curves); wall time and the child's peak RSS.
 """
@@ -95,6 +97,31 @@ def alternate(fns: dict, runs: int, warmup: int) -> dict[str, float]:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def blocks(fns: dict, runs: int, warmup: int) -> dict[str, float]:
+    """Median seconds of each callable, one after the other: in turns, NumPy's BLAS threads
+    would still be spinning when torch's start, and the other way round."""
+    out = {}
+    for name, fn in fns.items():
+        times = [timed(fn) for _ in range(warmup + runs)][warmup:]
+        out[name] = statistics.median(times)
+    return out
+
+
+# Started from a fresh interpreter: a child forked from this process (torch and a CUDA context
+# loaded) would report this process's resident pages as its own peak (Linux keeps the maximum
+# across exec).
+LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - start
+if os.waitstatus_to_exitcode(status):
+    sys.exit(proc.stderr.read().decode())
+print(wall, usage.ru_maxrss / 1024)  # Linux reports KiB
+"""
+
+
 def full_run(backend: str, epochs: int, device: str) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of `stackspec train` in a fresh process."""
     with tempfile.TemporaryDirectory() as out:
@@ -103,14 +130,13 @@ def full_run(backend: str, epochs: int, device: str) -> tuple[float, float]:
         cmd += ["--out", os.path.join(out, "run")]
         if backend == "torch":
             cmd += ["--device", device]
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise SystemExit(f"{backend} run failed: {proc.stderr.read().decode()}")
-        return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"{backend} run failed: {done.stderr}")
+        wall, rss = map(float, done.stdout.split())
+        return wall, rss
 
 
 def main() -> None:
@@ -169,9 +195,29 @@ def main() -> None:
         f"hand-written {fits['hand']:8.3f} s    ratio {fits['compiled'] / fits['hand']:.3f}"
     )
 
+    # The same, with fit's per-epoch rollback copies kept on the device (TorchModel._snapshot):
+    # what fit.py would cost if it asked the backend for snapshots instead of get_weights.
+    on_device = spec.compile("torch", device=args.device)
+    on_device.get_weights, on_device.set_weights = on_device._snapshot, on_device._restore
+    fits = alternate(
+        {
+            "compiled": lambda: (
+                on_device.fit(X, y, epochs=epochs, verbose=0),
+                sync(torch, device),
+            ),
+            "hand": lambda: (hand_fit(X, y, epochs), sync(torch, device)),
+        },
+        args.repeats,
+        1,
+    )
+    print(
+        f"fit   ({epochs} epochs, snapshots on device): compiled {fits['compiled']:8.3f} s    "
+        f"hand-written {fits['hand']:8.3f} s    ratio {fits['compiled'] / fits['hand']:.3f}"
+    )
+
     numpy_model = spec.compile("numpy")
     numpy_model._begin_training(spec.ir.train)
-    both = alternate(
+    both = blocks(
         {"numpy": step_of(numpy_model._train_step), "torch": step_of(compiled._train_step)},
         max(args.steps // 3, 5),
         3,

@@ -12,6 +12,8 @@ which `_begin_training` seeds with `torch.manual_seed(seed)`: same seed, same ma
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,26 +24,16 @@ from ...init import initial_weights
 from ...model import Model
 from .layers import holder, module_for
 
-
-def _squeezed(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    # A model output (N, 1) against a target (N,) must never broadcast to (N, N).
-    if out.shape != y.shape and out.shape[1:] == (1,) and y.shape == out.shape[:1]:
-        return out[:, 0]
-    if out.shape != y.shape:
-        raise ValueError(
-            f"outputs of shape {tuple(out.shape)} do not match targets of shape {tuple(y.shape)}"
-        )
-    return out
-
-
+# On (outputs, targets) of equal shapes. torch's huber is ours: 0.5 d^2 inside delta,
+# delta (|d| - delta/2) outside; bce is on logits; crossentropy takes integer labels.
 LOSSES = {
-    "mse": lambda out, y, p: F.mse_loss(_squeezed(out, y), y),
-    "mae": lambda out, y, p: F.l1_loss(_squeezed(out, y), y),
-    # torch's huber is ours: 0.5 d^2 inside delta, delta (|d| - delta/2) outside.
-    "huber": lambda out, y, p: F.huber_loss(_squeezed(out, y), y, delta=p["delta"]),
-    "bce": lambda out, y, p: F.binary_cross_entropy_with_logits(_squeezed(out, y), y),
-    "crossentropy": lambda out, y, p: F.cross_entropy(out, y),
+    "mse": F.mse_loss,
+    "mae": F.l1_loss,
+    "huber": F.huber_loss,
+    "bce": F.binary_cross_entropy_with_logits,
+    "crossentropy": F.cross_entropy,
 }
+
 
 # torch.optim's update formulas are the project's (common decisions), so these are plain calls.
 OPTIMIZERS = {
@@ -133,7 +125,11 @@ class TorchModel(Model, nn.Module):
     # --- the Model mixin's tensor code -------------------------------------------------------
 
     def _tensor(self, a: np.ndarray, dtype=np.float32) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(a, dtype=dtype)).to(self.device, non_blocking=True)
+        a = np.asarray(a)
+        if a.dtype != dtype or not a.flags.writeable:
+            a = a.astype(dtype)  # from_numpy shares memory, so only with an array of our own
+        t = torch.from_numpy(a)
+        return t if self.device.type == "cpu" else t.to(self.device, non_blocking=True)
 
     def _predict_batch(self, x: np.ndarray) -> np.ndarray:
         was_training = self.training
@@ -145,32 +141,65 @@ class TorchModel(Model, nn.Module):
             self.train(was_training)
 
     def _begin_training(self, train: dict) -> None:
-        opt = train["optimizer"]
+        opt, loss = train["optimizer"], dict(train["loss"])
         self._optimizer = OPTIMIZERS[opt["name"]](self.parameters(), opt)
-        self._loss_params = train["loss"]
-        self._loss = LOSSES[train["loss"]["name"]]
-        self._labels = np.int64 if train["loss"]["name"] == "crossentropy" else np.float32
+        name = loss.pop("name")
+        self._loss = functools.partial(LOSSES[name], **loss)  # e.g. huber's delta
+        self._labels = np.int64 if name == "crossentropy" else np.float32
+        # The shape a target must have, but for (N,) against a single output (N, 1).
+        self._target_tail = () if name == "crossentropy" else tuple(self.ir.output_shape)
         torch.manual_seed(train["seed"])
         self.train()
+
+    def _aligned(self, out: torch.Tensor, y: np.ndarray) -> torch.Tensor:
+        # A model output (N, 1) against a target (N,) is squeezed, never broadcast to (N, N).
+        if y.shape[1:] == self._target_tail:
+            return out
+        if y.ndim == 1 and self._target_tail == (1,):
+            return out[:, 0]
+        raise ValueError(
+            f"outputs of shape {tuple(out.shape)} do not match targets of shape {y.shape}"
+        )
 
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         if self._optimizer is None:
             raise RuntimeError("_begin_training must be called before _train_step")
+        # Both copies to the device before the forward: a copy from pageable host memory
+        # queued after the forward's kernels would make the host wait for them.
         xb, yb = self._tensor(x), self._tensor(y, self._labels)
         out = self.layers(xb)
-        loss = self._loss(out, yb, self._loss_params)
+        loss = self._loss(self._aligned(out, y), yb)
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._optimizer.step()
+        out = out.detach()
+        if self.device.type == "cpu":
+            return loss.item(), out.numpy()
         # One device->host copy for the loss and the outputs together: one sync per step.
-        both = torch.cat((loss.detach().reshape(1), out.detach().reshape(-1))).cpu().numpy()
+        both = torch.cat((loss.detach().reshape(1), out.reshape(-1))).cpu().numpy()
         return float(both[0]), both[1:].reshape(out.shape)
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        return {
-            key: getattr(module, name).detach().cpu().numpy().copy()
-            for key, (module, name) in self._slots.items()
-        }
+        tensors = {key: getattr(m, name).detach() for key, (m, name) in self._slots.items()}
+        if self.device.type == "cpu":
+            return {key: t.numpy().copy() for key, t in tensors.items()}
+        # On a GPU: one device->host transfer (one sync) for every tensor, not one per tensor.
+        flat = torch.cat([t.reshape(-1) for t in tensors.values()]).cpu().numpy()
+        out, offset = {}, 0
+        for key, t in tensors.items():
+            out[key] = flat[offset : offset + t.numel()].reshape(t.shape)
+            offset += t.numel()
+        return out
+
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        """Every tensor copied where it lives (no host transfer): for a training loop's
+        rollback and best-epoch copies, which a GPU would otherwise pay for each epoch."""
+        return {key: getattr(m, name).detach().clone() for key, (m, name) in self._slots.items()}
+
+    def _restore(self, snapshot: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for key, (m, name) in self._slots.items():
+                getattr(m, name).copy_(snapshot[key])
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         if set(weights) != set(self._slots):
