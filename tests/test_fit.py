@@ -138,6 +138,15 @@ def test_history_keys_metrics_and_validation_in_evaluation_mode():
     assert csv[1].split(",")[1] == repr(h["loss"][0])
 
 
+def test_progress_bar_and_silent_modes(capsys):
+    X, y = data(12)
+    fake().fit(X[:8], y[:8], validation_data=(X[8:], y[8:]), verbose=1)
+    err = capsys.readouterr().err
+    assert "epoch 1/3" in err and "epoch 3/3" in err and "val_loss" in err and "done:" in err
+    fake().fit(X, y, verbose=0)
+    assert capsys.readouterr().err == ""
+
+
 def test_settings_come_from_the_train_section_and_are_overridable():
     m = fake()
     m.fit(*data(8), verbose=0)
