@@ -110,3 +110,13 @@ def test_check_and_fmt_do_not_import_torch(tmp_path):
         result = run_in_process(args, tmp_path)
         assert result["code"] in (0, None), (args, result)
         assert "torch" not in result["imported"], (args, result)
+
+
+def test_torch_source_is_emitted_without_torch(tmp_path):
+    out = tmp_path / "model.py"
+    argv = ["stackspec", "compile", str(SPECS / "tiny_resnet.stack"), "--backend", "torch"]
+    argv += ["--emit", "python", "-o", str(out)]
+    code = BLOCK_TORCH + f"sys.argv = {argv!r}\nfrom stackspec.cli import run\nrun()\n"
+    done = python(code)
+    assert done.returncode == 0, done.stderr
+    assert "class Model(nn.Module)" in out.read_text()
