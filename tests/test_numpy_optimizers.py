@@ -53,9 +53,9 @@ def reference(settings: dict, p0: np.ndarray, gradients: list[np.ndarray]) -> np
     return p
 
 
-def _run(settings, p0, gradients, threads=None):
+def _run(settings, p0, gradients):
     p, g = p0.copy(), np.zeros_like(p0)
-    opt = Optimizer(settings, p, g, threads)
+    opt = Optimizer(settings, p, g)
     for grad in gradients:
         np.copyto(g, grad)
         opt.step()
@@ -88,7 +88,7 @@ def test_float32_in_place_without_upcast(settings):
     for grad in grads:
         np.copyto(g, grad)
         opt.step()
-    buffers = [b for state in opt.state for b in state.values()]
+    buffers = list(opt.state.values())
     assert p.dtype == np.float32 and buffers and all(b.dtype == np.float32 for b in buffers)
     np.testing.assert_allclose(p, reference(settings, p0, grads), rtol=1e-5, atol=1e-6)
 
@@ -130,18 +130,3 @@ def test_steps_match_torch_optim(settings):
         param.grad = torch.tensor(g)
         opt.step()
     np.testing.assert_allclose(_run(settings, p0, grads), param.detach().numpy(), rtol=1e-12)
-
-
-@pytest.mark.parametrize("settings", SETTINGS[2:4] + SETTINGS[5:7], ids=IDS[2:4] + IDS[5:7])
-def test_parallel_parts_give_the_same_result(settings, monkeypatch):
-    import stackspec.backends.numpy.optimizers as optimizers
-
-    monkeypatch.setattr(optimizers, "PARALLEL_MIN", 8)
-    p0, grads = _problem(3, np.float32)
-    p, g = p0.copy(), np.zeros_like(p0)
-    opt = Optimizer(settings, p, g, threads=3)
-    assert len(opt.parts) == 3
-    for grad in grads:
-        np.copyto(g, grad)
-        opt.step()
-    np.testing.assert_array_equal(p, _run(settings, p0, grads, threads=1))
