@@ -265,7 +265,7 @@ class _Loop:
             progress.log("warning: early_stop without validation data watches the training loss")
         model._begin_training(train)
         rng = np.random.default_rng(train["seed"])
-        snapshot = model.get_weights()  # weights at the start of the current epoch
+        snapshot = model._snapshot()  # weights at the start of the current epoch
         best_weights, wait = None, 0
         batches = math.ceil(used / bs)
         history.weights = "the initial weights"
@@ -277,7 +277,7 @@ class _Loop:
                 progress.start(epoch, batches)
                 done = self._epoch(X, y, order[:used], bs, epoch, stop)
                 if done is None:  # non-finite loss: back to the start of this epoch
-                    model.set_weights(snapshot)
+                    model._restore(snapshot)
                     e, b, what = self.nan_at
                     history.stop_reason = "nan"
                     history.message = (
@@ -301,7 +301,7 @@ class _Loop:
                 for k in keys:
                     history[k].append(logs[k])
                 progress.end(epoch, logs, seconds)
-                snapshot = model.get_weights()
+                snapshot = model._snapshot()
                 history.weights = f"the weights of epoch {epoch}"
                 current = logs[history.monitor]
                 if history.best is None or current < history.best - (es or {}).get("min_delta", 0):
@@ -322,7 +322,7 @@ class _Loop:
                     break
         restore = es and es["restore_best"] and best_weights is not None
         if restore and history.stop_reason != "nan":
-            model.set_weights(best_weights)
+            model._restore(best_weights)
             history.restored_best = True
             history.weights = f"the weights of epoch {history.best_epoch}, the best"
         self._summary(history)

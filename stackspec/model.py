@@ -48,6 +48,15 @@ class Model:
         """Replace every tensor; `weights` has exactly the `ir.tensors()` keys and shapes."""
         raise NotImplementedError
 
+    def _snapshot(self):
+        """An opaque copy of every tensor for the training loop's rollback and best-epoch
+        copies. Defaults to get_weights; a GPU backend overrides it to copy on the device."""
+        return self.get_weights()
+
+    def _restore(self, snapshot) -> None:
+        """Put back a `_snapshot()`."""
+        self.set_weights(snapshot)
+
     # --- the shared API (LANGUAGE.md §10); no tensor code below this line ------------------
 
     def fit(
