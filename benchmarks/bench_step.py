@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import numpy as np
 
 import stackspec
 from stackspec.backends.numpy import NumpyModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import handwritten_torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 256
@@ -33,29 +37,8 @@ def numpy_step(spec):
 
 
 def torch_step(torch):
-    nn = torch.nn
-    layers, width = [], 11
-    for _ in range(3):
-        # torch's BatchNorm momentum is the fraction replaced: 1 - Keras's 0.99.
-        layers += [
-            nn.Linear(width, 1024),
-            nn.ReLU(),
-            nn.Dropout(0.3),
-            nn.BatchNorm1d(1024, momentum=0.01, eps=1e-3),
-        ]
-        width = 1024
-    model = nn.Sequential(*layers, nn.Linear(1024, 1)).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    loss_fn = nn.L1Loss()
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=True)
-        out = model(x)
-        loss = loss_fn(out.squeeze(1), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
+    """The hand-written model's step (benchmarks/handwritten_torch.py), on host arrays."""
+    step, _, _ = handwritten_torch.build(torch, torch.device("cpu"))
     return step
 
 
@@ -74,9 +57,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, 11)).astype(np.float32)
     y = (rng.standard_normal(BATCH) + 5.6).astype(np.float32)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    steps = {"numpy": (numpy_step(spec), x, y), "torch": (torch_step(torch), xt, yt)}
+    steps = {"numpy": (numpy_step(spec), x, y), "torch": (torch_step(torch), x, y)}
     for step, xs, ys in steps.values():
         for _ in range(args.warmup):
             step(xs, ys)

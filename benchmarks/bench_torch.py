@@ -11,11 +11,12 @@ Adam lr=1e-3), batch 256, on data/red-wine.csv (1599 rows).
    the device and `loss.item()` read, as a user's loop does. Steps alternate; medians.
 2. fit: `model.fit(X, y, epochs=E)` vs a hand-written loop (a permutation per epoch, the same
    batches, loss.item() per step). Runs alternate; medians of `--repeats`.
-   A second line keeps fit's per-epoch weight snapshots on the device (TorchModel._snapshot
-   standing in for get_weights): the cost of fit.py's host copies, which matter on a GPU.
-3. NumPy/torch: `NumpyModel._train_step` vs the compiled torch step, one block each.
+3. NumPy/torch: `NumpyModel._train_step` vs the compiled torch step, one block each; and
+   `NumpyModel.fit` vs the hand-written loop on 2 CPU threads (issue 3's fit goal).
 4. Full runs: `stackspec train ... --epochs 100` for each backend in a fresh process (the CLI
-   path: CSV reading, validation split, history, curves); wall time and the child's peak RSS.
+   path: CSV reading, validation split, history, curves), and the hand-written loop's whole run
+   (benchmarks/handwritten_torch.py: CSV, split, validation per epoch); wall time and the
+   child's peak RSS.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ import numpy as np
 
 import stackspec
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import handwritten_torch  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "red_wine.stack"
 DATA = ROOT / "data" / "red-wine.csv"
@@ -40,38 +44,8 @@ BATCH = 256
 
 
 def hand_written(torch, device):
-    """The red-wine model as a user writes it, and its training step on host arrays."""
-    nn = torch.nn
-    layers, width = [], 11
-    for _ in range(3):
-        layers += [
-            nn.Linear(width, 1024),
-            nn.ReLU(),
-            nn.Dropout(0.3),
-            nn.BatchNorm1d(1024, eps=1e-3, momentum=0.01),  # Keras momentum 0.99
-        ]
-        width = 1024
-    model = nn.Sequential(*layers, nn.Linear(1024, 1)).to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-
-    def step(x, y):
-        xb, yb = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-        loss = nn.functional.l1_loss(model(xb).squeeze(1), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    def fit(X, y, epochs, seed=0):
-        rng = np.random.default_rng(seed)
-        for _ in range(epochs):
-            order = rng.permutation(len(X))
-            total = 0.0
-            for start in range(0, len(X), BATCH):
-                idx = order[start : start + BATCH]
-                total += step(X[idx], y[idx]) * len(idx)
-        return total / len(X)
-
+    """The red-wine model as a user writes it (benchmarks/handwritten_torch.py)."""
+    step, fit, _ = handwritten_torch.build(torch, device)
     return step, fit
 
 
@@ -130,13 +104,18 @@ def full_run(backend: str, epochs: int, device: str) -> tuple[float, float]:
         cmd += ["--out", os.path.join(out, "run")]
         if backend == "torch":
             cmd += ["--device", device]
-        done = subprocess.run(
-            [sys.executable, "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"{backend} run failed: {done.stderr}")
-        wall, rss = map(float, done.stdout.split())
-        return wall, rss
+        return launch(cmd)
+
+
+def launch(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of `cmd`, started from a fresh launcher process."""
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{cmd[2:4]} failed: {done.stderr}")
+    wall, rss = map(float, done.stdout.split())
+    return wall, rss
 
 
 def main() -> None:
@@ -195,26 +174,6 @@ def main() -> None:
         f"hand-written {fits['hand']:8.3f} s    ratio {fits['compiled'] / fits['hand']:.3f}"
     )
 
-    # The same, with fit's per-epoch rollback copies kept on the device (TorchModel._snapshot):
-    # what fit.py would cost if it asked the backend for snapshots instead of get_weights.
-    on_device = spec.compile("torch", device=args.device)
-    on_device.get_weights, on_device.set_weights = on_device._snapshot, on_device._restore
-    fits = alternate(
-        {
-            "compiled": lambda: (
-                on_device.fit(X, y, epochs=epochs, verbose=0),
-                sync(torch, device),
-            ),
-            "hand": lambda: (hand_fit(X, y, epochs), sync(torch, device)),
-        },
-        args.repeats,
-        1,
-    )
-    print(
-        f"fit   ({epochs} epochs, snapshots on device): compiled {fits['compiled']:8.3f} s    "
-        f"hand-written {fits['hand']:8.3f} s    ratio {fits['compiled'] / fits['hand']:.3f}"
-    )
-
     numpy_model = spec.compile("numpy")
     numpy_model._begin_training(spec.ir.train)
     both = blocks(
@@ -226,6 +185,21 @@ def main() -> None:
         f"step  numpy {both['numpy'] * 1e3:8.2f} ms   torch {both['torch'] * 1e3:8.2f} ms   "
         f"numpy/torch {both['numpy'] / both['torch']:.2f}"
     )
+    # NumPy's fit against the hand-written loop on the CPU, whatever --device says.
+    _, cpu_fit = hand_written(torch, torch.device("cpu"))
+    fits = blocks(
+        {
+            "numpy": lambda: numpy_model.fit(X, y, epochs=epochs, verbose=0),
+            "hand": lambda: cpu_fit(X, y, epochs),
+        },
+        args.repeats,
+        1,
+    )
+    print(
+        f"fit   ({epochs} epochs): numpy {fits['numpy']:8.3f} s    "
+        f"hand-written torch (cpu) {fits['hand']:8.3f} s    "
+        f"numpy/torch {fits['numpy'] / fits['hand']:.2f}"
+    )
 
     if not args.skip_full:
         for backend in ("numpy", "torch"):
@@ -234,6 +208,22 @@ def main() -> None:
                 f"train {args.full_epochs} epochs ({backend:5}): wall {wall:7.1f} s   "
                 f"peak RSS {rss:7.0f} MiB"
             )
+        wall, rss = launch(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("handwritten_torch.py")),
+                "--epochs",
+                str(args.full_epochs),
+                "--device",
+                str(device.type),
+                "--threads",
+                str(args.threads),
+            ]
+        )
+        print(
+            f"hand-written torch {args.full_epochs} epochs: wall {wall:7.1f} s   "
+            f"peak RSS {rss:7.0f} MiB"
+        )
 
 
 if __name__ == "__main__":
