@@ -1,6 +1,7 @@
 # The two commands of the README. Each creates its own virtual environment on first use.
 #   make train   train specs/red_wine.stack on the NumPy backend (no torch needed)
-#   make test    install everything the tests need (torch pinned to the CPU build) and run them
+#   make test    install everything the tests need (torch pinned to the CPU build) and run them,
+#                then the contract sample in ../shared/contract
 PYTHON ?= python3
 VENV := .venv
 TEST_VENV := .venv-test
@@ -14,12 +15,14 @@ RUN_DIR := runs/red_wine
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q -e .
+	$(VENV)/bin/python -m compileall -q stackspec  # bytecode now: `check` starts fast
 	touch $@
 
 $(TEST_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/python -m pip install -q $(TORCH_PIN)
 	$(TEST_VENV)/bin/python -m pip install -q -e '.[torch,dev]'
+	$(TEST_VENV)/bin/python -m compileall -q stackspec
 	touch $@
 
 train: $(VENV)/.installed
@@ -27,8 +30,12 @@ train: $(VENV)/.installed
 		--out $(RUN_DIR)
 	@echo "learning curves: $(RUN_DIR)/curves.png  (history: $(RUN_DIR)/history.csv)"
 
+# The project's tests, then the contract's executable sample when ../shared/contract is there
+# (it calls the `stackspec` on PATH; shared/ is read-only, hence no pytest cache).
 test: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/python -m pytest -q
+	if [ -d ../shared/contract ]; then PATH="$(CURDIR)/$(TEST_VENV)/bin:$$PATH" \
+		$(TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider ../shared/contract; fi
 
 lint: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check . && $(TEST_VENV)/bin/ruff format --check .
