@@ -19,7 +19,8 @@ import pytest
 from conftest import HAS_TORCH, SPECS
 
 import stackspec
-from stackspec.emit import NUMPY_FUNCTIONS, emit_python
+from stackspec.emit import emit_python
+from stackspec.emit.numpy_source import NUMPY_FUNCTIONS
 from stackspec.layers import LAYERS, STRUCTURAL
 
 BACKENDS = [
