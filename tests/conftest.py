@@ -26,6 +26,17 @@ def cuda_available() -> bool:
 needs_cuda = pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU on this machine")
 
 
+def central_difference(f, flat, i: int, eps: float = 1e-6) -> float:
+    """(f() at flat[i]+eps - f() at flat[i]-eps) / 2eps, restoring flat[i] (perturbed in place)."""
+    old = flat[i]
+    flat[i] = old + eps
+    plus = f()
+    flat[i] = old - eps
+    minus = f()
+    flat[i] = old
+    return (plus - minus) / (2 * eps)
+
+
 @pytest.fixture
 def write_spec(tmp_path):
     """write_spec(text, name="m.stack") -> Path of a spec file in a temp folder."""

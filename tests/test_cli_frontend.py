@@ -36,13 +36,8 @@ def run(*args, input=None):
 
 
 @pytest.fixture
-def spec(tmp_path):
-    def write(text: str, name: str = "m.stack") -> Path:
-        p = tmp_path / name
-        p.write_text(text)
-        return p
-
-    return write
+def spec(write_spec):
+    return write_spec
 
 
 # --- exit codes ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SPECS
+from conftest import SPECS, central_difference
 from test_numpy_layers import assert_grad_close
 
 import stackspec
@@ -73,16 +73,7 @@ def _sampled_numeric_grad(f, arr, rng, count=12, eps=1e-6):
     """Central differences at up to `count` random entries: whole models have many weights."""
     flat = arr.reshape(-1)
     idx = rng.choice(flat.size, size=min(count, flat.size), replace=False)
-    out = []
-    for i in idx:
-        old = flat[i]
-        flat[i] = old + eps
-        plus = f()
-        flat[i] = old - eps
-        minus = f()
-        flat[i] = old
-        out.append((plus - minus) / (2 * eps))
-    return idx, np.array(out)
+    return idx, np.array([central_difference(f, flat, i, eps) for i in idx])
 
 
 @pytest.mark.parametrize("name", list(SPECS_SMALL))
