@@ -10,7 +10,8 @@ import traceback
 import click
 
 from .diagnostics import MAX_REPORTED, SpecError, UserError, render_all, to_json
-from .shapes import MAX_PARAMS
+from .limits import DEFAULT as DEFAULT_LIMITS
+from .limits import DEPTH_CEILING, Limits
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -62,24 +63,58 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _limit(field: str):
+    def store(ctx: click.Context, param, value) -> None:
+        ctx.meta.setdefault("stackspec.limits", {})[field] = value
+
+    return store
+
+
+# The §7 limits: (flag, Limits field, type, help).
+LIMIT_OPTIONS = (
+    (
+        "--max-params",
+        "params",
+        click.IntRange(min=1),
+        "Refuse models with more trainable parameters.",
+    ),
+    ("--max-layers", "layers", click.IntRange(min=1), "Refuse specs expanding to more layers."),
+    (
+        "--max-depth",
+        "depth",
+        click.IntRange(1, DEPTH_CEILING),
+        "Refuse deeper nesting of braces, blocks and repeats.",
+    ),
+    ("--max-file-size", "file_bytes", click.IntRange(min=1), "Refuse larger spec files (bytes)."),
+)
+
+
 def spec_options(f):
     f = click.option(
         "--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a `let` constant."
     )(f)
-    f = click.option(
-        "--max-params",
-        type=click.IntRange(min=1),
-        default=MAX_PARAMS,
-        show_default=True,
-        help="Refuse models with more trainable parameters.",
-    )(f)
+    for flag, field, kind, text in reversed(LIMIT_OPTIONS):
+        f = click.option(
+            flag,
+            type=kind,
+            default=getattr(DEFAULT_LIMITS, field),
+            show_default=True,
+            help=text,
+            expose_value=False,
+            callback=_limit(field),
+        )(f)
     return f
 
 
-def load_spec(path: str, sets: tuple[str, ...], max_params: int):
+def current_limits() -> Limits:
+    """The limits given by this command's --max-* flags."""
+    return Limits(**click.get_current_context().meta.get("stackspec.limits", {}))
+
+
+def load_spec(path: str, sets: tuple[str, ...]):
     from .spec import load
 
-    spec = load(path, parse_sets(sets), max_params)
+    spec = load(path, parse_sets(sets), limits=current_limits())
     if spec.warnings:
         click.echo(render_all(spec.warnings, spec.source), err=True)
     return spec
@@ -107,23 +142,24 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print diagnostics as a JSON array.")
 @spec_options
-def check(specs, as_json, sets, max_params):
+def check(specs, as_json, sets):
     """Parse and validate SPEC files; report every problem."""
     from .compiler import compile_source
     from .spec import read_spec
 
     overrides = parse_sets(sets)
+    limits = current_limits()
     everything, failed = [], False
     for path in specs:
         try:
-            source = read_spec(path)
+            source = read_spec(path, limits.file_bytes)
         except SpecError as e:
             everything += e.diagnostics[:MAX_REPORTED]
             failed = True
             if not as_json:
                 click.echo(render_all(e.diagnostics), err=True)
             continue
-        result = compile_source(source, path, overrides, max_params)
+        result = compile_source(source, path, overrides, limits=limits)
         diags = result.diags.sorted()
         everything += diags[:MAX_REPORTED]
         failed |= result.diags.has_errors
@@ -145,11 +181,11 @@ def check(specs, as_json, sets, max_params):
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @spec_options
-def summary(spec, sets, max_params):
+def summary(spec, sets):
     """Print a table of layers, output shapes and parameter counts."""
     from .summary import summary as table
 
-    s = load_spec(spec, sets, max_params)
+    s = load_spec(spec, sets)
     click.echo(table(s.ir, spec))
 
 
@@ -163,9 +199,9 @@ def summary(spec, sets, max_params):
     "-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout."
 )
 @spec_options
-def compile_(spec, backend, emit, output, sets, max_params):
+def compile_(spec, backend, emit, output, sets):
     """Print the validated IR as JSON, or standalone Python source for a backend."""
-    s = load_spec(spec, sets, max_params)
+    s = load_spec(spec, sets)
     if emit == "ir":
         write_output(s.ir.dumps(), output)
     else:
@@ -286,7 +322,6 @@ def train(
     seed,
     out,
     sets,
-    max_params,
 ):
     """Train SPEC on a CSV; write weights, history, learning curves and the spec into --out."""
     from pathlib import Path
@@ -296,7 +331,7 @@ def train(
 
     if valid_path and valid_split is not None:
         raise click.UsageError("give --valid or --valid-split, not both")
-    s = load_spec(spec, sets, max_params)
+    s = load_spec(spec, sets)
     out = Path(out) if out else Path("runs") / Path(spec).stem
     check_out_dir(out)
     seed = s.ir.train["seed"] if seed is None else seed
@@ -330,11 +365,11 @@ def train(
 @click.option("--target", required=True, help="The CSV column with the true values.")
 @backend_options
 @spec_options
-def evaluate(spec, weights, data_path, target, backend, device, sets, max_params):
+def evaluate(spec, weights, data_path, target, backend, device, sets):
     """Print the loss and metrics of trained weights on a CSV (evaluation mode)."""
     from .data import read_csv
 
-    s = load_spec(spec, sets, max_params)
+    s = load_spec(spec, sets)
     model = build_model(s, backend, device)
     load_weights_into(model, weights)
     ds = read_csv(data_path, s.ir, target)
@@ -350,13 +385,13 @@ def evaluate(spec, weights, data_path, target, backend, device, sets, max_params
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV file [default: stdout]")
 @backend_options
 @spec_options
-def predict(spec, weights, data_path, target, output, backend, device, sets, max_params):
+def predict(spec, weights, data_path, target, output, backend, device, sets):
     """Write predictions as CSV: `prediction` (or prediction_0..k), and `label` for
     crossentropy. Probabilities for bce and crossentropy, raw outputs otherwise."""
     from .data import read_csv
     from .runs import prediction_csv
 
-    s = load_spec(spec, sets, max_params)
+    s = load_spec(spec, sets)
     model = build_model(s, backend, device)
     load_weights_into(model, weights)
     ds = read_csv(data_path, s.ir, target, need_target=False)

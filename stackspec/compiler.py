@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import syntax as s
 from .diagnostics import Diagnostics, Span
 from .ir import IR, Node
+from .limits import DEFAULT, Limits
 from .parser import parse_program, paused_gc
 from .resolve import resolve
 from .settings import bind_train
-from .shapes import MAX_PARAMS, ShapeInference, input_shape
+from .shapes import ShapeInference, input_shape
 
 LOGIT_LOSSES = {"bce": "sigmoid", "crossentropy": "softmax"}
 
@@ -28,21 +29,25 @@ def compile_source(
     source: str,
     file: str = "<spec>",
     overrides: dict[str, str] | None = None,
-    max_params: int = MAX_PARAMS,
+    max_params: int | None = None,
+    limits: Limits = DEFAULT,
 ) -> Compiled:
-    """Parse, expand and check `source`; the IR is None if any error was found."""
+    """Parse, expand and check `source`; the IR is None if any error was found.
+    `max_params`, when given, replaces `limits.params`."""
+    if max_params is not None:
+        limits = replace(limits, params=max_params)
     with paused_gc():
-        return _compile(source, Diagnostics(file), overrides, max_params)
+        return _compile(source, Diagnostics(file), overrides, limits)
 
 
-def _compile(source: str, diags: Diagnostics, overrides, max_params: int) -> Compiled:
-    program = parse_program(source, diags)
+def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Compiled:
+    program = parse_program(source, diags, limits)
     if program is None:
         return Compiled(None, None, diags)
-    resolved = resolve(program, diags, overrides)
+    resolved = resolve(program, diags, overrides, limits)
     train = bind_train(resolved.train, diags, resolved.names)
     shape = input_shape(resolved.input, diags)
-    inference = ShapeInference(diags, max_params)
+    inference = ShapeInference(diags, limits.params)
     if resolved.input is not None and shape is None:
         inference.missing_input_reported = True  # already reported as a bad input
     nodes, _ = inference.nodes(resolved.items, shape)

@@ -20,14 +20,13 @@ from lark.exceptions import UnexpectedInput
 
 from . import syntax as s
 from .diagnostics import Diagnostics, Span, source_lines
+from .limits import DEFAULT, Limits, size_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRAMMAR = os.path.join(HERE, "grammar.lark")
 TABLES = os.path.join(HERE, "_tables.py")
 # Positions come from the tokens (see grammar.lark), so `propagate_positions` stays off.
 OPTIONS = dict(parser="lalr", lexer="contextual", maybe_placeholders=True)
-MAX_FILE_BYTES = 1 << 20
-MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 64
 KEYWORDS = frozenset(["input", "let", "block", "repeat", "residual", "train", "true", "false"])
 
@@ -102,16 +101,21 @@ def paused_gc():
             gc.enable()
 
 
-def parse_program(source: str, diags: Diagnostics) -> s.Program | None:
+def parse_program(source: str, diags: Diagnostics, limits: Limits = DEFAULT) -> s.Program | None:
     """Parse spec text; on failure report every syntax error found into `diags`, return None."""
-    if len(source.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        diags.error("E404", "spec file is larger than 1 MiB", Span.point(1, 1))
+    if len(source.encode("utf-8", "surrogatepass")) > limits.file_bytes:
+        diags.error(
+            "E404",
+            f"spec file is larger than {size_text(limits.file_bytes)}",
+            Span.point(1, 1),
+            "raise the limit with --max-file-size if this is intended",
+        )
         return None
-    depth_error = _check_depth(source)
+    depth_error = _check_depth(source, limits.depth)
     if depth_error:
         diags.error(
             "E403",
-            f"nesting deeper than {MAX_DEPTH} levels",
+            f"nesting deeper than {limits.depth} levels",
             depth_error,
             "flatten the spec: use `repeat` or a block instead of nesting",
         )
@@ -161,15 +165,15 @@ def _scan(source: str):
 _BRACES_STRINGS_COMMENTS = re.compile(r'[{}"#]')
 
 
-def _check_depth(source: str) -> Span | None:
+def _check_depth(source: str, limit: int) -> Span | None:
     # Most specs nest a few levels; count braces quickly and scan exactly only when needed.
-    if source.count("{") <= MAX_DEPTH:
+    if source.count("{") <= limit:
         return None
     depth = 0
     for ch, line, col in _scan(source):
         if ch == "{":
             depth += 1
-            if depth > MAX_DEPTH:
+            if depth > limit:
                 return Span.point(line, col)
         elif ch == "}":
             depth = max(0, depth - 1)

@@ -13,11 +13,9 @@ from dataclasses import dataclass, field, replace
 from . import syntax as s
 from .diagnostics import Diagnostics, Span, did_you_mean
 from .layers import ALIASES, LAYERS
+from .limits import DEFAULT, Limits
 from .overrides import check_override_names, parse_override
 from .settings import SETTINGS
-
-MAX_LAYERS = 10_000
-MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -78,9 +76,14 @@ def _positional_after_keyword(c: s.Call) -> s.Value | None:
 
 class Resolver:
     def __init__(
-        self, program: s.Program, diags: Diagnostics, overrides: dict[str, str] | None = None
+        self,
+        program: s.Program,
+        diags: Diagnostics,
+        overrides: dict[str, str] | None = None,
+        limits: Limits = DEFAULT,
     ):
         self.diags = diags
+        self.limits = limits
         self.lets: dict[str, s.Let] = {}
         self.blocks: dict[str, s.Block] = {}
         self.used: set[str] = set()
@@ -217,7 +220,7 @@ class Resolver:
                     out.train = self._train(st)
                 elif not isinstance(st, (s.Let, s.Block)):
                     layers_seen = True
-                    out.items.extend(self._stmt(st, {}, 1, ""))
+                    out.items.extend(self._stmt(st, {}, 0, ""))
         except _TooBig:
             pass
         self._warn_unused()
@@ -281,10 +284,10 @@ class Resolver:
         return out
 
     def _stmt(self, st: s.Stmt, env: dict, depth: int, context: str) -> list[Item]:
-        if depth > MAX_DEPTH:
+        if depth > self.limits.depth:
             self.diags.error(
                 "E403",
-                f"nesting deeper than {MAX_DEPTH} levels (blocks, repeat, residual)",
+                f"nesting deeper than {self.limits.depth} levels (blocks, repeat, residual)",
                 st.span,
             )
             raise _TooBig
@@ -329,10 +332,10 @@ class Resolver:
 
     def _count(self, span: Span) -> None:
         self.count += 1
-        if self.count > MAX_LAYERS:
+        if self.count > self.limits.layers:
             self.diags.error(
                 "E402",
-                f"the spec expands to more than {MAX_LAYERS:,} layers",
+                f"the spec expands to more than {self.limits.layers:,} layers",
                 span,
                 "reduce `repeat` counts",
             )
@@ -426,6 +429,9 @@ def _calls_in(stmts):
 
 
 def resolve(
-    program: s.Program, diags: Diagnostics, overrides: dict[str, str] | None = None
+    program: s.Program,
+    diags: Diagnostics,
+    overrides: dict[str, str] | None = None,
+    limits: Limits = DEFAULT,
 ) -> Resolved:
-    return Resolver(program, diags, overrides).resolve()
+    return Resolver(program, diags, overrides, limits).resolve()

@@ -13,9 +13,8 @@ from dataclasses import replace
 from .diagnostics import Diagnostics, Span
 from .ir import Node
 from .layers import LAYERS, ShapeError, bind
+from .limits import DEFAULT
 from .resolve import LayerCall, ResidualCall, Unknown
-
-MAX_PARAMS = 100_000_000
 
 # The shape after a reported error: later layers are still bound (their own argument errors
 # are reported) but not shape-checked. `None` means no `input` was given at all.
@@ -38,7 +37,7 @@ def _dims(shape) -> str:
 
 
 class ShapeInference:
-    def __init__(self, diags: Diagnostics, max_params: int = MAX_PARAMS):
+    def __init__(self, diags: Diagnostics, max_params: int = DEFAULT.params):
         self.diags = diags
         self.max_params = max_params
         self.total = 0

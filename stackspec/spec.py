@@ -7,7 +7,7 @@ from pathlib import Path
 from .compiler import compile_source
 from .diagnostics import Diagnostic, Diagnostics, Span, SpecError
 from .ir import IR
-from .shapes import MAX_PARAMS
+from .limits import DEFAULT, Limits, size_text
 from .syntax import Program
 
 BACKENDS = ("numpy", "torch")
@@ -44,22 +44,29 @@ def parse(
     text: str,
     file: str = "<spec>",
     overrides: dict[str, str] | None = None,
-    max_params: int = MAX_PARAMS,
+    max_params: int | None = None,
+    limits: Limits = DEFAULT,
 ) -> Spec:
-    """Parse and validate spec text; raises SpecError with every diagnostic if it has errors."""
-    result = compile_source(text, file, overrides, max_params)
+    """Parse and validate spec text; raises SpecError with every diagnostic if it has errors.
+    `limits` overrides the §7 limits; `max_params`, when given, replaces `limits.params`."""
+    result = compile_source(text, file, overrides, max_params, limits)
     result.diags.raise_if_errors(text)
     warnings = [d for d in result.diags.sorted() if d.severity == "warning"]
     return Spec(text, file, result.program, result.ir, warnings)
 
 
-def read_spec(path: str | Path) -> str:
+def read_spec(path: str | Path, max_bytes: int = DEFAULT.file_bytes) -> str:
     """A spec file's text, or a SpecError that says why it cannot be read."""
     path = Path(path)
     diags = Diagnostics(str(path))
     try:
-        if path.stat().st_size > (1 << 20):
-            diags.error("E404", "spec file is larger than 1 MiB", Span.point(1, 1))
+        if path.stat().st_size > max_bytes:
+            diags.error(
+                "E404",
+                f"spec file is larger than {size_text(max_bytes)}",
+                Span.point(1, 1),
+                "raise the limit with --max-file-size if this is intended",
+            )
         else:
             return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -74,7 +81,10 @@ def read_spec(path: str | Path) -> str:
 
 
 def load(
-    path: str | Path, overrides: dict[str, str] | None = None, max_params: int = MAX_PARAMS
+    path: str | Path,
+    overrides: dict[str, str] | None = None,
+    max_params: int | None = None,
+    limits: Limits = DEFAULT,
 ) -> Spec:
-    """Read, parse and validate a spec file."""
-    return parse(read_spec(path), str(path), overrides, max_params)
+    """Read, parse and validate a spec file (see `parse` for the arguments)."""
+    return parse(read_spec(path, limits.file_bytes), str(path), overrides, max_params, limits)

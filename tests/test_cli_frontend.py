@@ -226,6 +226,34 @@ def test_max_params_option(spec):
     assert result.exit_code == 1 and "error[E401]" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "text,flag,ok,bad,code",
+    [
+        ("input 3\nrepeat 20 { relu }\n", "--max-layers", "20", "19", "E402"),
+        ("input 3\nrepeat 2 { repeat 2 { repeat 2 { relu } } }\n", "--max-depth", "3", "2", "E403"),
+        ("input 3\nrelu\n", "--max-file-size", "13", "12", "E404"),
+    ],
+)
+def test_every_limit_has_a_flag(spec, text, flag, ok, bad, code):
+    path = spec(text)
+    assert run("check", path, flag, ok).exit_code == 0
+    result = run("check", path, flag, bad)
+    assert result.exit_code == 1 and f"error[{code}]" in result.stderr
+    # The other commands that read a spec take the same flags.
+    assert run("summary", path, flag, bad).exit_code == 1
+    assert run("compile", path, "--emit", "ir", flag, ok).exit_code == 0
+
+
+def test_limits_beyond_the_defaults_work(spec):
+    deep = "input 3\n" + "residual {\n" * 70 + "relu\n" + "}\n" * 70
+    assert "error[E403]" in run("check", spec(deep)).stderr
+    assert run("check", spec(deep), "--max-depth", "80").exit_code == 0
+    many = "input 3\nrepeat 12000 { relu }\n"
+    assert "error[E402]" in run("check", spec(many)).stderr
+    assert run("check", spec(many), "--max-layers", "12000").exit_code == 0
+    assert run("check", spec(deep), "--max-depth", "201").exit_code == 2  # a usage error
+
+
 def test_missing_file_is_a_user_error():
     for command in ("check", "summary", "compile", "fmt"):
         result = run(command, "no/such.stack")

@@ -9,9 +9,11 @@ import pytest
 
 import stackspec
 from stackspec.compiler import compile_source
+from stackspec.limits import DEFAULT
 from stackspec.overrides import parse_override
-from stackspec.resolve import MAX_LAYERS
 from stackspec.settings import defaults
+
+MAX_LAYERS = DEFAULT.layers
 
 
 def ir(text: str, **overrides):
