@@ -233,7 +233,8 @@ def test_repeat_count_errors(count, code):
 def test_empty_repeat_body_with_a_huge_count_is_instant():
     start = time.perf_counter()
     assert ir("input 3\nrepeat 1000000000000000000000 {}\ndense 2\n").nodes[0].op == "dense"
-    assert time.perf_counter() - start < 1
+    # A guard against looping 10^21 times, not a speed test: it takes milliseconds.
+    assert time.perf_counter() - start < 30
 
 
 def test_statements_only_at_top_level():
@@ -258,7 +259,8 @@ def test_layer_limit_stops_expansion_early():
     start = time.perf_counter()
     found = codes("input 3\nrepeat 1000000000 {\n  repeat 1000000000 {\n    relu\n  }\n}\n")
     assert found == [("E402", 4, 5)]
-    assert time.perf_counter() - start < 2
+    # A guard against expanding 10^18 layers, not a speed test: it takes milliseconds.
+    assert time.perf_counter() - start < 30
 
 
 def test_nesting_limit_through_blocks():
