@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HAS_TORCH, SPECS
+from conftest import EVERY_LAYER, FLAT, HAS_TORCH, SPECS
 
 import stackspec
 from stackspec.emit import emit_python
@@ -29,32 +29,6 @@ BACKENDS = [
 ]
 SPEC_FILES = sorted(SPECS.glob("*.stack"))
 
-EVERY_LAYER = """
-input 2x6x6
-conv2d 3 relu kernel=2 padding=same
-batchnorm
-residual {
-  conv2d 3 elu padding=1 bias=false
-  batchnorm momentum=0.9 eps=0.00001 affine=false
-  residual {
-    relu
-  }
-}
-maxpool2d 2 stride=1 padding=1
-avgpool2d 3 stride=2 padding=1
-layernorm
-elu alpha=0.5
-globalavgpool
-dense 8 gelu init=he_normal
-dropout 0.5
-dense 8 silu
-gelu | silu | tanh
-leaky_relu slope=0.2
-softplus
-dense 3 tanh
-selu | sigmoid | linear | softmax
-"""
-FLAT = "input 2x3x3\nconv2d 2 kernel=2 stride=2 padding=1\nflatten\ndense 2 bias=false\n"
 
 RUNNER = """
 import importlib.util, json, sys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SPECS, needs_cuda, needs_torch
+from conftest import EVERY_LAYER, FLAT, SPECS, needs_cuda, needs_torch
 
 import stackspec
 from stackspec.layers import LAYERS, STRUCTURAL
@@ -45,32 +45,6 @@ NATIVE = (
     torch_layers.Residual,
 )
 
-# Between them, every layer kind of the registry, with non-default arguments.
-ALL_LAYERS = """
-input 2x6x6
-conv2d 3 relu kernel=2 padding=same
-batchnorm
-residual {
-  conv2d 3 elu padding=1 bias=false
-  batchnorm momentum=0.9 eps=0.00001 affine=false
-  relu
-}
-maxpool2d 2 stride=1 padding=1
-avgpool2d 3 stride=2 padding=1
-layernorm
-elu alpha=0.5
-globalavgpool
-dense 8 gelu init=he_normal
-dropout 0.5
-dense 8 silu
-gelu | silu | tanh
-leaky_relu slope=0.2
-softplus
-dense 3 tanh
-selu | sigmoid | linear | softmax
-"""
-FLAT = "input 2x3x3\nflatten\ndense 2 bias=false"
-
 
 def compile_text(text: str, **options):
     return stackspec.parse(text).compile("torch", device="cpu", **options)
@@ -85,7 +59,7 @@ def test_every_registry_key_has_a_torch_function_named_as_the_key():
 
 
 def test_the_model_is_a_flat_sequential_of_native_modules():
-    model = compile_text(ALL_LAYERS)
+    model = compile_text(EVERY_LAYER)
     assert isinstance(model, nn.Module)
     assert type(model.layers) is nn.Sequential
     for module in model.modules():
@@ -93,7 +67,7 @@ def test_the_model_is_a_flat_sequential_of_native_modules():
             assert isinstance(module, NATIVE), type(module)
     # dense + activation are spliced into the top level: no nested Sequential outside residual
     assert not any(type(m) is nn.Sequential for m in model.layers)
-    ops = {n.op for text in (ALL_LAYERS, FLAT) for n in stackspec.parse(text).ir.walk()}
+    ops = {n.op for text in (EVERY_LAYER, FLAT) for n in stackspec.parse(text).ir.walk()}
     assert ops == set(LAYERS) | set(STRUCTURAL)
 
 
@@ -108,7 +82,7 @@ def test_batchnorm_converts_momentum_and_carries_eps():
 
 
 def test_weights_round_trip_with_the_ir_keys_and_layouts():
-    spec = stackspec.parse(ALL_LAYERS)
+    spec = stackspec.parse(EVERY_LAYER)
     model = spec.compile("torch", device="cpu")
     weights = model.get_weights()
     tensors = spec.ir.tensors()
