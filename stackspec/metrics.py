@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backends.numpy.activations import sigmoid_values, softmax_values
+
 CLASSIFICATION = ("bce", "crossentropy")
 
 
@@ -29,25 +31,14 @@ def aligned(out: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Stable logistic function: exp of a non-positive number only."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _compared(out: np.ndarray, y: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray]:
     """(prediction, target) as the error metrics compare them (see the module docstring)."""
     if loss == "crossentropy":
         onehot = np.zeros(out.shape, dtype=out.dtype)
         onehot[np.arange(len(y)), y] = 1
-        return softmax(out), onehot
+        return softmax_values(out), onehot
     out = aligned(out, y)
-    return (sigmoid(out) if loss == "bce" else out), y
+    return (sigmoid_values(out) if loss == "bce" else out), y
 
 
 def mae(out: np.ndarray, y: np.ndarray, loss: str) -> float:

@@ -117,17 +117,17 @@ class Model:
         """Outputs in evaluation mode, shaped (N, *output_shape): an output of (1) stays (N, 1),
         as in Keras. Probabilities for bce (sigmoid) and crossentropy (softmax over the last
         axis), the raw outputs for every other loss."""
+        from .backends.numpy.activations import sigmoid_values, softmax_values
         from .data import as_arrays
         from .fit import predict_raw
-        from .metrics import sigmoid, softmax
 
         X, _ = as_arrays(self.ir, X)
         out = predict_raw(self, X, batch or self.ir.train["batch"])
         loss = self.ir.train["loss"]["name"]
         if loss == "bce":
-            return sigmoid(out)
+            return sigmoid_values(out)
         if loss == "crossentropy":
-            return softmax(out)
+            return softmax_values(out)
         return out
 
     def evaluate(self, X, y, batch: int | None = None) -> dict[str, float]:

@@ -39,7 +39,7 @@ def _relu(x, inplace=False):
     return y, grad
 
 
-def _sigmoid_values(x):
+def sigmoid_values(x):
     # Stable for any x: exp only ever sees -|x|, and the negative half uses e/(1+e) so tiny
     # values keep their relative precision (0.5+0.5*tanh(x/2) would round them away).
     e = np.exp(-np.abs(x))
@@ -48,7 +48,7 @@ def _sigmoid_values(x):
 
 
 def _sigmoid(x, inplace=False):
-    y = _sigmoid_values(x)
+    y = sigmoid_values(x)
 
     def grad(dy):
         dy *= y * (1 - y)
@@ -67,10 +67,16 @@ def _tanh(x, inplace=False):
     return y, grad
 
 
-def _softmax(x, inplace=False):
+def softmax_values(x):
+    """Softmax over the last axis, shifted by the maximum so exp never overflows."""
     z = x - x.max(axis=-1, keepdims=True)
     y = np.exp(z, out=z)
     y /= y.sum(axis=-1, keepdims=True)
+    return y
+
+
+def _softmax(x, inplace=False):
+    y = softmax_values(x)
 
     def grad(dy):
         # Jacobian-vector product of softmax: y * (dy - <dy, y>) along the last axis.
@@ -142,7 +148,7 @@ def _gelu(x, inplace=False):
 
 
 def _silu(x, inplace=False):
-    s = _sigmoid_values(x)
+    s = sigmoid_values(x)
     y = x * s
 
     def grad(dy):
@@ -183,7 +189,7 @@ def _softplus(x, inplace=False):
     y = np.logaddexp(0, x)  # log(1 + exp(x)) without overflow
 
     def grad(dy):
-        dy *= _sigmoid_values(x)
+        dy *= sigmoid_values(x)
         return dy
 
     return y, grad
