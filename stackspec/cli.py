@@ -284,12 +284,9 @@ def build_model(spec, backend: str, device: str, seed: int | None = None):
 
 
 def load_weights_into(model, path: str) -> None:
-    from .weights import load_weights
-
-    tensors, notes = load_weights(path, model.ir)
+    notes = model._load_file(path)
     if notes:
         click.echo(render_all(notes), err=True)
-    model.set_weights(tensors)
 
 
 @main.command()

@@ -150,10 +150,14 @@ class Model:
         Raises SpecError naming the first mismatching tensor; warns if the spec's hash differs."""
         import warnings
 
+        for note in self._load_file(path):
+            warnings.warn(f"{note.file}: {note.message}", stacklevel=2)
+        return self
+
+    def _load_file(self, path) -> list:
+        """Load a checked weight file; returns its warnings (Diagnostics) for the caller to show."""
         from .weights import load_weights
 
         tensors, notes = load_weights(path, self.ir)
-        for note in notes:
-            warnings.warn(f"{note.file}: {note.message}", stacklevel=2)
         self.set_weights(tensors)
-        return self
+        return notes
