@@ -136,33 +136,12 @@ def parse_program(source: str, diags: Diagnostics, limits: Limits = DEFAULT) -> 
 
 
 def _scan(source: str):
-    """Yield (char, line, column) for characters outside comments and strings."""
-    line, col, in_str, in_comment, escape = 1, 0, False, False, False
-    for ch in source:
-        col += 1
-        if ch == "\n":
-            yield ch, line, col
-            line, col, in_str, in_comment = line + 1, 0, False, False
-            continue
-        if in_comment:
-            continue
-        if in_str:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == '"':
-                in_str = False
-            continue
-        if ch == "#":
-            in_comment = True
-        elif ch == '"':
-            in_str = True
-        else:
-            yield ch, line, col
-
-
-_BRACES_STRINGS_COMMENTS = re.compile(r'[{}"#]')
+    """Yield (char, line, column) for the code's characters: strings, comments and blanks are
+    left out (the string and comment rules live in `_code` alone)."""
+    for number, line in enumerate(source.split("\n"), 1):
+        for column, ch in enumerate(_code(line), 1):
+            if ch not in ' \t\r"':
+                yield ch, number, column
 
 
 def _check_depth(source: str, limit: int) -> Span | None:
