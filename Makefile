@@ -10,7 +10,7 @@ TEST_VENV := .venv-test
 TORCH_PIN := torch==2.13.0
 RUN_DIR := runs/red_wine
 
-.PHONY: train test lint bench clean
+.PHONY: train test fuzz lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/python -m pytest -q
 	if [ -d ../shared/contract ]; then PATH="$(CURDIR)/$(TEST_VENV)/bin:$$PATH" \
 		$(TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider ../shared/contract; fi
+
+# The fuzz targets of tests/reliability with 10,000 examples each (a few hundred in `make test`).
+fuzz: $(TEST_VENV)/.installed
+	STACKSPEC_FUZZ_EXAMPLES=10000 $(TEST_VENV)/bin/python -m pytest -q tests/reliability -k fuzz
 
 lint: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check . && $(TEST_VENV)/bin/ruff format --check .

@@ -9,7 +9,7 @@ import traceback
 
 import click
 
-from .diagnostics import MAX_REPORTED, SpecError, UserError, render_all, to_json
+from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import DEPTH_CEILING, Limits
 
@@ -37,7 +37,7 @@ class StackspecGroup(click.Group):
             click.echo(render_all(e.diagnostics, e.source), err=True)
             ctx.exit(EXIT_USER)
         except UserError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {printable(str(e))}", err=True)
             ctx.exit(EXIT_USER)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

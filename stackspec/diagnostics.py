@@ -111,10 +111,20 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control and other non-printable characters (ESC, NUL, a
+    carriage return, U+2028, ...) become Python escapes, so a hostile file name, CSV cell or
+    column name can neither move the cursor nor clear the screen. Printable text is unchanged."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def render(d: Diagnostic, lines: list[str] | None = None) -> str:
-    """`file:line:col: error[E201]: message`, then the source line and a caret under the span."""
+    """`file:line:col: error[E201]: message`, then the source line and a caret under the span.
+    Every user-supplied string (file name, message, hint) is shown through `printable`."""
     where = f"{d.file}:{d.span.line}:{d.span.column}" if d.span.line else d.file
-    out = [f"{where}: {d.severity}[{d.code}]: {d.message}"]
+    out = [printable(f"{where}: {d.severity}[{d.code}]: {d.message}")]
     if lines is not None and 0 < d.span.line <= len(lines):
         # One column per character, as the parser counts them; control characters would move
         # the terminal's cursor, so they are shown as blanks.
@@ -132,7 +142,7 @@ def render(d: Diagnostic, lines: list[str] | None = None) -> str:
         out.append(f"  {gutter} | {text}")
         out.append(f"  {' ' * len(gutter)} | {' ' * (column - 1)}{'^' * width}")
     if d.hint:
-        out.append(f"  = hint: {d.hint}")
+        out.append(f"  = hint: {printable(d.hint)}")
     return "\n".join(out)
 
 

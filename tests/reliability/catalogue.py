@@ -29,6 +29,8 @@ from pathlib import Path
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("STACKSPEC_UPDATE_GOLDEN") == "1"
 TIMEOUT = 60  # seconds: a case that takes longer is a hang
+# Examples per hypothesis fuzz target: a few hundred in `make test`, 10,000+ in `make fuzz`.
+FUZZ_EXAMPLES = int(os.environ.get("STACKSPEC_FUZZ_EXAMPLES", "200"))
 
 # A small regression spec and a CSV that fits it: the building blocks of most cases.
 SPEC = "input 3\ndense 4 relu\ndense 1\ntrain {\n  epochs 2\n  batch 4\n}\n"
