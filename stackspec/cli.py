@@ -53,6 +53,34 @@ class StackspecGroup(click.Group):
             ctx.exit(EXIT_BUG)
 
 
+# Input paths are not checked by click: the library reports a missing, unreadable or special
+# file with its own code (E001 spec, E501 data, E601 weights) and exit 1, as the docs say.
+# `-` is stdin (at most one input of a command).
+INPUT = click.Path(readable=False, allow_dash=True)
+DATA_HELP = "The CSV file (`-` reads stdin)."
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan (every comparison with nan is false, so FloatRange
+    lets it through) and infinities: usage errors, exit 2."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def one_stdin(**paths: str | None) -> None:
+    """Only one input can come from stdin: `-` for two of them is a usage error."""
+    dashes = [name for name, path in paths.items() if path == "-"]
+    if len(dashes) > 1:
+        both = " and ".join(dashes)
+        raise click.UsageError(f"only one input can be read from stdin (`-`), not {both}")
+
+
 def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in values:
@@ -139,14 +167,16 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, type=INPUT)
 @click.option("--json", "as_json", is_flag=True, help="Print diagnostics as a JSON array.")
 @spec_options
 def check(specs, as_json, sets):
     """Parse and validate SPEC files; report every problem."""
     from .compiler import compile_source
+    from .inputs import display_name
     from .spec import read_spec
 
+    one_stdin(**{f"SPEC {i}": path for i, path in enumerate(specs, 1)})
     overrides = parse_sets(sets)
     limits = current_limits()
     everything, failed = [], False
@@ -157,8 +187,9 @@ def check(specs, as_json, sets):
             everything += e.diagnostics[:MAX_REPORTED]
             failed = True
             if not as_json:
-                click.echo(render_all(e.diagnostics), err=True)
+                click.echo(render_all(e.diagnostics, e.source), err=True)
             continue
+        path = display_name(path)
         result = compile_source(source, path, overrides, limits=limits)
         diags = result.diags.sorted()
         everything += diags[:MAX_REPORTED]
@@ -179,18 +210,18 @@ def check(specs, as_json, sets):
 
 
 @main.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=INPUT)
 @spec_options
 def summary(spec, sets):
     """Print a table of layers, output shapes and parameter counts."""
     from .summary import summary as table
 
     s = load_spec(spec, sets)
-    click.echo(table(s.ir, spec))
+    click.echo(table(s.ir, s.file))
 
 
 @main.command("compile")
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=INPUT)
 @click.option(
     "--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True
 )
@@ -229,12 +260,12 @@ def fmt(specs, check_only, sets):
     from .fmt import format_source
     from .spec import read_spec
 
+    one_stdin(**{f"SPEC {i}": path for i, path in enumerate(specs, 1)})
     overrides = parse_sets(sets)
     would_change = failed = False
     for path in specs:
         try:
-            # Like a file, stdin may start with a byte-order mark; it is not part of the spec.
-            source = sys.stdin.read().removeprefix("\ufeff") if path == "-" else read_spec(path)
+            source = read_spec(path)  # `-` is stdin, read as a file is
             formatted = format_source(source, "<stdin>" if path == "-" else path, overrides)
         except SpecError as e:
             click.echo(render_all(e.diagnostics, e.source), err=True)
@@ -290,17 +321,17 @@ def load_weights_into(model, path: str) -> None:
 
 
 @main.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False))
+@click.argument("spec", type=INPUT)
+@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
 @click.option("--target", required=True, help="The CSV column to predict.")
 @backend_options
 @click.option(
     "--valid-split",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteFloatRange(0, 1, max_open=True),
     help="Fraction of --data held out for validation, at random from the seed [default: 0.3; "
     "0 for none].",
 )
-@click.option("--valid", "valid_path", type=click.Path(dir_okay=False), help="Validation CSV.")
+@click.option("--valid", "valid_path", type=INPUT, help="Validation CSV.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the train section's.")
 @click.option("--batch", type=click.IntRange(min=1), help="Override the train section's.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override the train section's.")
@@ -328,8 +359,9 @@ def train(
 
     if valid_path and valid_split is not None:
         raise click.UsageError("give --valid or --valid-split, not both")
+    one_stdin(SPEC=spec, **{"--data": data_path, "--valid": valid_path})
     s = load_spec(spec, sets)
-    out = Path(out) if out else Path("runs") / Path(spec).stem
+    out = Path(out) if out else Path("runs") / ("stdin" if spec == "-" else Path(spec).stem)
     check_out_dir(out)
     seed = s.ir.train["seed"] if seed is None else seed
     ds = read_csv(data_path, s.ir, target)
@@ -356,9 +388,9 @@ def train(
 
 
 @main.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--weights", required=True, type=click.Path(dir_okay=False))
-@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False))
+@click.argument("spec", type=INPUT)
+@click.option("--weights", required=True, type=INPUT)
+@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
 @click.option("--target", required=True, help="The CSV column with the true values.")
 @backend_options
 @spec_options
@@ -366,6 +398,7 @@ def evaluate(spec, weights, data_path, target, backend, device, sets):
     """Print the loss and metrics of trained weights on a CSV (evaluation mode)."""
     from .data import read_csv
 
+    one_stdin(SPEC=spec, **{"--weights": weights, "--data": data_path})
     s = load_spec(spec, sets)
     model = build_model(s, backend, device)
     load_weights_into(model, weights)
@@ -375,9 +408,9 @@ def evaluate(spec, weights, data_path, target, backend, device, sets):
 
 
 @main.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--weights", required=True, type=click.Path(dir_okay=False))
-@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False))
+@click.argument("spec", type=INPUT)
+@click.option("--weights", required=True, type=INPUT)
+@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
 @click.option("--target", help="A column to ignore if present (the true values).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV file [default: stdout]")
 @backend_options
@@ -388,6 +421,7 @@ def predict(spec, weights, data_path, target, output, backend, device, sets):
     from .data import read_csv
     from .runs import prediction_csv
 
+    one_stdin(SPEC=spec, **{"--weights": weights, "--data": data_path})
     s = load_spec(spec, sets)
     model = build_model(s, backend, device)
     load_weights_into(model, weights)

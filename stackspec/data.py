@@ -15,6 +15,7 @@ Errors are E5xx diagnostics whose file is the CSV; up to 50 are reported in one 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from .diagnostics import MAX_REPORTED, Diagnostic, Diagnostics, Span, SpecError, did_you_mean
+from .inputs import Bound, display_name, read_text
 
+# CSV from stdin or a pipe is read up to 1 GiB (a regular file is read whole: its size is known).
+STREAM_BOUND = Bound(
+    1 << 30,
+    "E501",
+    "the data stream is larger than 1 GiB",
+    "save it to a file and pass the file's name",
+    streams_only=True,
+)
 VALID_STREAM = 1  # the validation split's RNG is SeedSequence([seed, 1]); batch order uses seed
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -61,27 +71,20 @@ def _cell(text: str) -> tuple[float | None, str]:
 
 def _read_rows(path: Path, diags: Diagnostics) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the non-blank data rows with their line numbers."""
+    text = read_text(path, "data file", "E501", STREAM_BOUND)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
-            header, rows = None, []
-            for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if header is None:
-                    header = [name.strip() for name in row]
-                else:
-                    rows.append((reader.line_num, row))
-    except FileNotFoundError:
-        diags.error("E501", "no such data file")
-    except IsADirectoryError:
-        diags.error("E501", "is a directory, not a CSV file")
-    except UnicodeDecodeError as e:
-        diags.error("E501", f"the file is not UTF-8 text ({e.reason} at byte {e.start})")
+        # newline="": the csv module sees `\r\n` inside quotes as written, as with open().
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header, rows = None, []
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if header is None:
+                header = [name.strip() for name in row]
+            else:
+                rows.append((reader.line_num, row))
     except csv.Error as e:
         diags.error("E501", f"not a readable CSV file: {e}")
-    except OSError as e:
-        diags.error("E501", f"cannot read the data file: {e.strerror}")
     diags.raise_if_errors()
     if header is None:
         diags.error("E502", "the data file is empty; expected a header row and data rows")
@@ -118,8 +121,7 @@ def read_csv(path: str | Path, ir, target: str | None, need_target: bool = True)
     With need_target=False (predict), a `target` column that is absent is simply not there to
     drop; with need_target=True it must exist.
     """
-    path = Path(path)
-    d = Diagnostics(str(path))
+    d = Diagnostics(display_name(path))
     header, rows = _read_rows(path, d)
     _check_header(header, target, need_target, d)
     t = header.index(target) if target in header else None
@@ -153,7 +155,7 @@ def read_csv(path: str | Path, ir, target: str | None, need_target: bool = True)
     if t is not None and need_target:
         y = _targets(table[:, t], rows, t, header[t], ir, d)
     return Dataset(
-        X, y, [header[i] for i in feature_cols], header[t] if t is not None else None, str(path)
+        X, y, [header[i] for i in feature_cols], header[t] if t is not None else None, d.file
     )
 
 

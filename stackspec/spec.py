@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .compiler import compile_source
-from .diagnostics import Diagnostic, Diagnostics, Span, SpecError
+from .diagnostics import Diagnostic
+from .inputs import Bound, display_name, read_text
 from .ir import IR
 from .limits import DEFAULT, Limits, size_text
 from .syntax import Program
@@ -56,28 +57,17 @@ def parse(
 
 
 def read_spec(path: str | Path, max_bytes: int = DEFAULT.file_bytes) -> str:
-    """A spec file's text, or a SpecError that says why it cannot be read."""
-    path = Path(path)
-    diags = Diagnostics(str(path))
-    try:
-        if path.stat().st_size > max_bytes:
-            diags.error(
-                "E404",
-                f"spec file is larger than {size_text(max_bytes)}",
-                Span.point(1, 1),
-                "raise the limit with --max-file-size if this is intended",
-            )
-        else:
-            return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        diags.error("E001", "no such file")
-    except IsADirectoryError:
-        diags.error("E001", "is a directory, not a spec file")
-    except UnicodeDecodeError as e:
-        diags.error("E101", f"the file is not UTF-8 text ({e.reason} at byte {e.start})")
-    except OSError as e:
-        diags.error("E001", f"cannot read the file: {e.strerror}")
-    raise SpecError(diags.items)
+    """A spec file's text (`-` is stdin), or a SpecError that says why it cannot be read:
+    E001 (missing, a folder, a device, ...), E404 (larger than `max_bytes`), E101 (not UTF-8).
+    Line endings become `\\n`, as Python's text mode reads them."""
+    bound = Bound(
+        max_bytes,
+        "E404",
+        f"spec file is larger than {size_text(max_bytes)}",
+        "raise the limit with --max-file-size if this is intended",
+    )
+    text = read_text(path, "spec file", "E001", bound, text_code="E101")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def load(
@@ -87,4 +77,5 @@ def load(
     limits: Limits = DEFAULT,
 ) -> Spec:
     """Read, parse and validate a spec file (see `parse` for the arguments)."""
-    return parse(read_spec(path, limits.file_bytes), str(path), overrides, max_params, limits)
+    text = read_spec(path, limits.file_bytes)
+    return parse(text, display_name(path), overrides, max_params, limits)

@@ -25,6 +25,7 @@ import numpy as np
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .files import atomic_write_bytes
+from .inputs import display_name, read_weight_bytes
 
 FORMAT, VERSION = "stackspec-weights", "1"
 MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
@@ -92,14 +93,8 @@ def load_weights(path: str | Path, ir) -> tuple[dict[str, np.ndarray], list[Diag
     """The tensors of a weight file that matches `ir`, and warnings (W601); else SpecError."""
     from safetensors.numpy import load
 
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise _error(path, "E601", "no such weight file") from None
-    except IsADirectoryError:
-        raise _error(path, "E601", "is a directory, not a weight file") from None
-    except OSError as e:
-        raise _error(path, "E601", f"cannot read the weight file: {e.strerror}") from None
+    data = read_weight_bytes(path, MAX_HEADER)  # E601: unreadable, a device, too long, ...
+    path = display_name(path)  # `-` is stdin
     header = read_header(path, data)
     meta = header.get("__metadata__") or {}
     if meta.get("format", FORMAT) != FORMAT:
