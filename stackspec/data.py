@@ -73,16 +73,17 @@ def _read_rows(path: Path, diags: Diagnostics) -> tuple[list[str], list[tuple[in
     """The header and the non-blank data rows with their line numbers."""
     text = read_text(path, "data file", "E501", STREAM_BOUND)
     try:
-        # newline="": the csv module sees `\r\n` inside quotes as written, as with open().
-        reader = csv.reader(io.StringIO(text, newline=""))
-        header, rows = None, []
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if header is None:
-                header = [name.strip() for name in row]
-            else:
-                rows.append((reader.line_num, row))
+        # newline="": the csv module sees line endings as written, as with open(newline="").
+        with io.StringIO(text, newline="") as f:
+            reader = csv.reader(f)
+            header, rows = None, []
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if header is None:
+                    header = [name.strip() for name in row]
+                else:
+                    rows.append((reader.line_num, row))
     except csv.Error as e:
         diags.error("E501", f"not a readable CSV file: {e}")
     diags.raise_if_errors()
