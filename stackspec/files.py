@@ -36,7 +36,7 @@ Inputs = Iterable[tuple[str, str | None]]
 
 _TMP_NAME = re.compile(r"\..*\.stackspec-(\d+)-[A-Za-z0-9_]+\.tmp", re.DOTALL)
 # Names of an open file descriptor: writing there must reach the descriptor, never rename.
-_FD_NAME = re.compile(r"/dev/(?:stdout|stderr|fd/\d+)|/proc/(?:self|\d+)/fd/\d+")
+_FD_NAME = re.compile(r"/dev/(?:stdin|stdout|stderr|fd/\d+)|/proc/(?:self|\d+)/fd/\d+")
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,13 @@ def plan_output(given: str, inputs: Inputs = ()) -> Output:
     """How `-o GIVEN` will be written; a UserError now, before any work, if it cannot be or
     if it is one of `inputs`. Nothing is written."""
     if given == "-":
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            st = os.fstat(sys.stdout.fileno())  # `>> data.csv` would append to an input
+            if stat.S_ISREG(st.st_mode):
+                _refuse_inputs("stdout", st, inputs)
         return Output("stdout", "stdout", "-")
     if not given:
         raise cannot_write(given, os.strerror(errno.ENOENT))
-    if _FD_NAME.fullmatch(os.path.abspath(given)):
-        return Output(given, "stdout" if _is_stdout(given) else "direct", given)
     try:
         st = os.stat(given)  # follows symlinks: the kind of the real target
     except FileNotFoundError:
@@ -71,12 +73,14 @@ def plan_output(given: str, inputs: Inputs = ()) -> Output:
         raise cannot_write(given, reason(e)) from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise cannot_write(given, os.strerror(errno.EISDIR))
+    if st is not None and stat.S_ISREG(st.st_mode):
+        _refuse_inputs(given, st, inputs)
+    if _FD_NAME.fullmatch(os.path.abspath(given)):
+        if st is None:  # a descriptor that is not open
+            raise cannot_write(given, os.strerror(errno.ENOENT))
+        return Output(given, "stdout" if _is_stdout(given) else "direct", given)
     if st is not None and not stat.S_ISREG(st.st_mode):
         return Output(given, "direct", given)
-    if st is not None:
-        for role, path in inputs:
-            if path and path != "-" and _same_file(given, path):
-                raise cannot_write(given, f"it is {role} {path}")
     real = os.path.realpath(given)
     probe_folder(os.path.dirname(real), given)
     return Output(given, "replace", real)
@@ -262,11 +266,17 @@ def _is_stdout(path: str) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+def _refuse_inputs(given: str, st: os.stat_result, inputs: Inputs) -> None:
+    """The same file by any name (a link, a hard link, /dev/stdin for `-`) is refused."""
+    for role, path in inputs:
+        if not path:
+            continue
+        try:
+            other = os.fstat(sys.stdin.fileno()) if path == "-" else os.stat(path)
+        except (OSError, ValueError, AttributeError):
+            continue  # an input that does not exist is not overwritten
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            raise cannot_write(given, f"it is {role} {'- (stdin)' if path == '-' else path}")
 
 
 def _mode(st: os.stat_result | None) -> int:
