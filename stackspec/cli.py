@@ -36,6 +36,10 @@ class StackspecGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Failed as e:
+            try:  # what was printed before the failure, written or reported
+                flush_stdout()
+            except UserError as err:
+                click.echo(f"error: {err}", err=True)
             ctx.exit(e.code)
         except SpecError as e:
             click.echo(render_all(e.diagnostics, e.source), err=True)
