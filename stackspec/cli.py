@@ -27,11 +27,19 @@ class StackspecGroup(click.Group):
     """Maps failures to the contract's exit codes; tracebacks only for bugs, with --debug."""
 
     def invoke(self, ctx: click.Context):
+        from .files import flush_stdout, is_stdout_failure, stdout_failed
+
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            flush_stdout()  # a full disk under `> FILE` is reported, not lost at exit
+            return result
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Failed as e:
+            try:  # what was printed before the failure, written or reported
+                flush_stdout()
+            except UserError as err:
+                click.echo(f"error: {err}", err=True)
             ctx.exit(e.code)
         except SpecError as e:
             click.echo(render_all(e.diagnostics, e.source), err=True)
@@ -43,6 +51,9 @@ class StackspecGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as e:  # anything else is our bug, never the user's
+            if is_stdout_failure(e):  # a print to a full disk or a closed pipe
+                click.echo(f"error: {stdout_failed(e)}", err=True)
+                ctx.exit(EXIT_USER)
             if (ctx.obj or {}).get("debug"):
                 traceback.print_exc()
             click.echo(
@@ -148,13 +159,17 @@ def load_spec(path: str, sets: tuple[str, ...]):
     return spec
 
 
-def write_output(text: str, out: str | None) -> None:
-    from .files import atomic_write_text
+def plan_output(out: str | None, *inputs: tuple[str, str | None]):
+    """`-o OUT` checked before any work (files.plan_output); None is stdout."""
+    from .files import plan_output as plan
 
-    if out is None or out == "-":
-        click.echo(text, nl=not text.endswith("\n"))
-    else:
-        atomic_write_text(out, text if text.endswith("\n") else text + "\n")
+    return plan("-" if out is None else out, inputs)
+
+
+def write_output(text: str, out) -> None:
+    from .files import write_output as write
+
+    write(out, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
 
 
 @click.group(cls=StackspecGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -226,12 +241,11 @@ def summary(spec, sets):
     "--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True
 )
 @click.option("--emit", type=click.Choice(["ir", "python"]), default="ir", show_default=True)
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout."
-)
+@click.option("-o", "--output", type=click.Path(), help="Write here instead of stdout.")
 @spec_options
 def compile_(spec, backend, emit, output, sets):
     """Print the validated IR as JSON, or standalone Python source for a backend."""
+    output = plan_output(output, ("the spec", spec))
     s = load_spec(spec, sets)
     if emit == "ir":
         write_output(s.ir.dumps(), output)
@@ -256,7 +270,7 @@ def compile_(spec, backend, emit, output, sets):
 )
 def fmt(specs, check_only, sets):
     """Rewrite SPEC files in canonical form (`-` reads stdin and writes stdout)."""
-    from .files import atomic_write_text
+    from .files import plan_output, write_output
     from .fmt import format_source
     from .spec import read_spec
 
@@ -281,10 +295,15 @@ def fmt(specs, check_only, sets):
             continue
         would_change = True
         if check_only:
-            click.echo(f"would reformat {path}", err=True)
-        else:
-            atomic_write_text(path, formatted)
-            click.echo(f"reformatted {path}", err=True)
+            click.echo(f"would reformat {printable(path)}", err=True)
+            continue
+        try:  # through a symlink to its target; the link stays a link
+            write_output(plan_output(path), formatted.encode("utf-8"))
+        except UserError as e:
+            click.echo(f"error: {printable(str(e))}", err=True)
+            failed = True
+            continue
+        click.echo(f"reformatted {printable(path)}", err=True)
     if failed or (check_only and would_change):
         raise Failed(EXIT_USER)
 
@@ -335,7 +354,7 @@ def load_weights_into(model, path: str) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the train section's.")
 @click.option("--batch", type=click.IntRange(min=1), help="Override the train section's.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override the train section's.")
-@click.option("--out", type=click.Path(file_okay=False), help="[default: runs/<spec name>]")
+@click.option("--out", type=click.Path(), help="[default: runs/<spec name>]")
 @spec_options
 def train(
     spec,
@@ -355,14 +374,16 @@ def train(
     from pathlib import Path
 
     from .data import read_csv, split
-    from .runs import check_out_dir, commit_outputs, write_run
+    from .runs import commit_outputs, plan_out_dir, write_run
 
     if valid_path and valid_split is not None:
         raise click.UsageError("give --valid or --valid-split, not both")
     one_stdin(SPEC=spec, **{"--data": data_path, "--valid": valid_path})
     s = load_spec(spec, sets)
-    out = Path(out) if out else Path("runs") / ("stdin" if spec == "-" else Path(spec).stem)
-    check_out_dir(out)
+    default = str(Path("runs") / ("stdin" if spec == "-" else Path(spec).stem))
+    out = default if out is None else out
+    inputs = (("the spec", spec), ("the --data file", data_path), ("the --valid file", valid_path))
+    real_out = plan_out_dir(out, inputs)
     seed = s.ir.train["seed"] if seed is None else seed
     ds = read_csv(data_path, s.ir, target)
     X, y, validation = ds.X, ds.y, None
@@ -377,9 +398,9 @@ def train(
     history = model.fit(
         X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, verbose="auto"
     )
-    commit_outputs(out, lambda tmp: write_run(Path(tmp), s, model, history, sets))
+    commit_outputs(real_out, lambda tmp: write_run(Path(tmp), s, model, history, sets), out)
     files = "weights.safetensors, history.csv, curves.png, spec.stack"
-    click.echo(f"wrote {out}/: {files} ({history.weights})")
+    click.echo(f"wrote {printable(out)}/: {files} ({history.weights})")
     if history.stop_reason == "nan":
         click.echo(f"error: training failed: {history.message}", err=True)
         raise Failed(EXIT_USER)
@@ -412,12 +433,15 @@ def evaluate(spec, weights, data_path, target, backend, device, sets):
 @click.option("--weights", required=True, type=INPUT)
 @click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
 @click.option("--target", help="A column to ignore if present (the true values).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="CSV file [default: stdout]")
+@click.option("-o", "--output", type=click.Path(), help="CSV file [default: stdout]")
 @backend_options
 @spec_options
 def predict(spec, weights, data_path, target, output, backend, device, sets):
     """Write predictions as CSV: `prediction` (or prediction_0..k), and `label` for
     crossentropy. Probabilities for bce and crossentropy, raw outputs otherwise."""
+    output = plan_output(
+        output, ("the spec", spec), ("the --weights file", weights), ("the --data file", data_path)
+    )
     from .data import read_csv
     from .runs import prediction_csv
 

@@ -9,7 +9,19 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from .diagnostics import printable
 from .files import atomic_write_bytes
+
+
+def plain(text: str) -> str:
+    """`text` as matplotlib draws it literally: a file name's undecodable bytes (surrogate
+    escapes, which the font code rejects) become U+FFFD, control characters escapes, and `$`
+    is no mathtext delimiter (`a$b.stack` would be parsed as math, or fail to be)."""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return printable(text).replace("$", r"\$")
 
 
 def render_png(history: dict, title: str = "Learning curves", loss_name: str = "loss") -> bytes:
@@ -38,8 +50,8 @@ def render_png(history: dict, title: str = "Learning curves", loss_name: str = "
     if not epochs:
         ax.text(0.5, 0.5, "no epoch finished", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(loss_name)
-    ax.set_title(title)
+    ax.set_ylabel(plain(loss_name))
+    ax.set_title(plain(title))
     ax.grid(True, alpha=0.3)
     if epochs:
         ax.legend()

@@ -157,11 +157,12 @@ def test_impossible_setting_is_an_error_not_a_bug(tiny, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_out_that_is_a_file_is_a_usage_error(tiny, tmp_path):
+def test_out_that_is_a_file_is_refused_before_training(tiny, tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
     r = train(tiny, f)
-    assert r.exit_code == 2 and "is a file" in r.stderr and "epoch" not in r.stderr
+    assert r.exit_code == 1 and "epoch" not in r.stderr
+    assert f"error: cannot write {f}: Not a directory" in r.stderr
 
 
 def test_nan_loss_stops_names_epoch_and_batch_and_keeps_finite_weights(write_spec, tmp_path):
