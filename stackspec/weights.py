@@ -106,14 +106,11 @@ def weights_from_bytes(path, data: bytes, ir) -> tuple[dict[str, np.ndarray], li
     header = read_header(path, data)
     meta = header.get("__metadata__") or {}
     if meta.get("format", FORMAT) != FORMAT:
-        raise _error(path, "E606", f"not a stackspec weight file (format '{meta['format']}')")
+        message = f"not a stackspec weight file (format '{short(meta['format'])}')"
+        raise _error(path, "E606", message)
     if meta.get("version", VERSION) != VERSION:
-        raise _error(
-            path,
-            "E606",
-            f"weight file version '{meta['version']}' is not supported (this stackspec reads "
-            f"version {VERSION})",
-        )
+        message = f"weight file version '{short(meta['version'])}' is not supported"
+        raise _error(path, "E606", f"{message} (this stackspec reads version {VERSION})")
     check_tensors(path, header, ir)
     try:
         tensors = load(data)
