@@ -149,12 +149,10 @@ def _check_layout(path, spans: list[tuple[int, int, str]], body: int) -> None:
         )
     at = 0
     for begin, end, key in sorted(spans):
-        if begin < at:
-            message = f"tensor '{short(key)}' overlaps another (its data starts at byte {begin}"
-            raise _corrupt(path, f"{message}, the one before ends at {at})")
-        if begin > at:
-            message = f"tensor '{short(key)}' leaves a gap (its data starts at byte {begin}"
-            raise _corrupt(path, f"{message}, the one before ends at {at})")
+        if begin != at:
+            what = "overlaps the tensor before it" if begin < at else "leaves a gap before it"
+            message = f"tensor '{short(key)}' {what}: its data starts at byte {begin}, "
+            raise _corrupt(path, f"{message}the data before it ends at byte {at}")
         at = end
     if at < body:
         message = f"{body - at} bytes after the last tensor's data"

@@ -235,7 +235,7 @@ CRAFTED = {
     "offsets negative": (entry("0.bias", "data_offsets", [-16, 0]), "non-negative"),
     "offsets bool": (entry("0.bias", "data_offsets", [False, True]), "two non-negative"),
     "offsets reversed": (entry("0.bias", "data_offsets", [16, 0]), "end before they begin"),
-    "offsets overlap": (shift_offsets, "overlaps"),
+    "offsets overlap": (shift_offsets, "overlaps the tensor before it"),
     "shape negative": (entry("0.weight", "shape", [-4, -3]), "'0.weight': shape"),
     "shape float": (entry("0.weight", "shape", [4.0, 3]), "[4.0, 3]"),
     "shape bool": (entry("0.weight", "shape", [True, 3]), "non-negative integers"),
@@ -281,7 +281,7 @@ def test_gap_truncation_and_trailing_bytes(tmp_path):
     path.write_bytes(data + b"\0\0\0\0")
     assert "4 bytes after the last tensor" in rejected(path).message
     d = rejected(craft(tmp_path, lambda h: h.pop("0.bias")))  # a hole where it was
-    assert d.code == "E601" and "leaves a gap" in d.message
+    assert d.code == "E601" and "leaves a gap before it" in d.message
     d = rejected(craft(tmp_path, body=b""))
     assert "truncated file: the tensors need" in d.message
 
