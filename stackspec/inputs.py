@@ -204,10 +204,10 @@ def read_weight_bytes(path, max_header: int) -> bytes:
     """A safetensors file's bytes, read only as far as its header declares (errors are E601).
 
     The 8-byte length and the JSON header come first, then the tensors' bytes up to the largest
-    end offset, plus one byte: a file or stream longer than its header declares comes back one
-    byte too long, which the header check reports as corrupt, and an endless stream is not read
-    on. A header too long or not understood stops the read there (a regular file, whose size is
-    known, is given whole); the caller's header check says what is wrong with it."""
+    end offset, plus one byte: a stream longer than its header declares is refused here, and an
+    endless stream is not read on. A header too long or not understood stops the read there. A
+    regular file, whose size is known, is given whole. The caller's header check says what is
+    wrong with it."""
     what, code = "weight file", "E601"
     with open_input(path, what, code) as source:
         data = source.read(8)
@@ -219,9 +219,15 @@ def read_weight_bytes(path, max_header: int) -> bytes:
             return data
         data += source.read(size)
         body = _declared_body(data[8:]) if len(data) == 8 + size else None
+        if not source.stream:  # a regular file's size is known: read it whole
+            return data + source.read()
         if body is None:
-            return data if source.stream else data + source.read()
-        return data + source.read(body + 1)
+            return data
+        data += source.read(body + 1)
+        if len(data) > 8 + size + body:  # never read on: the stream may be endless
+            message = f"the stream goes on past the {body} bytes of tensor data its header declares"
+            raise _error(path, code, f"corrupt safetensors file: {message}")
+        return data
 
 
 def _declared_body(header: bytes) -> int | None:
@@ -229,7 +235,15 @@ def _declared_body(header: bytes) -> int | None:
     try:
         parsed = json.loads(header.decode("utf-8"))
         ends = [entry["data_offsets"][1] for key, entry in parsed.items() if key != "__metadata__"]
-    except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+    except (
+        UnicodeDecodeError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+    ):  # a crafted header nests arrays 100,000 deep
         return None
     if not all(type(end) is int and end >= 0 for end in ends):
         return None

@@ -4,11 +4,14 @@ A file holds every `ir.tensors()` key (`{node_id}.{name}`) as float32 in the §8
 metadata {"format": "stackspec-weights", "version": "1", "ir_hash": ..., "stackspec": ...}.
 
 Loading checks, in this order, and reports the first problem (E6xx, naming the file):
-- E601 the file cannot be read, is not safetensors, is truncated or corrupt (the header is parsed
-  here first, so a short or foreign file gets a plain message, not a library exception);
+- E601 the file cannot be read, is not safetensors, is truncated or corrupt (every field of the
+  header is checked here first, weights_check.py, so a short, foreign or crafted file gets a
+  plain message naming the tensor and field, never a library exception);
 - E606 the metadata says another format or an unsupported version;
 - E602 a tensor the spec needs is missing, E604 a tensor has the wrong shape, E605 the wrong
-  dtype (walking the spec's keys in order), then E603 a tensor the spec does not have.
+  dtype (walking the spec's keys in order), then E603 a tensor the spec does not have;
+- E607 a tensor holds NaN or infinity, E608 a batchnorm running variance is negative.
+Saving writes the same bytes for the same weights (`encode`).
 A file whose tensors all match but whose `ir_hash` differs (the spec changed in a way that keeps
 every shape, e.g. another activation or dropout rate) is accepted with warning W601: the shapes
 are the real check, and fine-tuning with a changed dropout rate is legitimate.
@@ -17,44 +20,55 @@ are the real check, and fine-tuning with a changed dropout rate is legitimate.
 from __future__ import annotations
 
 import json
-import math
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import Diagnostic, SpecError, did_you_mean
+from .diagnostics import Diagnostic, did_you_mean
 from .files import atomic_write_bytes
 from .inputs import display_name, read_weight_bytes
+from .weights_check import check_header, check_values, parse_header, short
+from .weights_check import error as _error
 
 FORMAT, VERSION = "stackspec-weights", "1"
 MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
-DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1}
-DTYPE_SIZES.update({"U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1})
-
-
-def _error(path, code: str, message: str, hint: str = "") -> SpecError:
-    return SpecError([Diagnostic("error", code, message, hint=hint, file=str(path))])
 
 
 def save_weights(path: str | Path, ir, weights: dict[str, np.ndarray]) -> None:
     """Write every tensor of `ir` from `weights` atomically (temp file, fsync, rename)."""
-    from safetensors.numpy import save
-
     from . import __version__
 
     tensors = {}
     for key, w in ir.tensors().items():
-        a = np.ascontiguousarray(weights[key], dtype=np.float32)
+        a = np.ascontiguousarray(weights[key], dtype="<f4")
         assert a.shape == tuple(w.shape), f"{key}: {a.shape} != {w.shape}"
         tensors[key] = a
     meta = {"format": FORMAT, "version": VERSION, "ir_hash": ir.model_hash()}
     meta["stackspec"] = __version__
-    atomic_write_bytes(path, save(tensors, metadata=meta))
+    atomic_write_bytes(path, encode(tensors, meta))
+
+
+def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """Safetensors bytes that depend only on the values: the library's own writer takes the
+    metadata through a hash map, so its order (and the file's bytes) varied from run to run.
+    Metadata keys sorted, tensors sorted by name and stored in that order; the header is padded
+    with spaces to 8 bytes, as the library does, so the data stays aligned."""
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))}
+    chunks, offset = [], 0
+    for key in sorted(tensors):
+        a = np.ascontiguousarray(tensors[key], dtype="<f4")
+        header[key] = {"dtype": "F32", "shape": list(a.shape)}
+        header[key]["data_offsets"] = [offset, offset + a.nbytes]
+        chunks.append(a.tobytes())
+        offset += a.nbytes
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
 
 
 def read_header(path, data: bytes) -> dict:
-    """The safetensors JSON header, validated against the file's size."""
+    """The safetensors JSON header, every field validated (E601) against the file's size."""
     if len(data) < 8:
         raise _error(path, "E601", f"not a safetensors file ({len(data)} bytes)")
     (size,) = struct.unpack("<Q", data[:8])
@@ -67,50 +81,37 @@ def read_header(path, data: bytes) -> dict:
             f"truncated or not a safetensors file: the header needs {size} bytes, "
             f"the file has {len(data) - 8} after the length",
         )
-    try:
-        header = json.loads(data[8 : 8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _error(path, "E601", "not a safetensors file (the header is not JSON)") from None
-    if not isinstance(header, dict):
-        raise _error(path, "E601", "not a safetensors file (the header is not a JSON object)")
-    body = len(data) - 8 - size
-    for key, entry in header.items():
-        if key == "__metadata__":
-            continue
-        try:
-            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
-            nbytes = DTYPE_SIZES[dtype] * math.prod(shape)
-        except (KeyError, TypeError, ValueError):
-            raise _error(path, "E601", f"corrupt safetensors header at tensor '{key}'") from None
-        if end > body:
-            raise _error(path, "E601", f"truncated file: tensor '{key}' ends past the end")
-        if end - begin != nbytes:
-            raise _error(path, "E601", f"corrupt file: tensor '{key}' has the wrong byte size")
+    header = parse_header(path, data[8 : 8 + size])
+    check_header(path, header, len(data) - 8 - size)
     return header
 
 
 def load_weights(path: str | Path, ir) -> tuple[dict[str, np.ndarray], list[Diagnostic]]:
     """The tensors of a weight file that matches `ir`, and warnings (W601); else SpecError."""
+    data = read_weight_bytes(path, MAX_HEADER)  # E601: unreadable, a device, too long, ...
+    return weights_from_bytes(display_name(path), data, ir)  # `-` is stdin
+
+
+def weights_from_bytes(path, data: bytes, ir) -> tuple[dict[str, np.ndarray], list[Diagnostic]]:
+    """load_weights after the read: any bytes give the tensors or a SpecError (E6xx), nothing
+    else. `path` only names the file in messages."""
     from safetensors.numpy import load
 
-    data = read_weight_bytes(path, MAX_HEADER)  # E601: unreadable, a device, too long, ...
-    path = display_name(path)  # `-` is stdin
     header = read_header(path, data)
     meta = header.get("__metadata__") or {}
     if meta.get("format", FORMAT) != FORMAT:
-        raise _error(path, "E606", f"not a stackspec weight file (format '{meta['format']}')")
+        message = f"not a stackspec weight file (format '{short(meta['format'])}')"
+        raise _error(path, "E606", message)
     if meta.get("version", VERSION) != VERSION:
-        raise _error(
-            path,
-            "E606",
-            f"weight file version '{meta['version']}' is not supported (this stackspec reads "
-            f"version {VERSION})",
-        )
+        message = f"weight file version '{short(meta['version'])}' is not supported"
+        raise _error(path, "E606", f"{message} (this stackspec reads version {VERSION})")
     check_tensors(path, header, ir)
     try:
         tensors = load(data)
-    except Exception as e:  # the header was fine, so the body is damaged
-        raise _error(path, "E601", f"corrupt safetensors file: {e}") from None
+    except Exception as e:  # every field was checked; whatever the library still refuses
+        raise _error(path, "E601", f"corrupt safetensors file: {short(str(e), 200)}") from None
+    out = {k: np.array(tensors[k], dtype=np.float32) for k in ir.tensors()}
+    check_values(path, out)
     notes = []
     if "ir_hash" in meta and meta["ir_hash"] != ir.model_hash():
         notes.append(
@@ -123,7 +124,7 @@ def load_weights(path: str | Path, ir) -> tuple[dict[str, np.ndarray], list[Diag
                 file=str(path),
             )
         )
-    return {k: np.array(tensors[k], dtype=np.float32) for k in ir.tensors()}, notes
+    return out, notes
 
 
 def _fmt(shape) -> str:
@@ -141,26 +142,19 @@ def check_tensors(path, header: dict, ir) -> None:
             continue
         got = found[key]
         if tuple(got["shape"]) != tuple(w.shape):
-            problems.append(
-                (
-                    "E604",
-                    f"tensor '{key}' has shape {_fmt(got['shape'])}, the spec expects "
-                    f"{_fmt(w.shape)}",
-                    "",
-                )
-            )
+            message = f"tensor '{key}' has shape {short(_fmt(got['shape']))}, the spec expects "
+            problems.append(("E604", message + _fmt(w.shape), ""))
         elif got["dtype"] != "F32":
-            problems.append(
-                ("E605", f"tensor '{key}' has dtype {got['dtype']}, the spec expects F32", "")
-            )
+            message = f"tensor '{key}' has dtype {got['dtype']}, the spec expects F32"
+            problems.append(("E605", message, ""))
     for key in found:
         if key not in expected:
-            hint = did_you_mean(key, expected).removeprefix("; ").capitalize()
-            problems.append(
-                ("E603", f"unexpected tensor '{key}': the spec has no such weight", hint)
-            )
+            message = f"unexpected tensor '{short(key)}': the spec has no such weight"
+            problems.append(("E603", message, key))
     if problems:
-        code, message, hint = problems[0]
+        code, message, key = problems[0]
+        # did-you-mean only for the one reported: a crafted file may hold a million keys
+        hint = did_you_mean(short(key), expected).removeprefix("; ").capitalize() if key else ""
         more = len(problems) - 1
         extra = f"{more} more mismatch{'es' if more > 1 else ''} after this one" if more else ""
         hint = "; ".join(h for h in (hint, extra, "was it saved from another spec or --set?") if h)

@@ -104,6 +104,9 @@ def test_same_seed_same_history_bit_for_bit(tiny, tmp_path):
 
     wa, wb = (load_file(str(tmp_path / n / "weights.safetensors")) for n in "ab")
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+    # and the same bytes: the header once varied with a hash map's order (issue 7)
+    ba, bb = ((tmp_path / n / "weights.safetensors").read_bytes() for n in "ab")
+    assert ba == bb
 
 
 def test_overrides_and_validation_options(tiny, tmp_path, write_spec):

@@ -22,7 +22,8 @@ def ir_of(text: str = SPEC):
 
 def tensors(ir, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {k: rng.standard_normal(w.shape).astype(np.float32) for k, w in ir.tensors().items()}
+    out = {k: rng.standard_normal(w.shape).astype(np.float32) for k, w in ir.tensors().items()}
+    return {k: abs(v) if k.endswith(".running_var") else v for k, v in out.items()}
 
 
 def saved(tmp_path, ir=None):
@@ -188,3 +189,189 @@ def test_model_save_load_through_the_api(tmp_path):
     changed = stackspec.parse(SPEC.replace("relu", "tanh")).compile("numpy")
     with pytest.warns(UserWarning, match="IR hash differs"):
         changed.load(tmp_path / "a.safetensors")
+
+
+# Crafted headers (issue 7): every field is checked, E601 names the tensor and the field; no
+# exception but SpecError for any bytes.
+
+
+def craft(tmp_path, change=None, raw: bytes | None = None, body: bytes | None = None):
+    """A valid file for SPEC whose header `change(header)` edits (or `raw` replaces)."""
+    path, _ = saved(tmp_path)
+    data = path.read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + size])
+    if change:
+        change(header)
+    text = raw if raw is not None else json.dumps(header).encode()
+    rest = data[8 + size :] if body is None else body
+    path.write_bytes(struct.pack("<Q", len(text)) + text + rest)
+    return path
+
+
+def entry(key, field, value):
+    def change(header):
+        header[key][field] = value
+
+    return change
+
+
+def meta(value):
+    def change(header):
+        header["__metadata__"] = value
+
+    return change
+
+
+def shift_offsets(header):  # 0.weight, after 0.bias, moves 4 bytes back: they overlap
+    header["0.weight"]["data_offsets"] = [n - 4 for n in header["0.weight"]["data_offsets"]]
+
+
+CRAFTED = {
+    "offsets strings": (entry("0.bias", "data_offsets", ["0", "16"]), "'0.bias': data_offsets"),
+    "offsets null": (entry("0.bias", "data_offsets", None), "not null"),
+    "offsets one": (entry("0.bias", "data_offsets", [0]), "[begin, end]"),
+    "offsets three": (entry("0.bias", "data_offsets", [0, 16, 32]), "[begin, end]"),
+    "offsets negative": (entry("0.bias", "data_offsets", [-16, 0]), "non-negative"),
+    "offsets bool": (entry("0.bias", "data_offsets", [False, True]), "two non-negative"),
+    "offsets reversed": (entry("0.bias", "data_offsets", [16, 0]), "end before they begin"),
+    "offsets overlap": (shift_offsets, "overlaps the tensor before it"),
+    "shape negative": (entry("0.weight", "shape", [-4, -3]), "'0.weight': shape"),
+    "shape float": (entry("0.weight", "shape", [4.0, 3]), "[4.0, 3]"),
+    "shape bool": (entry("0.weight", "shape", [True, 3]), "non-negative integers"),
+    "shape string": (entry("0.weight", "shape", "4x3"), 'not "4x3"'),
+    "wrong size": (entry("0.weight", "shape", [3, 3]), "has 48 bytes of data"),
+    "dtype unknown": (entry("0.weight", "dtype", "F33"), 'unknown dtype "F33"'),
+    "dtype number": (entry("0.weight", "dtype", 32), "unknown dtype 32"),
+    "dtype missing": (lambda h: h["0.weight"].pop("dtype"), "'0.weight' has no 'dtype'"),
+    "entry list": (lambda h: h.update({"0.weight": [1, 2]}), "must be an object"),
+    "metadata list": (meta(["format"]), "__metadata__ must be an object of strings"),
+    "metadata true": (meta(True), "not true"),
+    "metadata number": (meta(3.5), "not 3.5"),
+    "metadata value": (lambda h: h["__metadata__"].update(version=1), "'version' must be a str"),
+}
+
+
+@pytest.mark.parametrize("name", CRAFTED)
+def test_crafted_header_fields_are_named(tmp_path, name):
+    change, words = CRAFTED[name]
+    d = rejected(craft(tmp_path, change))
+    assert d.code == "E601" and words in d.message, d.message
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"a": 1, "a": 2}', "the key 'a' appears twice"),
+        (b'{"__metadata__": {"x": NaN}}', "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+        (b'{"a": 1' + b"9" * 5000 + b"}", ""),  # beyond int()'s digit limit
+        (b"{}", "after the last tensor"),  # no tensors, but data follows
+    ],
+)
+def test_crafted_header_json(tmp_path, raw, words):
+    d = rejected(craft(tmp_path, raw=raw))
+    assert d.code == "E601" and words in d.message
+
+
+def test_gap_truncation_and_trailing_bytes(tmp_path):
+    path, _ = saved(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data + b"\0\0\0\0")
+    assert "4 bytes after the last tensor" in rejected(path).message
+    d = rejected(craft(tmp_path, lambda h: h.pop("0.bias")))  # a hole where it was
+    assert d.code == "E601" and "leaves a gap before it" in d.message
+    d = rejected(craft(tmp_path, body=b""))
+    assert "truncated file: the tensors need" in d.message
+
+
+def test_header_length_past_the_file_or_huge(tmp_path):
+    path, _ = saved(tmp_path)
+    data = path.read_bytes()
+    for size in (len(data), 1 << 26, 1 << 63, (1 << 64) - 1):
+        path.write_bytes(struct.pack("<Q", size) + data[8:])
+        assert rejected(path).code == "E601"
+
+
+def test_a_huge_key_is_shortened_in_the_message(tmp_path):
+    d = rejected(craft(tmp_path, lambda h: h.update({"k" * 100_000: {"dtype": "?"}})))
+    assert d.code == "E601" and "'kkk" in d.message and len(d.message) < 200
+    d = rejected(craft(tmp_path, lambda h: h["0.bias"].update(shape=[1] * 100_000)))
+    assert d.code == "E601" and len(d.message) < 200
+
+
+# Values (issue 7): NaN, infinity and a negative running variance are refused at load.
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
+    ir = ir_of()
+    w = tensors(ir)
+    w["3.weight"][0, 2] = bad
+    w["0.bias"][1] = bad
+    path = tmp_path / "w.safetensors"
+    save_weights(path, ir, w)
+    d = rejected(path, ir)
+    assert d.code == "E607" and d.message == (
+        f"tensor '0.bias' has 1 non-finite value (the first, {float(bad)}, at index 1)"
+    )
+    assert "diverged" in d.hint and "1 more tensor after this one" in d.hint
+
+
+def test_negative_running_variance_is_refused(tmp_path):
+    ir = ir_of()
+    w = tensors(ir)
+    w["1.running_var"][2] = -0.25
+    path = tmp_path / "w.safetensors"
+    save_weights(path, ir, w)
+    d = rejected(path, ir)
+    assert d.code == "E608"
+    assert d.message == (
+        "tensor '1.running_var' has 1 negative variance (the first, -0.25, at index 2)"
+    )
+    w["1.running_var"][2] = 0.0  # zero is legal: batchnorm adds eps
+    w["1.running_mean"][:] = -5  # and only the variance must be non-negative
+    save_weights(path, ir, w)
+    load_weights(path, ir)
+
+
+def test_model_load_refuses_non_finite_weights(tmp_path):
+    spec = stackspec.parse(SPEC)
+    model = spec.compile("numpy", seed=0)
+    w = model.get_weights()
+    w["0.weight"][:] = np.nan
+    save_weights(tmp_path / "w.safetensors", spec.ir, w)
+    before = model.get_weights()
+    with pytest.raises(SpecError) as e:
+        model.load(tmp_path / "w.safetensors")
+    assert e.value.diagnostics[0].code == "E607"
+    assert all(np.array_equal(v, model.get_weights()[k]) for k, v in before.items())
+
+
+# Saving (issue 7): the same weights give the same bytes.
+
+
+def test_two_saves_are_byte_identical(tmp_path):
+    ir = ir_of()
+    w = tensors(ir)
+    save_weights(tmp_path / "a.safetensors", ir, w)
+    save_weights(tmp_path / "b.safetensors", ir, dict(reversed(list(w.items()))))
+    a, b = ((tmp_path / n).read_bytes() for n in ("a.safetensors", "b.safetensors"))
+    assert a == b
+    (size,) = struct.unpack("<Q", a[:8])
+    assert size % 8 == 0  # the data stays aligned, as the library writes it
+    header = json.loads(a[8 : 8 + size])
+    assert list(header) == ["__metadata__", *sorted(ir.tensors())]
+    assert list(header["__metadata__"]) == sorted(header["__metadata__"])
+
+
+def test_encode_is_the_library_format():
+    from safetensors.numpy import save
+
+    from stackspec.weights import encode
+
+    t = {"b": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.ones(0, np.float32)}
+    assert encode(t, {"k": "v"}) == save(t, metadata={"k": "v"})
+    backwards = dict(reversed(t.items()))
+    assert encode(t, {"x": "1", "a": "2"}) == encode(backwards, {"a": "2", "x": "1"})
