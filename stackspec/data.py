@@ -5,11 +5,17 @@ Rules (docs/training.md has the user's version):
   (so `"fixed acidity"` is a name); blank lines are skipped; column names are stripped of spaces.
 - The target column is chosen by name; every other column is a float feature, and each row's
   features fill the spec's input shape in row-major (C, H, W) order, in file order.
-- Every cell must be a finite float32 number. Rows are numbered as the file's lines (the header
-  is row 1) and columns from 1, so `data.csv:7:3` is the third cell of line 7.
+- Every cell must be a finite float32 number, written as an ASCII decimal literal: an optional
+  sign, digits with an optional point (`1`, `-2.5`, `+.5`, `1.`), an optional exponent
+  (`6.02e23`); spaces and tabs around it are allowed. Not `1_000`, `0x10`, fullwidth or
+  Arabic-Indic digits (which Python's float() takes); `nan` and `inf` are named as such (E508).
+- Rows are numbered as the file's lines (the header is row 1; a row whose quoted cell holds a
+  line break is numbered by the line it starts on) and columns from 1, so `data.csv:7:3` is the
+  third cell of line 7. A quote that is never closed is named at the cell where it opens.
 - Targets are float32 for mse/mae/huber/bce (bce: in [0, 1]) and int64 class labels for
   crossentropy (whole numbers in [0, classes)).
-Errors are E5xx diagnostics whose file is the CSV; up to 50 are reported in one run.
+Errors are E5xx diagnostics whose file is the CSV; up to 50 are reported in one run, and past
+that the 50th says how many more there are.
 """
 
 from __future__ import annotations
