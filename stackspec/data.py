@@ -21,9 +21,11 @@ that the 50th says how many more there are.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,6 +203,25 @@ def read_csv(path: str | Path, ir, target: str | None, need_target: bool = True)
     drop; with need_target=True it must exist.
     """
     path = Path(path)
+    with _no_gc():
+        return _read_csv(path, ir, target, need_target)
+
+
+@contextmanager
+def _no_gc():
+    """The cyclic garbage collector off while a file's rows are read: a large file makes
+    millions of row lists, none in a cycle, and the collector would rescan them again and again
+    (about 40% of the time of a 56 MB file)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_csv(path: Path, ir, target: str | None, need_target: bool) -> Dataset:
     d = Diagnostics(str(path))
     header, rows, plain = _read_rows(path, d)
     _check_header(header, target, need_target, d)
