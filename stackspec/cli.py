@@ -391,7 +391,7 @@ def train(
         vd = read_csv(valid_path, s.ir, target)
         validation = (vd.X, vd.y)
     else:
-        keep, held = split(len(X), 0.3 if valid_split is None else valid_split, seed)
+        keep, held = split(len(X), 0.3 if valid_split is None else valid_split, seed, ds.file)
         if len(held):
             X, y, validation = X[keep], y[keep], (X[held], y[held])
     model = build_model(s, backend, device, seed)

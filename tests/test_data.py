@@ -199,3 +199,103 @@ def test_as_arrays_checks_and_converts():
         with pytest.raises(SpecError) as e:
             as_arrays(ir, X, y)
         assert e.value.diagnostics[0].code == code
+
+
+@pytest.mark.parametrize(
+    "text, line, column",
+    [
+        ('a,b,t,c\n1,2,3,4\n1,"2,3,4\n5,6,7,8\n9,9,9,9\n', 3, 2),
+        ('a,b,t,c\n1,2,3,4\n1,2,3,"4', 3, 4),  # the last line, no line break at the end
+        ('a,b,t,c\n1,2,3,4\r\n"1,2,3,4\r\n5,6,7,8\r\n', 3, 1),
+        ('a,"b,t,c\n1,2,3,4\n', 1, 2),  # in the header
+        ('a,b,t,c\n"x\ny",2,"3,4\n5,6,7,8\n', 3, 3),  # after a closed cell with a line break
+        ('a,b,t,c\n1,"2""",3,4\n1,"2"",3,4\n', 3, 2),  # "" is a quote inside a quoted cell
+    ],
+)
+def test_unterminated_quote_is_named_where_it_opens(tmp_path, text, line, column):
+    d = one(tmp_path, text)
+    assert (d.code, d.span.line, d.span.column) == ("E501", line, column)
+    assert f"unterminated quote: the quoted cell at row {line}, column {column}" in d.message
+
+
+def test_unterminated_quote_in_a_large_file_is_named_where_it_opens(tmp_path):
+    # The cell grows past the csv module's size limit (131,072 characters) before the end.
+    text = 'a,b,t,c\n1,2,3,4\n1,"2,3,4\n' + "5,6,7,8\n" * 20_000
+    d = one(tmp_path, text)
+    assert (d.code, d.span.line, d.span.column) == ("E501", 3, 2)
+
+
+def test_a_closed_quoted_cell_with_a_line_break_is_no_open_quote(tmp_path):
+    d = one(tmp_path, 'a,b,t,c\n1,2,3,4\n1,2,3,"4\n"\n')
+    assert (d.code, d.span.line, d.span.column) == ("E507", 3, 4)
+    assert "not a number: '4\\n'" in str(SpecError([d]))  # shown escaped
+
+
+def test_rows_are_numbered_by_the_line_they_start_on(tmp_path):
+    diags = errors(tmp_path, 'a,b,t,c\n"1\n",2,3,4\n1,2,3\n')
+    assert [(d.code, d.span.line) for d in diags] == [("E507", 2), ("E505", 4)]
+    diags = errors(tmp_path, 'a,b,t,c\n1,"2\n\n",3,x\n')
+    assert [(d.code, d.span.line, d.span.column) for d in diags] == [("E507", 2, 2), ("E507", 2, 4)]
+
+
+@pytest.mark.parametrize(
+    "cell", ["５", "٥", "1_000", "0x10", "1e", "1e+", ".", "+", "-", "1 2", "\f1", "1\xa0", "--1"]
+)
+def test_numbers_are_ascii_decimal_literals(tmp_path, cell):
+    d = one(tmp_path, f"a,b,t,c\n1,{cell},3,4\n")
+    assert (d.code, d.span.line, d.span.column) == ("E507", 2, 2)
+
+
+@pytest.mark.parametrize(
+    "cell, value",
+    [(" 1.5 ", 1.5), ("\t2\t", 2), ("1.", 1), ("+.5", 0.5), ("-.5e-3", -0.0005), ('"3"', 3)],
+)
+def test_number_spellings_accepted(tmp_path, cell, value):
+    ds = read_csv(write(tmp_path, f"a,b,t,c\n1,{cell},3,4\n"), REG, "t")
+    assert ds.X[0, 1] == np.float32(value)
+
+
+@pytest.mark.parametrize("cell", ["NaN", "-nan", "Infinity", "+INF", " inf "])
+def test_non_finite_words_are_e508(tmp_path, cell):
+    assert one(tmp_path, f"a,b,t,c\n1,{cell},3,4\n").code == "E508"
+
+
+def test_the_float32_limit_is_the_conversions(tmp_path):
+    ds = read_csv(write(tmp_path, 'a,b,t,c\n1,"3.4028235e38",3,4\n'), REG, "t")
+    assert ds.X[0, 1] == np.finfo(np.float32).max
+    assert one(tmp_path, "a,b,t,c\n1,3.41e38,3,4\n").code == "E508"
+
+
+def test_past_fifty_errors_the_last_says_how_many_more(tmp_path):
+    text = "a,b,t,c\n" + "x,2,,4\n" * 60 + "1,2\n" * 5
+    diags = errors(tmp_path, text)
+    assert len(diags) == 50
+    assert [d.code for d in diags[:2]] == ["E507", "E506"]
+    assert diags[-1].message == "... and 76 more errors from here on, not shown"
+    assert (diags[-1].span.line, diags[-1].span.column) == (26, 3)  # the next
+    diags = errors(tmp_path, "a,b,t\n" + "1,2,9\n" * 70, ir=CLS)
+    assert len(diags) == 50 and "... and 21 more" in diags[-1].message
+    assert "... and 21 more" in str(SpecError(diags))
+
+
+def test_split_names_the_data(tmp_path):
+    with pytest.raises(SpecError) as e:
+        split(1, 0.3, 0, "d.csv")
+    [d] = e.value.diagnostics
+    assert d.file == "d.csv" and "--valid-split 0" in d.hint
+
+
+@pytest.mark.parametrize("bad", ["\x1b[2J", "\x00", "\r", "\u2028", "\x1b]0;title\x07"])
+def test_cells_and_names_reach_the_terminal_escaped(tmp_path, bad):
+    for text, target in [
+        (f'a,b,t,c\n1,"x{bad}",3,4\n', "t"),  # a cell
+        (f'a,"b{bad}x",t,c\n1,,3,4\n', "t"),  # a column name
+        ("a,b,t,c\n1,2,3,4\n", f"t{bad}"),  # the target, and the did-you-mean
+        (f'"a{bad}x",b,c,d\n1,2,3,4\n', f"a{bad}y"),  # the columns: hint
+    ]:
+        path = write(tmp_path, text)
+        with pytest.raises(SpecError) as e:
+            read_csv(path, REG, target)
+        shown = str(e.value)
+        assert all(c.isprintable() or c == "\n" for c in shown), repr(shown)
+        assert repr(bad)[1:-1] in shown
