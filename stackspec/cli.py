@@ -34,7 +34,7 @@ class StackspecGroup(click.Group):
         except Failed as e:
             ctx.exit(e.code)
         except SpecError as e:
-            click.echo(render_all(e.diagnostics, e.source), err=True)
+            click.echo(render_all(e.diagnostics, e.source, e.notes), err=True)
             ctx.exit(EXIT_USER)
         except UserError as e:
             click.echo(f"error: {printable(str(e))}", err=True)
@@ -43,6 +43,13 @@ class StackspecGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as e:  # anything else is our bug, never the user's
+            if _out_of_memory(e):
+                click.echo(
+                    "error: not enough memory to run this command; reduce --batch or the "
+                    "model's size, or lower --max-memory so that `check` refuses such specs",
+                    err=True,
+                )
+                ctx.exit(EXIT_USER)
             if (ctx.obj or {}).get("debug"):
                 traceback.print_exc()
             click.echo(
@@ -51,6 +58,15 @@ class StackspecGroup(click.Group):
                 err=True,
             )
             ctx.exit(EXIT_BUG)
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """MemoryError (NumPy's too), or torch's out-of-memory errors (a CUDA OutOfMemoryError, a
+    RuntimeError from its CPU allocator), recognised without importing torch."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    text = str(e) if isinstance(e, RuntimeError) else ""
+    return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
@@ -86,6 +102,12 @@ LIMIT_OPTIONS = (
         "Refuse deeper nesting of braces, blocks and repeats.",
     ),
     ("--max-file-size", "file_bytes", click.IntRange(min=1), "Refuse larger spec files (bytes)."),
+    (
+        "--max-memory",
+        "memory",
+        click.IntRange(min=1),
+        "Refuse specs whose estimated activation memory for one training batch is larger (bytes).",
+    ),
 )
 
 
@@ -93,6 +115,10 @@ def spec_options(f):
     f = click.option(
         "--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a `let` constant."
     )(f)
+    return limit_options(f)
+
+
+def limit_options(f):
     for flag, field, kind, text in reversed(LIMIT_OPTIONS):
         f = click.option(
             flag,
@@ -118,6 +144,16 @@ def load_spec(path: str, sets: tuple[str, ...]):
     if spec.warnings:
         click.echo(render_all(spec.warnings, spec.source), err=True)
     return spec
+
+
+def check_memory(spec, batch: int) -> None:
+    """E406 for a --batch that the train section's batch size passed."""
+    from .diagnostics import Diagnostics
+    from .memory import check
+
+    diags = Diagnostics(spec.file)
+    check(spec.ir, diags, current_limits().memory, batch, " (--batch)")
+    diags.raise_if_errors(spec.source)
 
 
 def write_output(text: str, out: str | None) -> None:
@@ -165,11 +201,11 @@ def check(specs, as_json, sets):
         failed |= result.diags.has_errors
         if not as_json:
             if diags:
-                click.echo(render_all(diags, source), err=True)
+                click.echo(render_all(diags, source, result.diags.notes), err=True)
             if result.ir is not None:
                 ir = result.ir
                 click.echo(
-                    f"{path}: ok ({sum(1 for _ in ir.walk())} layers, "
+                    f"{printable(path)}: ok ({sum(1 for _ in ir.walk())} layers, "
                     f"{ir.param_count:,} parameters)"
                 )
     if as_json:
@@ -186,7 +222,7 @@ def summary(spec, sets):
     from .summary import summary as table
 
     s = load_spec(spec, sets)
-    click.echo(table(s.ir, spec))
+    click.echo(table(s.ir, printable(spec)))
 
 
 @main.command("compile")
@@ -223,6 +259,7 @@ def compile_(spec, backend, emit, output, sets):
     help="Accepted like every command that reads a spec; NAME must be a `let` of the file. "
     "The file is formatted as written, never with the value.",
 )
+@limit_options
 def fmt(specs, check_only, sets):
     """Rewrite SPEC files in canonical form (`-` reads stdin and writes stdout)."""
     from .files import atomic_write_text
@@ -230,14 +267,19 @@ def fmt(specs, check_only, sets):
     from .spec import read_spec
 
     overrides = parse_sets(sets)
+    limits = current_limits()
     would_change = failed = False
     for path in specs:
         try:
             # Like a file, stdin may start with a byte-order mark; it is not part of the spec.
-            source = sys.stdin.read().removeprefix("\ufeff") if path == "-" else read_spec(path)
-            formatted = format_source(source, "<stdin>" if path == "-" else path, overrides)
+            if path == "-":
+                source = sys.stdin.read().removeprefix("\ufeff")
+            else:
+                source = read_spec(path, limits.file_bytes)
+            name = "<stdin>" if path == "-" else path
+            formatted = format_source(source, name, overrides, limits)
         except SpecError as e:
-            click.echo(render_all(e.diagnostics, e.source), err=True)
+            click.echo(render_all(e.diagnostics, e.source, e.notes), err=True)
             failed = True
             continue
         if path == "-":
@@ -250,10 +292,10 @@ def fmt(specs, check_only, sets):
             continue
         would_change = True
         if check_only:
-            click.echo(f"would reformat {path}", err=True)
+            click.echo(f"would reformat {printable(path)}", err=True)
         else:
             atomic_write_text(path, formatted)
-            click.echo(f"reformatted {path}", err=True)
+            click.echo(f"reformatted {printable(path)}", err=True)
     if failed or (check_only and would_change):
         raise Failed(EXIT_USER)
 
@@ -329,6 +371,8 @@ def train(
     if valid_path and valid_split is not None:
         raise click.UsageError("give --valid or --valid-split, not both")
     s = load_spec(spec, sets)
+    if batch is not None:
+        check_memory(s, batch)
     out = Path(out) if out else Path("runs") / Path(spec).stem
     check_out_dir(out)
     seed = s.ir.train["seed"] if seed is None else seed
@@ -347,7 +391,7 @@ def train(
     )
     commit_outputs(out, lambda tmp: write_run(Path(tmp), s, model, history, sets))
     files = "weights.safetensors, history.csv, curves.png, spec.stack"
-    click.echo(f"wrote {out}/: {files} ({history.weights})")
+    click.echo(f"wrote {printable(str(out))}/: {files} ({history.weights})")
     if history.stop_reason == "nan":
         click.echo(f"error: training failed: {history.message}", err=True)
         raise Failed(EXIT_USER)
