@@ -48,16 +48,16 @@ def estimate(ir: IR, batch: int) -> int:
 
 
 def check(ir: IR, diags: Diagnostics, limit: int, batch: int, why: str = "") -> None:
-    """E406 at the layer where the running estimate passes `limit` bytes. `why` names where
-    the batch size came from when it is not the train section (`--batch`)."""
+    """E406 at the first layer where the running estimate passes `limit` bytes (the input
+    batch counts before the first layer). `why` names where the batch size came from when it
+    is not the train section (`--batch`)."""
     total = math.prod(ir.input) * batch * BYTES_PER_VALUE
     for node in ir.walk():
-        before = total
         total += node_values(node) * batch * BYTES_PER_VALUE
-        if before <= limit < total:
+        if total > limit:
             diags.error(
                 "E406",
-                f"a training batch of {batch}{why} needs more than {approx(limit)} of activation "
+                f"a training batch of {batch:,}{why} needs more than {approx(limit)} of activation "
                 f"memory ({approx(total)} up to this layer)",
                 Span(node.line, node.column, node.line, node.column + len(node.op)),
                 "reduce the layer's output size or the batch size; raise the limit with "
