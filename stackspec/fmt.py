@@ -41,12 +41,11 @@ def _value(v: s.Value) -> str:
 
 
 def _call(c: s.Call) -> str:
-    parts = [
-        c.name,
-        *(_value(v) for v in c.args),
-        *(f"{k.name}={_value(k.value)}" for k in c.kwargs),
-    ]
-    return " ".join(parts)
+    # In the order written: a positional argument after a keyword one is an error (E209)
+    # that formatting must neither hide nor change into another.
+    parts = [(v.span.line, v.span.column, _value(v)) for v in c.args]
+    parts += [(k.span.line, k.span.column, f"{k.name}={_value(k.value)}") for k in c.kwargs]
+    return " ".join([c.name, *(text for _, _, text in sorted(parts))])
 
 
 class _Formatter:
