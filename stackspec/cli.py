@@ -42,7 +42,7 @@ class StackspecGroup(click.Group):
                 click.echo(f"error: {err}", err=True)
             ctx.exit(e.code)
         except SpecError as e:
-            click.echo(render_all(e.diagnostics, e.source), err=True)
+            click.echo(render_all(e.diagnostics, e.source, e.notes), err=True)
             ctx.exit(EXIT_USER)
         except UserError as e:
             click.echo(f"error: {printable(str(e))}", err=True)
@@ -53,6 +53,13 @@ class StackspecGroup(click.Group):
         except Exception as e:  # anything else is our bug, never the user's
             if is_stdout_failure(e):  # a print to a full disk or a closed pipe
                 click.echo(f"error: {stdout_failed(e)}", err=True)
+                ctx.exit(EXIT_USER)
+            if _out_of_memory(e):
+                click.echo(
+                    "error: not enough memory to run this command; reduce --batch or the "
+                    "model's size, or lower --max-memory so that `check` refuses such specs",
+                    err=True,
+                )
                 ctx.exit(EXIT_USER)
             if (ctx.obj or {}).get("debug"):
                 traceback.print_exc()
@@ -92,6 +99,15 @@ def one_stdin(**paths: str | None) -> None:
         raise click.UsageError(f"only one input can be read from stdin (`-`), not {both}")
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """MemoryError (NumPy's too), or torch's out-of-memory errors (a CUDA OutOfMemoryError, a
+    RuntimeError from its CPU allocator), recognised without importing torch."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    text = str(e) if isinstance(e, RuntimeError) else ""
+    return "can't allocate memory" in text or "out of memory" in text.lower()
+
+
 def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in values:
@@ -125,6 +141,12 @@ LIMIT_OPTIONS = (
         "Refuse deeper nesting of braces, blocks and repeats.",
     ),
     ("--max-file-size", "file_bytes", click.IntRange(min=1), "Refuse larger spec files (bytes)."),
+    (
+        "--max-memory",
+        "memory",
+        click.IntRange(min=1),
+        "Refuse specs whose estimated activation memory for one training batch is larger (bytes).",
+    ),
 )
 
 
@@ -132,6 +154,10 @@ def spec_options(f):
     f = click.option(
         "--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a `let` constant."
     )(f)
+    return limit_options(f)
+
+
+def limit_options(f):
     for flag, field, kind, text in reversed(LIMIT_OPTIONS):
         f = click.option(
             flag,
@@ -157,6 +183,16 @@ def load_spec(path: str, sets: tuple[str, ...]):
     if spec.warnings:
         click.echo(render_all(spec.warnings, spec.source), err=True)
     return spec
+
+
+def check_memory(spec, batch: int) -> None:
+    """E406 for a --batch that the train section's batch size passed."""
+    from .diagnostics import Diagnostics
+    from .memory import check
+
+    diags = Diagnostics(spec.file)
+    check(spec.ir, diags, current_limits().memory, batch, " (--batch)")
+    diags.raise_if_errors(spec.source)
 
 
 def plan_output(out: str | None, *inputs: tuple[str, str | None]):
@@ -211,11 +247,11 @@ def check(specs, as_json, sets):
         failed |= result.diags.has_errors
         if not as_json:
             if diags:
-                click.echo(render_all(diags, source), err=True)
+                click.echo(render_all(diags, source, result.diags.notes), err=True)
             if result.ir is not None:
                 ir = result.ir
                 click.echo(
-                    f"{path}: ok ({sum(1 for _ in ir.walk())} layers, "
+                    f"{printable(path)}: ok ({sum(1 for _ in ir.walk())} layers, "
                     f"{ir.param_count:,} parameters)"
                 )
     if as_json:
@@ -232,7 +268,7 @@ def summary(spec, sets):
     from .summary import summary as table
 
     s = load_spec(spec, sets)
-    click.echo(table(s.ir, s.file))
+    click.echo(table(s.ir, printable(s.file)))
 
 
 @main.command("compile")
@@ -268,6 +304,7 @@ def compile_(spec, backend, emit, output, sets):
     help="Accepted like every command that reads a spec; NAME must be a `let` of the file. "
     "The file is formatted as written, never with the value.",
 )
+@limit_options
 def fmt(specs, check_only, sets):
     """Rewrite SPEC files in canonical form (`-` reads stdin and writes stdout)."""
     from .files import plan_output, write_output
@@ -276,13 +313,15 @@ def fmt(specs, check_only, sets):
 
     one_stdin(**{f"SPEC {i}": path for i, path in enumerate(specs, 1)})
     overrides = parse_sets(sets)
+    limits = current_limits()
     would_change = failed = False
     for path in specs:
         try:
-            source = read_spec(path)  # `-` is stdin, read as a file is
-            formatted = format_source(source, "<stdin>" if path == "-" else path, overrides)
+            source = read_spec(path, limits.file_bytes)  # `-` is stdin, read as a file is
+            name = "<stdin>" if path == "-" else path
+            formatted = format_source(source, name, overrides, limits)
         except SpecError as e:
-            click.echo(render_all(e.diagnostics, e.source), err=True)
+            click.echo(render_all(e.diagnostics, e.source, e.notes), err=True)
             failed = True
             continue
         if path == "-":
@@ -380,6 +419,8 @@ def train(
         raise click.UsageError("give --valid or --valid-split, not both")
     one_stdin(SPEC=spec, **{"--data": data_path, "--valid": valid_path})
     s = load_spec(spec, sets)
+    if batch is not None:
+        check_memory(s, batch)
     default = str(Path("runs") / ("stdin" if spec == "-" else Path(spec).stem))
     out = default if out is None else out
     inputs = (("the spec", spec), ("the --data file", data_path), ("the --valid file", valid_path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from . import memory
 from . import syntax as s
 from .diagnostics import Diagnostics, Span
 from .ir import IR, Node
@@ -65,6 +66,9 @@ def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Comp
     if diags.has_errors:
         return Compiled(program, None, diags)
     ir = IR(shape, tuple(nodes), train)
+    memory.check(ir, diags, limits.memory, train["batch"])
+    if diags.has_errors:
+        return Compiled(program, None, diags)
     _lint(ir, diags)
     return Compiled(program, ir, diags)
 

@@ -59,10 +59,16 @@ class UserError(Exception):
 class SpecError(UserError):
     """A user mistake in a spec, data file, weight file or setting; carries every diagnostic."""
 
-    def __init__(self, diagnostics: Iterable[Diagnostic], source: str | None = None):
+    def __init__(
+        self,
+        diagnostics: Iterable[Diagnostic],
+        source: str | None = None,
+        notes: Iterable[str] = (),
+    ):
         self.diagnostics = list(diagnostics)
         self.source = source
-        super().__init__(render_all(self.diagnostics, source))
+        self.notes = tuple(notes)  # lines after the diagnostics: "... and 12 more syntax errors"
+        super().__init__(render_all(self.diagnostics, source, self.notes))
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -75,6 +81,8 @@ class Diagnostics:
     def __init__(self, file: str = "<spec>"):
         self.file = file
         self.items: list[Diagnostic] = []
+        # Shown after the diagnostics, where a check stopped early: "... and 12 more".
+        self.notes: list[str] = []
 
     def error(self, code: str, message: str, span: Span = NOWHERE, hint: str = "") -> None:
         self.items.append(Diagnostic("error", code, message, span, hint, self.file))
@@ -88,7 +96,7 @@ class Diagnostics:
 
     def raise_if_errors(self, source: str | None = None) -> None:
         if self.has_errors:
-            raise SpecError(self.sorted(), source)
+            raise SpecError(self.sorted(), source, self.notes)
 
     def sorted(self) -> list[Diagnostic]:
         """In source order; exact repeats (a block called twice with the same mistake in its
@@ -146,11 +154,15 @@ def render(d: Diagnostic, lines: list[str] | None = None) -> str:
     return "\n".join(out)
 
 
-def render_all(diagnostics: list[Diagnostic], source: str | None = None) -> str:
+def render_all(
+    diagnostics: list[Diagnostic], source: str | None = None, notes: Iterable[str] = ()
+) -> str:
+    """The diagnostics rendered, at most MAX_REPORTED, then "... and N more" and `notes`."""
     lines = source_lines(source) if source is not None else None
     shown = [render(d, lines) for d in diagnostics[:MAX_REPORTED]]
     if len(diagnostics) > MAX_REPORTED:
         shown.append(f"... and {len(diagnostics) - MAX_REPORTED} more")
+    shown += [printable(note) for note in notes]
     return "\n".join(shown)
 
 

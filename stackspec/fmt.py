@@ -12,20 +12,23 @@ from __future__ import annotations
 
 from . import syntax as s
 from .diagnostics import Diagnostics, source_lines
+from .limits import DEFAULT, Limits
 from .overrides import check_override_names
 from .parser import parse_program, paused_gc
 
 INDENT = "  "
 
 
-def format_source(source: str, file: str = "<spec>", overrides: dict | None = None) -> str:
+def format_source(
+    source: str, file: str = "<spec>", overrides: dict | None = None, limits: Limits = DEFAULT
+) -> str:
     """The canonical form of `source`; raises SpecError if it does not parse.
 
     `overrides` (`--set`) are only checked to name constants of the file: formatting keeps
-    what was written."""
+    what was written. `limits` bound the file's size and nesting, as for every command."""
     diags = Diagnostics(file)
     with paused_gc():
-        program = parse_program(source, diags)
+        program = parse_program(source, diags, limits)
     if program is not None and overrides:
         lets = [st.name for st in program.stmts if isinstance(st, s.Let)]
         check_override_names(overrides, lets, diags)
@@ -38,12 +41,11 @@ def _value(v: s.Value) -> str:
 
 
 def _call(c: s.Call) -> str:
-    parts = [
-        c.name,
-        *(_value(v) for v in c.args),
-        *(f"{k.name}={_value(k.value)}" for k in c.kwargs),
-    ]
-    return " ".join(parts)
+    # In the order written: a positional argument after a keyword one is an error (E209)
+    # that formatting must neither hide nor change into another.
+    parts = [(v.span.line, v.span.column, _value(v)) for v in c.args]
+    parts += [(k.span.line, k.span.column, f"{k.name}={_value(k.value)}") for k in c.kwargs]
+    return " ".join([c.name, *(text for _, _, text in sorted(parts))])
 
 
 class _Formatter:

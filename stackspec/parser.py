@@ -201,28 +201,41 @@ RECOVERY_BUDGET = 1 << 19  # characters re-parsed while looking for further synt
 def _parse_recovering(source: str, diags: Diagnostics) -> Tree | None:
     """Parse; after a syntax error, blank the statement's lines and parse again, so that one
     run reports the syntax errors of several lines. Lines with braces are never blanked (that
-    would change the nesting and invent errors), and the error must move forward each time."""
+    would change the nesting and invent errors), and the error must move forward each time.
+    Past MAX_SYNTAX_ERRORS the errors are counted, not reported; where the re-parsing budget
+    runs out, a note says that the rest of the file was not checked."""
     text, budget, last = source, RECOVERY_BUDGET, (0, 0)
     found = 0
     while True:
         try:
             tree = get_parser().parse(text)
-            return tree if found == 0 else None
+            break
         except UnexpectedInput as e:
             from .syntax_errors import describe  # only a spec with a syntax error needs it
 
             code, message, span, hint = describe(e, text)
         if (span.line, span.column) <= last:
-            return None
-        diags.error(code, message, span, hint)
+            break
+        if found < MAX_SYNTAX_ERRORS:
+            diags.error(code, message, span, hint)
         found += 1
         last = (span.line, span.column)
         budget -= len(text)
-        if code in _FATAL or found >= MAX_SYNTAX_ERRORS or budget < len(text):
-            return None
+        if code in _FATAL:
+            break
+        if budget < len(text):
+            diags.notes.append(
+                f"the file after line {span.line} was not checked for more syntax errors "
+                "(too large to parse again)"
+            )
+            break
         text = blank_statement(text, span.line)
         if text is None:
-            return None
+            break
+    if found > MAX_SYNTAX_ERRORS:
+        more = found - MAX_SYNTAX_ERRORS
+        diags.notes.insert(0, f"... and {more} more syntax error{'s' if more > 1 else ''}")
+    return tree if found == 0 else None
 
 
 def blank_statement(text: str, line: int) -> str | None:

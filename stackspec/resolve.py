@@ -88,6 +88,7 @@ class Resolver:
         self.blocks: dict[str, s.Block] = {}
         self.used: set[str] = set()
         self.count = 0
+        self.outer_call: Span | None = None  # the outermost block call being expanded
         self.program = program
         self._collect_definitions()
         self._apply_overrides(overrides or {})
@@ -144,55 +145,67 @@ class Resolver:
             self.lets[name] = replace(let, value=value)
 
     def _find_recursion(self) -> set[str]:
-        """Blocks on a call cycle; each cycle is reported once, where it closes."""
+        """Blocks on a call cycle; each cycle is reported once, where it closes. A depth-first
+        search with an explicit stack: a chain of a thousand blocks, each calling the next, must
+        not exhaust Python's stack."""
         calls = {name: list(_calls_in(b.body.stmts)) for name, b in self.blocks.items()}
         bad: set[str] = set()
         done: set[str] = set()
-
-        def visit(name: str, path: list[str]) -> None:
-            if name in done:
-                return
-            for call in calls[name]:
-                if call.name not in self.blocks:
+        for root in self.blocks:
+            if root in done:
+                continue
+            path, on_path = [root], {root}
+            pending = [iter(calls[root])]
+            while pending:
+                call = next(pending[-1], None)
+                if call is None:
+                    finished = path.pop()
+                    done.add(finished)
+                    on_path.discard(finished)
+                    pending.pop()
                     continue
-                if call.name in path:
+                if call.name not in self.blocks or call.name in done:
+                    continue
+                if call.name in on_path:
                     cycle = path[path.index(call.name) :] + [call.name]
                     if not bad & set(cycle):
                         what = "calls itself" if len(cycle) == 2 else "is recursive"
+                        shown = cycle if len(cycle) <= 8 else [*cycle[:4], "...", *cycle[-3:]]
                         self.diags.error(
                             "E208",
-                            f"block '{call.name}' {what}: {' -> '.join(cycle)}",
+                            f"block '{call.name}' {what}: {' -> '.join(shown)}",
                             call.span,
                             "blocks may call other blocks but never themselves",
                         )
                     bad.update(cycle)
-                elif call.name not in done:
-                    visit(call.name, path + [call.name])
-            done.add(name)
-
-        for name in self.blocks:
-            visit(name, [name])
+                    continue
+                path.append(call.name)
+                on_path.add(call.name)
+                pending.append(iter(calls[call.name]))
         return bad
 
     # --- values ------------------------------------------------------------------------
 
-    def value(self, v: s.Value, env: dict[str, s.Value], seen: frozenset = frozenset()) -> s.Value:
+    def value(self, v: s.Value, env: dict[str, s.Value]) -> s.Value:
         if v.kind != "name":
             return v
         if v.text in env:
             # A block argument keeps the position where the caller wrote it: a bad value is
             # the caller's mistake, not the block's.
             return env[v.text]
-        if v.text in self.lets:
+        # A loop, not recursion: a chain of a thousand constants, each defined by the one
+        # before, must not exhaust Python's stack.
+        use, seen = v, set()
+        while v.kind == "name" and v.text in self.lets:
             self.used.add(v.text)
             if v.text in seen:
                 self.diags.error(
                     "E208", f"constant '{v.text}' is defined in terms of itself", v.span
                 )
-                return replace(v, kind="invalid")
-            inner = self.value(self.lets[v.text].value, {}, seen | {v.text})
-            return replace(inner, span=v.span)
-        return v
+                return replace(v, kind="invalid", span=use.span)
+            seen.add(v.text)
+            v = self.lets[v.text].value
+        return v if v is use else replace(v, span=use.span)
 
     def _names(self, env: dict) -> tuple[str, ...]:
         return tuple(env) + tuple(self.lets)
@@ -285,18 +298,19 @@ class Resolver:
 
     def _stmt(self, st: s.Stmt, env: dict, depth: int, context: str) -> list[Item]:
         if depth > self.limits.depth:
-            self.diags.error(
+            self._too_big(
                 "E403",
                 f"nesting deeper than {self.limits.depth} levels (blocks, repeat, residual)",
                 st.span,
+                context,
+                "call fewer blocks within blocks",
             )
-            raise _TooBig
         if isinstance(st, s.Call):
             return self._call(st, env, depth, context)
         if isinstance(st, s.Repeat):
             return self._repeat(st, env, depth, context)
         if isinstance(st, s.Residual):
-            self._count(st.span)
+            self._count(st.span, context)
             body = self._stmts(st.body.stmts, env, depth + 1, context)
             return [ResidualCall(st.span, st.body.close, tuple(body), context)]
         where = {s.Input: "`input`", s.Let: "`let`", s.Block: "`block`", s.Train: "`train`"}[
@@ -330,16 +344,28 @@ class Resolver:
                 break
         return out
 
-    def _count(self, span: Span) -> None:
+    def _count(self, span: Span, context: str) -> None:
         self.count += 1
         if self.count > self.limits.layers:
-            self.diags.error(
+            self._too_big(
                 "E402",
                 f"the spec expands to more than {self.limits.layers:,} layers",
                 span,
+                context,
                 "reduce `repeat` counts",
             )
-            raise _TooBig
+
+    def _too_big(self, code: str, message: str, span: Span, context: str, hint: str) -> None:
+        """Report a limit passed while expanding, then stop. Inside a block, the error points at
+        the outermost block call whose expansion passes it (the call a user would change), and
+        says where in the blocks the limit was passed."""
+        top = self.outer_call if context and self.outer_call else span
+        if top != span:
+            # The innermost block call alone: the whole chain can be hundreds of calls long.
+            inner = f", {context.split(', ')[-1]}" if context else ""
+            message += f" (passed at line {span.line}{inner})"
+        self.diags.error(code, message, top, hint)
+        raise _TooBig
 
     def _call(self, c: s.Call, env: dict, depth: int, context: str) -> list[Item]:
         if c.name in self.blocks:
@@ -350,6 +376,8 @@ class Resolver:
             if inner is None:
                 return [Unknown(c.span)]
             here = f"in block '{c.name}' called at line {c.span.line}"
+            if not context:
+                self.outer_call = c.span
             return self._stmts(
                 block.body.stmts, inner, depth + 1, f"{context}, {here}" if context else here
             )
@@ -357,7 +385,7 @@ class Resolver:
         if op not in LAYERS:
             self._unknown_layer(c)
             return [Unknown(c.span)]
-        self._count(c.span)
+        self._count(c.span, context)
         if not self._order_ok(c, c.name):
             return [Unknown(c.span)]
         r = self._resolved_call(c, env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .ir import IR, Node
+from .memory import approx, estimate
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -53,6 +54,7 @@ def summary(ir: IR, title: str = "") -> str:
         return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
 
     total = ir.param_count + ir.state_count
+    batch = ir.train["batch"]
     out = [f"Model: {title}"] if title else []
     out += [line, fmt(rows[0]), line, f"input {_shape(ir.input)}"]
     out += [fmt(r) for r in rows[1:]]
@@ -62,5 +64,6 @@ def summary(ir: IR, title: str = "") -> str:
         f"Trainable params: {ir.param_count:,} ({_size(ir.param_count)})",
         f"Non-trainable params: {ir.state_count:,} ({_size(ir.state_count)})",
         f"Weight memory: {_size(total)} (float32)",
+        f"Activation memory: about {approx(estimate(ir, batch))} per training batch of {batch}",
     ]
     return "\n".join(out)

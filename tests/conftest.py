@@ -40,6 +40,17 @@ selu | sigmoid | linear | softmax
 """
 FLAT = "input 2x3x3\nconv2d 2 kernel=2 stride=2 padding=1\nflatten\ndense 2 bias=false\n"
 
+
+def deepest(depth: int | None = None) -> str:
+    """Residuals nested to the deepest --max-depth allows (limits.DEPTH_CEILING): every backend
+    and every emitted source must run it."""
+    from stackspec.limits import DEPTH_CEILING
+
+    d = DEPTH_CEILING if depth is None else depth
+    nested = "residual {\n" * d + "dense 2 tanh\n" + "}\n" * d
+    return "input 2\n" + nested + "dense 1\ntrain {\n  epochs 1\n  batch 4\n}\n"
+
+
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EVERY_LAYER, FLAT, HAS_TORCH, SPECS
+from conftest import EVERY_LAYER, FLAT, HAS_TORCH, SPECS, deepest
 
 import stackspec
 from stackspec.emit import emit_python
 from stackspec.emit.numpy_source import NUMPY_FUNCTIONS
 from stackspec.layers import LAYERS, STRUCTURAL
+from stackspec.limits import DEPTH_CEILING, Limits
 
 BACKENDS = [
     "numpy",
@@ -98,6 +99,7 @@ def test_emitted_source_gives_the_compiled_models_outputs(backend, tmp_path):
     specs = {p.stem: small(p) for p in SPEC_FILES}
     specs["every_layer"] = stackspec.parse(EVERY_LAYER, "every_layer.stack")
     specs["flat"] = stackspec.parse(FLAT, "flat.stack")
+    specs["deepest"] = stackspec.parse(deepest(), limits=Limits(depth=DEPTH_CEILING))
     jobs, expected = [], {}
     for name, spec in specs.items():
         options = {"device": "cpu"} if backend == "torch" else {}
@@ -206,3 +208,44 @@ def test_cli_writes_the_source(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert out.read_text().rstrip("\n") == emit_python(stackspec.load(spec), "numpy").rstrip("\n")
+
+
+# File names that would run `touch PWNED` if pasted into source, in a docstring or a string.
+HOSTILE_NAMES = [
+    'm"""+str(__import__("os").system("touch PWNED"))+""".stack',
+    "m'''+str(__import__('os').system('touch PWNED'))+'''.stack",
+    "m\nimport os; os.system('touch PWNED')\n.stack",
+    "m\rimport os; os.system('touch PWNED')\u2028.stack",
+    "m\\",
+    "m\udcff\x00.stack",
+]
+
+IMPORTER = """
+import importlib.util, sys
+sys.path += {paths!r}
+for i, name in enumerate({names!r}):
+    spec = importlib.util.spec_from_file_location(f"m{{i}}", f"m{{i}}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.SPEC_FILE == name, (module.SPEC_FILE, name)
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hostile_file_names_stay_strings_in_the_source(backend, tmp_path):
+    names = []
+    for i, path in enumerate(HOSTILE_NAMES):
+        source = emit_python(stackspec.parse(FLAT, path), backend)
+        (tmp_path / f"m{i}.py").write_text(source, encoding="utf-8", errors="surrogateescape")
+        names.append(Path(path).name)
+    runner = tmp_path / "runner.py"
+    runner.write_text(IMPORTER.format(paths=package_paths(), names=names))
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(runner)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "PWNED").exists()

@@ -103,3 +103,8 @@ def test_block_headers():
     assert format_source("block b(x,y = 2){\n  dense x\n}\n") == (
         "block b(x, y=2) {\n  dense x\n}\n"
     )
+
+
+def test_arguments_keep_their_written_order():
+    # A positional argument after a keyword one is E209; formatting must not repair or hide it.
+    assert format_source("input 3\ndense units=2 relu\n") == "input 3\ndense units=2 relu\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SPECS, central_difference
+from conftest import SPECS, central_difference, deepest
 from test_numpy_layers import assert_grad_close
 
 import stackspec
@@ -212,3 +212,14 @@ def test_crossentropy_training_with_integer_labels():
     x, y = _data(spec, 16)
     losses = [model._train_step(x.astype(np.float32), y)[0] for _ in range(15)]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_trains_and_predicts_at_the_deepest_nesting_allowed():
+    from stackspec.limits import DEPTH_CEILING, Limits
+
+    spec = stackspec.parse(deepest(), limits=Limits(depth=DEPTH_CEILING))
+    model = spec.compile("numpy")
+    X = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    history = model.fit(X, X[:, 0], epochs=1, verbose=0)
+    assert np.isfinite(history["loss"][-1])
+    assert model.predict(X).shape == (8, 1)

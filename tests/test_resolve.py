@@ -388,3 +388,21 @@ def test_train_errors(line, code, column):
 def test_training_setting_outside_train_gets_a_hint():
     (d,) = compile_source("input 3\ndense 2\nepochs 3\n").diags.items
     assert d.code == "E201" and "inside `train" in d.hint
+
+
+def test_long_chains_of_constants_and_blocks_need_no_recursion():
+    lets = "".join(f"let a{i} = a{i - 1}\n" for i in range(1, 1000))
+    assert ir(f"input 3\nlet a0 = 2\n{lets}dense a999\n").nodes[0].output_shape == (2,)
+    cycle = "".join(f"let a{i} = a{i - 1}\n" for i in range(1, 1000))
+    assert [c for c, *_ in codes(f"input 3\nlet a0 = a999\n{cycle}dense a999\n")] == ["E208"]
+    blocks = "".join(f"block b{i}() {{\n  b{i - 1}\n}}\n" for i in range(1, 1000))
+    found = codes(f"input 3\nblock b0() {{\n  b999\n}}\n{blocks}b999\n")
+    assert [c for c, *_ in found] == ["E208"]
+
+
+def test_a_limit_passed_inside_a_block_points_at_the_outermost_call():
+    text = (
+        "input 4\nblock inner() {\n  repeat 100 {\n    dense 4\n  }\n}\n"
+        "block outer() {\n  repeat 200 {\n    inner\n  }\n}\nouter\n"
+    )
+    assert codes(text) == [("E402", 12, 1)]

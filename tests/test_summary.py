@@ -21,11 +21,12 @@ def test_red_wine_summary():
     assert rows[2] == ["2", "batchnorm", "(1024)", "2,048", "2,048"]
     assert rows[3] == ["3", "dense", "1024", "relu", "(1024)", "1,049,600", "0"]
     assert rows[9] == ["9", "dense", "1", "(1)", "1,025", "0"]
-    assert lines[-4:] == [
+    assert lines[-5:] == [
         "Total params: 2,124,801 (8.11 MiB)",
         "Trainable params: 2,118,657 (8.08 MiB)",
         "Non-trainable params: 6,144 (24.00 KiB)",
         "Weight memory: 8.11 MiB (float32)",
+        "Activation memory: about 18 MiB per training batch of 256",
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import EVERY_LAYER, FLAT, SPECS, needs_cuda, needs_torch
+from conftest import EVERY_LAYER, FLAT, SPECS, deepest, needs_cuda, needs_torch
 
 import stackspec
 from stackspec.layers import LAYERS, STRUCTURAL
@@ -372,3 +372,16 @@ def test_cli_train_evaluate_predict_with_backend_torch(tmp_path):
     a = np.loadtxt(predictions, skiprows=1)
     b = np.loadtxt(tmp_path / "n.csv", skiprows=1)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+def test_trains_and_predicts_at_the_deepest_nesting_allowed():
+    # torch calls each nested residual through six Python frames; the depth ceiling keeps the
+    # forward within Python's recursion limit, with room for the caller's frames.
+    from stackspec.limits import DEPTH_CEILING, Limits
+
+    spec = stackspec.parse(deepest(), limits=Limits(depth=DEPTH_CEILING))
+    model = spec.compile("torch", device="cpu")
+    X = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    history = model.fit(X, X[:, 0], epochs=1, verbose=0)
+    assert np.isfinite(history["loss"][-1])
+    assert model.predict(X).shape == (8, 1)

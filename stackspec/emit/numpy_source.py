@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from ..layers import conv_padding
-from . import describe, header, join_lines
+from . import comment, describe, header, join_lines
 
 # --- NumPy: one function per layer kind, included only when the spec uses it -----------------
 
@@ -180,7 +180,7 @@ def _numpy_activation(name: str, p: dict, x: str) -> str | None:
 def _numpy_body(nodes, x: str, depth: int, lines: list[str], used: set[str]) -> None:
     for node in nodes:
         used.add(node.op)
-        lines.append(f"# {describe(node)}")
+        lines.append(comment(describe(node)))
         if node.op == "residual":
             h = f"h{depth + 1}"
             lines.append(f"{h} = {x}")

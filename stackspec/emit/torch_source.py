@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from ..layers import conv_padding
-from . import describe, header, join_lines
+from . import comment, describe, header, join_lines
 
 _TORCH_ACTIVATIONS = {
     "relu": lambda p: "nn.ReLU()",
@@ -74,15 +74,21 @@ def _torch_modules(node) -> list[str]:
     return [first] if act == "linear" else [first, _TORCH_ACTIVATIONS[act]({})]
 
 
-def _torch_sequential(nodes, prefix: str, lines: list[str], keys: dict[str, str]) -> None:
-    """Lines of an nn.Sequential's arguments; keys maps §8 keys to state_dict keys."""
+def _torch_sequential(
+    nodes, prefix: str, lines: list[str], keys: dict[str, str], bodies: list[str]
+) -> None:
+    """Lines of an nn.Sequential's arguments; keys maps §8 keys to state_dict keys. A residual's
+    body is built first, as a variable in `bodies` (innermost first): nested expressions would
+    pass Python's limit of 200 nested parentheses at 100 nested residuals."""
     index = 0
     for node in nodes:
-        lines.append(f"# {describe(node)}")
+        lines.append(comment(describe(node)))
         if node.op == "residual":
             inner: list[str] = []
-            _torch_sequential(node.body, f"{prefix}{index}.body.", inner, keys)
-            lines += ["Residual(nn.Sequential(", *("    " + s for s in inner), ")),"]
+            _torch_sequential(node.body, f"{prefix}{index}.body.", inner, keys, bodies)
+            name = "body_" + node.id.replace(".", "_")
+            bodies += [f"{name} = nn.Sequential(", *("    " + s for s in inner), ")"]
+            lines.append(f"Residual({name}),")
             index += 1
             continue
         modules = _torch_modules(node)
@@ -110,13 +116,15 @@ class Residual(nn.Module):
 def torch_source(spec) -> str:
     lines: list[str] = []
     keys: dict[str, str] = {}
-    _torch_sequential(spec.ir.nodes, "layers.", lines, keys)
+    bodies: list[str] = []
+    _torch_sequential(spec.ir.nodes, "layers.", lines, keys, bodies)
     residual = any(n.op == "residual" for n in spec.ir.walk())
     imports = (
         "import numpy as np\nimport torch\nfrom safetensors.numpy import load_file\n"
         "from torch import nn"
     )
     body = textwrap.indent(join_lines(lines), " " * 12)
+    residuals = textwrap.indent(join_lines(bodies), " " * 8) + "\n" if bodies else ""
     state_keys = join_lines(f"    {k!r}: {v!r}," for k, v in keys.items())
     return f'''{header(spec, "torch", imports)}
 # Weight-file key -> this module's state_dict key.
@@ -133,7 +141,7 @@ class Model(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.layers = nn.Sequential(
+{residuals}        self.layers = nn.Sequential(
 {body}
         )
         self.eval()
