@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .diagnostics import UserError
+from .interrupts import deferred
 
 
 def check_out_dir(out):
@@ -23,19 +24,26 @@ def commit_outputs(out, write) -> None:
     """All or nothing: `write(tmp)` fills a temp folder beside DIR; only then is each file moved
     into DIR (or the folder renamed to DIR when DIR is new). A failure leaves DIR as it was."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; DIR gets a normal folder's mode
+    tmp = None
     try:
+        # A signal is held while the temp folder is made, moved into DIR or removed (and
+        # delivered right after), so DIR ends complete or as it was, and no temp folder stays.
+        with deferred():
+            tmp = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; DIR gets a normal folder's mode
         write(tmp)
-        if not out.exists():
-            os.replace(tmp, out)
-            return
-        for name in sorted(os.listdir(tmp)):
-            os.replace(os.path.join(tmp, name), out / name)
+        with deferred():
+            if not out.exists():
+                os.replace(tmp, out)
+                return
+            for name in sorted(os.listdir(tmp)):
+                os.replace(os.path.join(tmp, name), out / name)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            with deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_run(tmp, spec, model, history, sets) -> None:
