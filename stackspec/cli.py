@@ -14,7 +14,7 @@ import warnings
 import click
 
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
-from .interrupts import exit_interrupted, exit_now, finishing, install
+from .interrupts import exit_interrupted, exit_now, exiting, finishing, install
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import DEPTH_CEILING, Limits
 from .settings import SEED_MAX
@@ -440,6 +440,7 @@ def run() -> None:
         exit_interrupted()
     if code == EXIT_INTERRUPTED:  # `interrupted` was said; see exit_now for why not sys.exit
         exit_now(code)
+    exiting()
     sys.exit(code)
 
 

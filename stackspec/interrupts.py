@@ -48,6 +48,14 @@ def install() -> None:
     _installed = _swap(wanted) is not None
 
 
+def exiting() -> None:
+    """Called with the exit code decided: a signal from here to the end of the interpreter's
+    shutdown exits 130 at once (the outputs are complete by now), never with a traceback from
+    an atexit hook."""
+    if _installed:
+        _swap(dict.fromkeys(SIGNALS, lambda signum, frame: exit_interrupted()))
+
+
 def finishing() -> None:
     """Called once the process is exiting on an interrupt: a second Ctrl-C would only spoil the
     `interrupted` message with a traceback. No-op unless `install()` ran (not in a library)."""
@@ -76,7 +84,7 @@ def deferred():
 def exit_interrupted() -> None:
     """The one way out on an interrupt: no traceback, `interrupted` on stderr, exit 130."""
     finishing()
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, RuntimeError):  # RuntimeError: reentrant write
         sys.stderr.write("interrupted\n")
     exit_now(EXIT_INTERRUPTED)
 
