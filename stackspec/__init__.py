@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
-from .diagnostics import Diagnostic, SpecError
-from .spec import Spec, load, parse
-
 __all__ = ["Diagnostic", "Spec", "SpecError", "load", "parse"]
 __version__ = "0.1.0"
+
+# The public names load on first use (PEP 562), so that `python -m stackspec` runs no code of
+# ours before __main__ installs its signal handlers: importing the compiler takes long enough
+# for a Ctrl-C to land in it.
+_HOMES = {
+    "Diagnostic": "diagnostics",
+    "SpecError": "diagnostics",
+    "Spec": "spec",
+    "load": "spec",
+    "parse": "spec",
+}
+
+TYPE_CHECKING = False  # not typing's: importing typing alone is a window of its own
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic, SpecError
+    from .spec import Spec, load, parse
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'stackspec' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -4,14 +4,20 @@ that need them, so `check` and `fmt` start fast."""
 
 from __future__ import annotations
 
+import errno
+import math
+import os
 import sys
 import traceback
+import warnings
 
 import click
 
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
+from .interrupts import exit_interrupted, exit_now, exiting, finishing, install
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import DEPTH_CEILING, Limits
+from .settings import SEED_MAX
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -48,6 +54,7 @@ class StackspecGroup(click.Group):
             click.echo(f"error: {printable(str(e))}", err=True)
             ctx.exit(EXIT_USER)
         except KeyboardInterrupt:
+            finishing()
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as e:  # anything else is our bug, never the user's
@@ -392,7 +399,9 @@ def load_weights_into(model, path: str) -> None:
 @click.option("--valid", "valid_path", type=INPUT, help="Validation CSV.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the train section's.")
 @click.option("--batch", type=click.IntRange(min=1), help="Override the train section's.")
-@click.option("--seed", type=click.IntRange(min=0), help="Override the train section's.")
+@click.option(
+    "--seed", type=click.IntRange(0, SEED_MAX), help="Override the train section's (0 to 2^63-1)."
+)
 @click.option("--out", type=click.Path(), help="[default: runs/<spec name>]")
 @spec_options
 def train(
@@ -449,6 +458,10 @@ def train(
         raise Failed(EXIT_INTERRUPTED)
 
 
+# Said when evaluate or predict meets inf or nan: finite weights and data, but too large.
+OVERFLOW = "the values overflow float32 on this data (extreme feature values or weights)"
+
+
 @main.command()
 @click.argument("spec", type=INPUT)
 @click.option("--weights", required=True, type=INPUT)
@@ -465,8 +478,13 @@ def evaluate(spec, weights, data_path, target, backend, device, sets):
     model = build_model(s, backend, device)
     load_weights_into(model, weights)
     ds = read_csv(data_path, s.ir, target)
-    for name, value in model.evaluate(ds.X, ds.y).items():
+    results = model.evaluate(ds.X, ds.y)
+    for name, value in results.items():
         click.echo(f"{name}: {value:.6g}")
+    bad = [name for name, value in results.items() if not math.isfinite(value)]
+    if bad:
+        verb = "is" if len(bad) == 1 else "are"
+        click.echo(f"warning: {', '.join(bad)} {verb} not finite: {OVERFLOW}", err=True)
 
 
 @main.command()
@@ -480,6 +498,8 @@ def evaluate(spec, weights, data_path, target, backend, device, sets):
 def predict(spec, weights, data_path, target, output, backend, device, sets):
     """Write predictions as CSV: `prediction` (or prediction_0..k), and `label` for
     crossentropy. Probabilities for bce and crossentropy, raw outputs otherwise."""
+    import numpy as np
+
     output = plan_output(
         output, ("the spec", spec), ("the --weights file", weights), ("the --data file", data_path)
     )
@@ -491,15 +511,56 @@ def predict(spec, weights, data_path, target, output, backend, device, sets):
     model = build_model(s, backend, device)
     load_weights_into(model, weights)
     ds = read_csv(data_path, s.ir, target, need_target=False)
-    write_output(prediction_csv(model.predict(ds.X), s.ir.train["loss"]["name"]), output)
+    pred = model.predict(ds.X)
+    bad = int((~np.isfinite(pred.reshape(len(pred), -1))).any(axis=1).sum())
+    if bad:
+        click.echo(
+            f"warning: {bad} of {len(pred)} predictions are not finite: {OVERFLOW}", err=True
+        )
+    write_output(prediction_csv(pred, s.ir.train["loss"]["name"]), output)
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning (NumPy's overflow, a library's deprecation) reaches the user as one
+    `warning:` line, never as a source line with a file name of ours."""
+    click.echo(f"warning: {printable(str(message))}", err=True)
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console entry point, after __main__.main (which installs the signal handlers earlier).
+
+    Not click's standalone mode: it turns a KeyboardInterrupt outside a command (in argument
+    parsing, say) into "Aborted!" and exit 1; here every interrupt exits 130."""
+    install()
+    warnings.showwarning = show_warning
     try:
-        main(standalone_mode=True)
+        code = _run_click()
     except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
+        exit_interrupted()
+    if code == EXIT_INTERRUPTED:  # `interrupted` was said; see exit_now for why not sys.exit
+        exit_now(code)
+    exiting()
+    sys.exit(code)
+
+
+def _run_click() -> int:
+    try:
+        return main.main(standalone_mode=False) or EXIT_OK
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):
+            exit_interrupted()
+        click.echo("Aborted!", err=True)  # EOF at a prompt, as click reports it
+        return EXIT_USER
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except OSError as e:
+        if e.errno != errno.EPIPE:
+            raise
+        # The reader of stdout has gone (`stackspec predict ... | head`): say nothing more there.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_USER
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ progress live here once. docs/training.md explains each rule; the short version:
   epoch improves when it beats the best by more than min_delta; training stops after `patience`
   epochs without improvement; with restore_best the best epoch's weights are restored when
   training ends, however it ends (finished, stopped early or interrupted).
-- A non-finite training loss stops at once; the weights go back to those at the start of that
-  epoch (the last epoch whose loss was finite, or the initial weights in epoch 1).
+- A non-finite loss, a training step's or the epoch's validation loss, stops at once; the weights
+  go back to those at the start of that epoch (the last epoch whose losses were all finite, or
+  the initial weights in epoch 1), and that epoch is not in the history.
 - Ctrl-C or SIGTERM stops after the current batch and keeps everything done so far (a second
   Ctrl-C raises KeyboardInterrupt at once).
 """
@@ -33,7 +34,7 @@ import numpy as np
 
 from . import metrics as metric_fns
 from .diagnostics import UserError
-from .settings import EARLY_STOP, METRICS
+from .settings import EARLY_STOP, METRICS, SEED_MAX
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
 
@@ -79,6 +80,16 @@ class History(dict):
         return "\n".join(lines) + "\n"
 
 
+def check_seed(seed) -> None:
+    """A seed is an int in [0, 2^63-1], as the spec's `seed` setting; a bool is not a seed."""
+    if (
+        not isinstance(seed, (int, np.integer))
+        or isinstance(seed, bool)
+        or not 0 <= seed <= SEED_MAX
+    ):
+        raise SettingError(f"seed must be an integer from 0 to 2^63-1, got {seed!r}")
+
+
 def resolve_settings(train: dict, **overrides) -> dict:
     """The IR's train settings with the non-None overrides of fit() applied, checked."""
     out = {**train, "early_stop": train.get("early_stop")}
@@ -92,8 +103,7 @@ def resolve_settings(train: dict, **overrides) -> dict:
             or out[key] < 1
         ):
             raise SettingError(f"{key} must be a positive integer, got {out[key]!r}")
-    if not isinstance(out["seed"], (int, np.integer)) or out["seed"] < 0:
-        raise SettingError(f"seed must be a non-negative integer, got {out['seed']!r}")
+    check_seed(out["seed"])
     unknown = [m for m in out["metrics"] if m not in METRICS]
     if unknown:
         raise SettingError(f"unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")
@@ -119,8 +129,11 @@ def has_batchnorm(ir) -> bool:
 def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:
     """Raw outputs in evaluation mode, batch by batch (slices are views, not copies)."""
     out = np.empty((len(X), *model.ir.output_shape), dtype=np.float32)
-    for start in range(0, len(X), batch):
-        out[start : start + batch] = model._predict_batch(X[start : start + batch])
+    # Extreme inputs or weights overflow float32: the result holds inf or nan, which the caller
+    # reports (the CLI as one warning line), not a RuntimeWarning per operation.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, len(X), batch):
+            out[start : start + batch] = model._predict_batch(X[start : start + batch])
     return out
 
 
@@ -129,10 +142,15 @@ def evaluate_arrays(model, X, y, loss: dict, names: list[str], batch: int) -> di
     from .backends.numpy.losses import loss_value
 
     out = predict_raw(model, X, batch)
-    return {
-        "loss": float(loss_value(loss, out, y)),
-        **metric_fns.compute(names, out, y, loss["name"]),
-    }
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as in predict_raw
+        return {
+            "loss": float(loss_value(loss, out, y)),
+            **metric_fns.compute(names, out, y, loss["name"]),
+        }
+
+
+def _what(value: float) -> str:
+    return "nan" if math.isnan(value) else "infinite"
 
 
 class StopFlag:
@@ -277,12 +295,9 @@ class _Loop:
                 progress.start(epoch, batches)
                 done = self._epoch(X, y, order[:used], bs, epoch, stop)
                 if done is None:  # non-finite loss: back to the start of this epoch
-                    model._restore(snapshot)
                     e, b, what = self.nan_at
-                    history.stop_reason = "nan"
-                    history.message = (
-                        f"the training loss became {what} in epoch {e}, batch {b}; stopped, "
-                        f"keeping {history.weights}"
+                    self._fail(
+                        history, snapshot, f"training loss became {what} in epoch {e}, batch {b}"
                     )
                     break
                 if stop.requested and done[2] < batches:  # keep the weights, not the numbers
@@ -295,6 +310,15 @@ class _Loop:
                     )
                     break
                 logs = self._logs(done, validation)
+                bad = next(
+                    (k for k in ("loss", "val_loss") if not math.isfinite(logs.get(k, 0.0))), None
+                )
+                if bad:  # the same rule for the epoch's mean and the validation loss
+                    name = "validation loss" if bad == "val_loss" else "training loss"
+                    self._fail(
+                        history, snapshot, f"{name} became {_what(logs[bad])} in epoch {epoch}"
+                    )
+                    break
                 seconds = time.perf_counter() - started
                 history.epoch.append(epoch)
                 history.seconds.append(seconds)
@@ -328,6 +352,12 @@ class _Loop:
         self._summary(history)
         return history
 
+    def _fail(self, history: History, snapshot, what: str) -> None:
+        """The NaN rule: back to the weights of the last epoch whose losses were all finite."""
+        self.model._restore(snapshot)
+        history.stop_reason = "nan"
+        history.message = f"the {what}; stopped, keeping {history.weights}"
+
     def _epoch(self, X, y, order, bs, epoch, stop):
         """Train one epoch; (loss sum, metric sums, batches done, examples) or None on NaN."""
         model, progress, names, loss_name = self.model, self.progress, self.metrics, self.loss_name
@@ -338,7 +368,7 @@ class _Loop:
             xb, yb = X[idx], y[idx]
             loss, out = model._train_step(xb, yb)
             if not math.isfinite(loss):
-                self.nan_at = (epoch, b, "nan" if math.isnan(loss) else "infinite")
+                self.nan_at = (epoch, b, _what(loss))
                 progress.close()
                 return None
             k = len(idx)

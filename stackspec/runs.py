@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from .files import Inputs, cannot_write, probe_folder, reason, sweep_stale, temp_dir
+from .interrupts import deferred
 
 
 def plan_out_dir(given: str, inputs: Inputs = ()) -> Path:
@@ -43,21 +44,26 @@ def commit_outputs(out: Path, write, shown: str | None = None) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         sweep_stale(out.parent)
-        tmp = temp_dir(str(out.parent), out.name)
+        # A signal is held while the temp folder is made, moved into DIR or removed (and
+        # delivered right after), so DIR ends complete or as it was, and no temp folder stays.
+        with deferred():
+            tmp = temp_dir(str(out.parent), out.name)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; DIR gets a normal folder's mode
         write(tmp)
-        if not out.exists():
-            os.replace(tmp, out)
-            return
-        for name in sorted(os.listdir(tmp)):
-            os.replace(os.path.join(tmp, name), out / name)
+        with deferred():
+            if not out.exists():
+                os.replace(tmp, out)
+                return
+            for name in sorted(os.listdir(tmp)):
+                os.replace(os.path.join(tmp, name), out / name)
     except OSError as e:
         raise cannot_write(_name_in(shown, out, tmp, e.filename), reason(e)) from None
     finally:
         if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _name_in(shown: str, out: Path, tmp: str | None, filename) -> str:

@@ -44,6 +44,10 @@ OPTIMIZERS: dict[str, tuple[Arg, ...]] = {
 
 METRICS = ("mae", "mse", "accuracy")
 
+# The largest seed: the spec's `seed`, --seed and the API's seed= share it; every backend's RNG
+# (NumPy's SeedSequence, torch.manual_seed) takes it.
+SEED_MAX = 2**63 - 1
+
 EARLY_STOP = (
     Arg("patience", "int", 10, low=0),
     Arg("min_delta", "float", 0.0, low=0),
@@ -59,7 +63,7 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
     "epochs": (Arg("count", "int", positional=True, low=1),),
     "metrics": (),  # variadic names, bound by hand below
     "early_stop": EARLY_STOP,
-    "seed": (Arg("value", "int", positional=True, low=0, high=2**63 - 1),),
+    "seed": (Arg("value", "int", positional=True, low=0, high=SEED_MAX),),
     "shuffle": (Arg("enabled", "bool", True, positional=True),),
 }
 

@@ -6,8 +6,10 @@ rule is checked exactly; the NumPy backend covers determinism and the API end to
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -228,6 +230,55 @@ def test_non_finite_loss_in_the_first_epoch_keeps_the_initial_weights():
     h = m.fit(*data(10), verbose=0)
     assert h.epoch == [] and "initial" in h.weights and "epoch 1, batch 2" in h.message
     assert all((v == 0).all() for v in m.params.values())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_validation_loss_follows_the_nan_rule(capsys, bad):
+    m = scripted_val([5, bad, 1])  # epoch 2 ends with a non-finite val_loss
+    Xv, yv = np.zeros((2, 2), np.float32), np.zeros(2, np.float32)
+    h = m.fit(*data(4), validation_data=(Xv, yv), epochs=3, verbose=2)
+    what = "nan" if np.isnan(bad) else "infinite"
+    assert h.stop_reason == "nan" and h.failed and h.epoch == [1] and len(m.batches) == 2
+    assert h.message == (
+        f"the validation loss became {what} in epoch 2; stopped, keeping the weights of epoch 1"
+    )
+    assert m.params["0.bias"][0] == pytest.approx(np.sqrt(5))  # epoch 1's, not epoch 2's
+    assert "stopped: the validation loss" in capsys.readouterr().err
+
+
+def test_non_finite_validation_loss_in_the_last_epoch_is_a_failure_too():
+    m = scripted_val([float("inf")])
+    Xv, yv = np.zeros((2, 2), np.float32), np.zeros(2, np.float32)
+    h = m.fit(*data(4), validation_data=(Xv, yv), epochs=1, verbose=0)
+    assert h.failed and h.epoch == [] and "initial" in h.weights
+    assert all((v == 0).all() for v in m.params.values())
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 2**64, True, 1.5, "3"])
+def test_a_seed_outside_0_to_2_63_is_a_value_error_before_any_backend_runs(seed):
+    spec = stackspec.parse(LINEAR)
+    with pytest.raises(ValueError, match=r"seed must be an integer from 0 to 2\^63-1"):
+        spec.compile("numpy", seed=seed)
+    with pytest.raises(ValueError, match=r"seed must be an integer from 0 to 2\^63-1"):
+        fake().fit(*data(4), seed=seed, verbose=0)
+
+
+def test_the_largest_seed_works_in_every_backend():
+    spec = stackspec.parse(LINEAR)
+    backends = ["numpy"] + (["torch"] if importlib.util.find_spec("torch") else [])
+    for backend in backends:
+        model = spec.compile(backend, seed=2**63 - 1)
+        assert model.fit(*data(4), epochs=1, seed=2**63 - 1, verbose=0).stop_reason == "completed"
+
+
+def test_overflowing_predict_and_evaluate_raise_no_runtime_warning():
+    model = stackspec.parse(LINEAR).compile("numpy")
+    model.set_weights({k: np.full_like(v, 3e38) for k, v in model.get_weights().items()})
+    X = np.full((3, 2), 3e38, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not np.isfinite(model.predict(X)).any()
+        assert not np.isfinite(model.evaluate(X, np.zeros(3))["loss"])
 
 
 def test_sigint_stops_after_the_current_batch_and_keeps_the_work():
