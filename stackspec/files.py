@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import UserError
+from .interrupts import deferred
 
 # (role, path) of each input of a command, e.g. ("the --data file", "d.csv"), for refusals.
 Inputs = Iterable[tuple[str, str | None]]
@@ -114,11 +115,12 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     real = os.path.realpath(path)
     folder, name = os.path.split(real)
     sweep_stale(folder)
+    tmp = None
     try:
-        fd, tmp = temp_file(folder, name)
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, path) from None
-    try:
+        # A signal is held while the temp file is made and while it is removed, so an interrupt
+        # never leaves one behind (it is delivered right after, and `finally` cleans up).
+        with deferred():
+            fd, tmp = temp_file(folder, name)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -128,8 +130,9 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     except OSError as e:
         raise OSError(e.errno, e.strerror, path) from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with deferred(), contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
