@@ -19,7 +19,8 @@ from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import DEPTH_CEILING, Limits
 from .settings import SEED_MAX
 
-EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# Usage errors exit 2 through click itself.
+EXIT_OK, EXIT_USER, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 class Failed(Exception):

@@ -72,10 +72,6 @@ class Dataset:
         return len(self.X)
 
 
-def target_dtype(loss: str) -> type:
-    return np.int64 if loss == "crossentropy" else np.float32
-
-
 def _cell(text: str) -> str:
     """'' for a valid cell, else what is wrong with it."""
     if NUMBER.fullmatch(text):

@@ -21,8 +21,6 @@ import numpy as np
 
 from .backends.numpy.activations import sigmoid_values, softmax_values
 
-CLASSIFICATION = ("bce", "crossentropy")
-
 
 def aligned(out: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Outputs shaped like the targets: (N, 1) against (N,) is squeezed, never broadcast."""
