@@ -14,7 +14,7 @@ import re
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .diagnostics import Span, source_lines
-from .parser import KEYWORDS, _code, _scan
+from .lexical import KEYWORDS, code_of, scan
 
 # Friendly names for the terminals Lark reports as expected.
 TOKEN_NAMES = {
@@ -39,7 +39,7 @@ def _end_position(source: str) -> Span:
     """Just after the last character that is not blank or a comment (line 1, column 1 if none)."""
     end = Span.point(1, 1)
     for i, line in enumerate(source_lines(source), 1):
-        code = _code(line).rstrip()
+        code = code_of(line).rstrip()
         if code.strip():
             end = Span.point(i, len(code) + 1)
     return end
@@ -47,7 +47,7 @@ def _end_position(source: str) -> Span:
 
 def _open_braces(source: str) -> list[Span]:
     stack: list[Span] = []
-    for ch, line, col in _scan(source):
+    for ch, line, col in scan(source):
         if ch == "{":
             stack.append(Span.point(line, col))
         elif ch == "}" and stack:
@@ -59,7 +59,7 @@ def _previous_text(source: str, line: int, column: int) -> str:
     """The code before a position, comments and trailing blanks removed."""
     lines = source_lines(source)[:line]
     lines[-1] = lines[-1][: column - 1]
-    return "\n".join(_code(ln) for ln in lines).rstrip(" \t")
+    return "\n".join(code_of(ln) for ln in lines).rstrip(" \t")
 
 
 _VALUES = {"NAME", "NUMBER", "SHAPE", "STRING", "TRUE", "FALSE"}
@@ -191,7 +191,7 @@ def _last_pipe(source: str, e: UnexpectedInput | None = None) -> Span:
     """The last `|` in the code before the error (or in the whole file)."""
     limit = None if e is None else _offset(source, e.line, e.column)
     found = Span.point(1, 1)
-    for c, line, col in _scan(source if limit is None else source[:limit]):
+    for c, line, col in scan(source if limit is None else source[:limit]):
         if c == "|":
             found = Span.point(line, col)
     return found
