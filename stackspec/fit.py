@@ -139,7 +139,7 @@ def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:
 
 def evaluate_arrays(model, X, y, loss: dict, names: list[str], batch: int) -> dict[str, float]:
     """{"loss": ..., NAME: ...} over the whole set, in evaluation mode."""
-    from .backends.numpy.losses import loss_value
+    from .numerics import loss_value
 
     out = predict_raw(model, X, batch)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as in predict_raw

@@ -117,9 +117,9 @@ class Model:
         """Outputs in evaluation mode, shaped (N, *output_shape): an output of (1) stays (N, 1),
         as in Keras. Probabilities for bce (sigmoid) and crossentropy (softmax over the last
         axis), the raw outputs for every other loss."""
-        from .backends.numpy.activations import sigmoid_values, softmax_values
         from .data import as_arrays
         from .fit import predict_raw
+        from .numerics import sigmoid_values, softmax_values
 
         X, _ = as_arrays(self.ir, X)
         out = predict_raw(self, X, batch or self.ir.train["batch"])

@@ -14,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def aligned_shape(out_shape: tuple, target_shape: tuple) -> tuple:
+def aligned_shape(out_shape: tuple, target_shape: tuple, loss: str) -> tuple:
     """The shape model outputs take to be compared with targets: a (N, 1) output against a (N,)
-    target is compared as (N,), never broadcast to (N, N). Any other mismatch is a ValueError.
+    target is compared as (N,), never broadcast to (N, N); crossentropy's logits (N, K) stay as
+    they are against their integer labels (N,). Any other mismatch is a ValueError.
     Shapes, not arrays, so that the torch backend applies the same rule to its tensors."""
     out_shape, target_shape = tuple(out_shape), tuple(target_shape)
-    if out_shape == target_shape:
+    if out_shape == target_shape or loss == "crossentropy":
         return out_shape
     if out_shape[1:] == (1,) and target_shape == out_shape[:1]:
         return target_shape
@@ -94,10 +95,9 @@ def loss_and_grad(loss: dict, pred: np.ndarray, y: np.ndarray) -> tuple[float, n
     """(mean loss as a float, d loss / d pred with pred's shape and dtype)."""
     name, params = loss["name"], {k: v for k, v in loss.items() if k != "name"}
     y = np.asarray(y)
-    aligned = pred
     if name != "crossentropy":
         y = y.astype(pred.dtype, copy=False)
-        aligned = pred.reshape(aligned_shape(pred.shape, y.shape))
+    aligned = pred.reshape(aligned_shape(pred.shape, y.shape, name))
     value, grad = LOSSES[name](aligned, y, **params)
     return float(value), grad.reshape(pred.shape)
 

@@ -28,6 +28,7 @@ import numpy as np
 from .diagnostics import Diagnostic, did_you_mean
 from .files import atomic_write_bytes
 from .inputs import display_name, read_weight_bytes
+from .version import __version__
 from .weights_check import check_header, check_values, parse_header, short
 from .weights_check import error as _error
 
@@ -37,8 +38,6 @@ MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 
 def save_weights(path: str | Path, ir, weights: dict[str, np.ndarray]) -> None:
     """Write every tensor of `ir` from `weights` atomically (temp file, fsync, rename)."""
-    from . import __version__
-
     tensors = {}
     for key, w in ir.tensors().items():
         a = np.ascontiguousarray(weights[key], dtype="<f4")

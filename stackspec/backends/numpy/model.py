@@ -14,8 +14,8 @@ import numpy as np
 
 from ...init import initial_weights
 from ...model import Model
+from ...numerics import loss_and_grad
 from .layers import Context, build
-from .losses import loss_and_grad
 from .optimizers import Optimizer
 
 # Dropout masks come from their own stream of the seed, distinct from the batch order's.
