@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .diagnostics import array_shape
+
 
 def aligned_shape(out_shape: tuple, target_shape: tuple, loss: str) -> tuple:
     """The shape model outputs take to be compared with targets: a (N, 1) output against a (N,)
@@ -24,7 +26,10 @@ def aligned_shape(out_shape: tuple, target_shape: tuple, loss: str) -> tuple:
         return out_shape
     if out_shape[1:] == (1,) and target_shape == out_shape[:1]:
         return target_shape
-    raise ValueError(f"outputs of shape {out_shape} do not match targets of shape {target_shape}")
+    raise ValueError(
+        f"outputs of shape {array_shape(out_shape)} do not match targets of shape "
+        f"{array_shape(target_shape)}"
+    )
 
 
 def sigmoid_values(x):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import Diagnostic, did_you_mean
+from .diagnostics import Diagnostic, array_shape, did_you_mean
 from .files import atomic_write_bytes
 from .inputs import display_name, read_weight_bytes
 from .version import __version__
@@ -126,10 +126,6 @@ def weights_from_bytes(path, data: bytes, ir) -> tuple[dict[str, np.ndarray], li
     return out, notes
 
 
-def _fmt(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
-
 def check_tensors(path, header: dict, ir) -> None:
     """Raise a SpecError naming the first mismatch between the file's tensors and the spec's."""
     expected = ir.tensors()
@@ -137,12 +133,14 @@ def check_tensors(path, header: dict, ir) -> None:
     problems: list[tuple[str, str, str]] = []
     for key, w in expected.items():
         if key not in found:
-            problems.append(("E602", f"missing tensor '{key}' of shape {_fmt(w.shape)}", ""))
+            problems.append(("E602", f"missing tensor '{key}' of shape {array_shape(w.shape)}", ""))
             continue
         got = found[key]
         if tuple(got["shape"]) != tuple(w.shape):
-            message = f"tensor '{key}' has shape {short(_fmt(got['shape']))}, the spec expects "
-            problems.append(("E604", message + _fmt(w.shape), ""))
+            message = (
+                f"tensor '{key}' has shape {short(array_shape(got['shape']))}, the spec expects "
+            )
+            problems.append(("E604", message + array_shape(w.shape), ""))
         elif got["dtype"] != "F32":
             message = f"tensor '{key}' has dtype {got['dtype']}, the spec expects F32"
             problems.append(("E605", message, ""))
