@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .diagnostics import array_shape
+
 
 class Model:
     """Mixin: subclasses set `self.spec` (a stackspec.Spec) and implement the tensor code."""
@@ -47,6 +49,25 @@ class Model:
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Replace every tensor; `weights` has exactly the `ir.tensors()` keys and shapes."""
         raise NotImplementedError
+
+    def _checked(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`weights` as float32 arrays in `ir.tensors()` order, or a ValueError naming the
+        missing and extra keys or the first tensor of another shape: for set_weights."""
+        expected = self.ir.tensors()
+        missing = [k for k in expected if k not in weights]
+        extra = [k for k in weights if k not in expected]
+        if missing or extra:
+            raise ValueError(f"weights do not match the model: missing {missing}, extra {extra}")
+        out = {}
+        for key, w in expected.items():
+            value = np.asarray(weights[key], np.float32)
+            if value.shape != tuple(w.shape):
+                raise ValueError(
+                    f"weight {key}: expected shape {array_shape(w.shape)}, "
+                    f"got {array_shape(value.shape)}"
+                )
+            out[key] = value
+        return out
 
     def _snapshot(self):
         """An opaque copy of every tensor for the training loop's rollback and best-epoch

@@ -195,15 +195,7 @@ class TorchModel(Model, nn.Module):
                 getattr(m, name).copy_(snapshot[key])
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        if set(weights) != set(self._slots):
-            missing = sorted(set(self._slots) - set(weights))
-            extra = sorted(set(weights) - set(self._slots))
-            raise ValueError(f"weights do not match the model: missing {missing}, extra {extra}")
+        checked = self._checked(weights)
         with torch.no_grad():
             for key, (module, name) in self._slots.items():
-                target, value = getattr(module, name), np.asarray(weights[key], np.float32)
-                if tuple(value.shape) != tuple(target.shape):
-                    raise ValueError(
-                        f"weight {key}: expected shape {tuple(target.shape)}, got {value.shape}"
-                    )
-                target.copy_(torch.from_numpy(value))
+                getattr(module, name).copy_(torch.from_numpy(checked[key]))
