@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from . import syntax as s
 from .diagnostics import Diagnostics, Span, did_you_mean
 from .layers import ALIASES, LAYERS
+from .layers.args import match, plural
 from .limits import DEFAULT, Limits
 from .overrides import check_override_names, parse_override
 from .settings import SETTINGS
@@ -403,44 +404,15 @@ class Resolver:
         )
 
     def _bind_block(self, block: s.Block, c: s.Call) -> dict[str, s.Value] | None:
-        ok = True
-        params = {p.name: p for p in block.params}
-        bound: dict[str, s.Value] = {}
-        if len(c.args) > len(block.params):
-            n = len(block.params)
-            self.diags.error(
-                "E209",
-                f"block '{block.name}' takes {n} positional argument{'s' if n != 1 else ''}, "
-                f"got {len(c.args)}",
-                c.args[n].span,
-            )
-            ok = False
-        for p, v in zip(block.params, c.args, strict=False):
-            bound[p.name] = v
-        for kw in c.kwargs:
-            if kw.name not in params:
-                self.diags.error(
-                    "E202",
-                    f"block '{block.name}': unknown keyword "
-                    f"'{kw.name}'{did_you_mean(kw.name, params)}",
-                    kw.span,
-                    "parameters: " + ", ".join(params)
-                    if params
-                    else f"block '{block.name}' takes no arguments",
-                )
-                ok = False
-            elif kw.name in bound:
-                self.diags.error("E207", f"block '{block.name}': {kw.name} given twice", kw.span)
-                ok = False
-            else:
-                bound[kw.name] = kw.value
+        owner, names = f"block '{block.name}'", [p.name for p in block.params]
+        n = len(names)
+        too_many = (f"{owner} takes {plural(n, 'positional argument')}, got {len(c.args)}", "")
+        bound, ok = match(owner, names, names, c.args, c.kwargs, self.diags, too_many, "parameters")
         for p in block.params:
             if p.name in bound:
                 continue
             if p.default is None:
-                self.diags.error(
-                    "E206", f"block '{block.name}': missing argument '{p.name}'", c.span
-                )
+                self.diags.error("E206", f"{owner}: missing argument '{p.name}'", c.span)
                 ok = False
             else:
                 # Defaults see the constants, not the caller's parameters.
