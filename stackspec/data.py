@@ -35,7 +35,6 @@ from .diagnostics import (
     MAX_REPORTED,
     Diagnostics,
     Span,
-    array_shape,
     did_you_mean,
     example_shape,
 )
@@ -357,59 +356,3 @@ def split(
     d.raise_if_errors()
     order = np.random.default_rng([seed, VALID_STREAM]).permutation(n)
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
-
-
-def as_arrays(ir, X, y=None, file: str = "<arrays>") -> tuple[np.ndarray, np.ndarray | None]:
-    """Arrays given to the Python API, checked and converted like a CSV's (X float32 shaped as
-    the input; a flat (N, C*H*W) X is reshaped row-major; y float32 or int64 labels)."""
-    d = Diagnostics(file)
-    X = np.asarray(X, dtype=np.float32)
-    need = math.prod(ir.input)
-    if X.ndim == 2 and X.shape[1] == need and len(ir.input) > 1:
-        X = X.reshape(len(X), *ir.input)
-    if X.ndim == 1 and ir.input == (1,):
-        X = X.reshape(-1, 1)
-    if X.shape[1:] != tuple(ir.input):
-        d.error(
-            "E509", f"X has shape {array_shape(X.shape)}, expected {array_shape(('N', *ir.input))}"
-        )
-    elif len(X) == 0:
-        d.error("E502", "X has no examples")
-    elif not np.isfinite(X).all():
-        d.error("E508", "X holds NaN or infinite values")
-    d.raise_if_errors()
-    if y is None:
-        return np.ascontiguousarray(X), None
-    loss = ir.train["loss"]["name"]
-    y = np.asarray(y)
-    out = tuple(ir.output_shape)
-    if loss == "crossentropy":
-        yf = y.astype(np.float64)
-        if y.ndim == 2 and y.shape[1] == 1:
-            yf = yf.reshape(-1)
-        classes = out[-1]
-        if yf.ndim != 1:
-            d.error(
-                "E510", f"y has shape {array_shape(y.shape)}; crossentropy needs (N,) class labels"
-            )
-        elif not (np.isfinite(yf).all() and (yf == np.round(yf)).all()):
-            d.error("E510", "crossentropy labels must be whole numbers")
-        elif len(yf) and (yf.min() < 0 or yf.max() >= classes):
-            d.error("E510", f"crossentropy labels must be in [0, {classes})")
-        else:
-            y = yf.astype(np.int64)
-    else:
-        y = y.astype(np.float32)
-        if out == (1,) and y.ndim == 2 and y.shape[1] == 1:
-            y = y.reshape(-1)
-        if not (y.shape[1:] == out or (out == (1,) and y.ndim == 1)):
-            d.error(
-                "E511",
-                f"y has shape {array_shape(y.shape)}; the spec's output is {example_shape(out)}",
-            )
-        if not np.isfinite(y).all():
-            d.error("E508", "y holds NaN or infinite values")
-    if not d.has_errors and len(y) != len(X):
-        d.error("E505", f"X has {len(X)} examples but y has {len(y)}")
-    d.raise_if_errors()
-    return np.ascontiguousarray(X), np.ascontiguousarray(y)

@@ -150,7 +150,7 @@ def _what(value: float) -> str:
 
 
 def fit(model, X, y, validation=None, verbose="auto", **overrides) -> History:
-    """Train `model` on checked arrays (data.as_arrays); `validation` is (Xv, yv) or None."""
+    """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None."""
     train = resolve_settings(model.ir.train, **overrides)
     progress = Progress(verbose, train["epochs"])
     try:

@@ -106,11 +106,12 @@ class Model:
         non-finite loss or Ctrl-C ends training without an exception: see `history.stop_reason`.
         """
         from . import data
+        from .arrays import as_arrays
         from .fit import fit as run_fit
 
         if validation_data is not None and validation_split:
             raise ValueError("give validation_data or validation_split, not both")
-        X, y = data.as_arrays(self.ir, X, y, "<X, y>")
+        X, y = as_arrays(self.ir, X, y, "<X, y>")
         validation = None
         if validation_split:
             seed_ = self.ir.train["seed"] if seed is None else seed
@@ -118,7 +119,7 @@ class Model:
             validation = (X[held], y[held])
             X, y = X[keep], y[keep]
         elif validation_data is not None:
-            validation = data.as_arrays(self.ir, *validation_data, "<validation_data>")
+            validation = as_arrays(self.ir, *validation_data, "<validation_data>")
         self.history = run_fit(
             self,
             X,
@@ -138,7 +139,7 @@ class Model:
         """Outputs in evaluation mode, shaped (N, *output_shape): an output of (1) stays (N, 1),
         as in Keras. Probabilities for bce (sigmoid) and crossentropy (softmax over the last
         axis), the raw outputs for every other loss."""
-        from .data import as_arrays
+        from .arrays import as_arrays
         from .fit import predict_raw
         from .numerics import sigmoid_values, softmax_values
 
@@ -153,7 +154,7 @@ class Model:
 
     def evaluate(self, X, y, batch: int | None = None) -> dict[str, float]:
         """{"loss": ..., NAME: ...} for the spec's loss and metrics, in evaluation mode."""
-        from .data import as_arrays
+        from .arrays import as_arrays
         from .fit import evaluate_arrays
 
         X, y = as_arrays(self.ir, X, y)
