@@ -84,52 +84,63 @@ def _bad_chars(line: str, column: int, pattern: str) -> Span:
 
 def describe(e: UnexpectedInput, source: str) -> tuple[str, str, Span, str]:
     """(code, message, span, hint) for Lark's exception, naming the likely mistake."""
-    lines = source_lines(source)
     if isinstance(e, UnexpectedCharacters):
-        text = lines[e.line - 1]
-        ch = text[e.column - 1] if e.column - 1 < len(text) else "\n"
-        point = Span.point(e.line, e.column)
-        if ch == '"':
-            return "E107", "unterminated string", point, 'close it with `"` on the same line'
-        if ch.isdigit() or ch in "-.":
-            w = _bad_chars(text, e.column, r"[-+.0-9A-Za-z_]+")
-            bad = text[w.column - 1 : w.end_column - 1]
-            return (
-                "E106",
-                f"malformed number '{bad}'",
-                Span(e.line, w.column, e.line, w.end_column),
-                "numbers look like 3, -0.5, .5 or 1e-3; shapes like 3x3, without spaces",
-            )
-        hint = ""
-        if ch.isalpha():
-            hint = "names use ASCII letters, digits and `_` only"
-        elif ch in "(),":
-            hint = "parentheses appear only in `block` headers: `block name(a, b=1) { ... }`"
-        elif ch in ";":
-            hint = "separate statements with a newline or `|`"
-        return "E101", f"unexpected character {ch!r}", point, hint
+        return _bad_character(e, source)
     token = getattr(e, "token", None)
-    at_end = isinstance(e, UnexpectedEOF) or (token is not None and token.type == "$END")
-    if at_end:
-        span = _end_position(source)
-        before = _previous_text(source, span.line, span.column).rstrip()
-        if before.endswith("|"):
-            return (
-                "E103",
-                "dangling '|' at the end of the file",
-                _last_pipe(source),
-                ("remove the '|', or add the layer it announces"),
-            )
-        opened = _open_braces(source)
-        if opened:
-            return (
-                "E102",
-                f"unclosed '{{' opened at line {opened[-1].line}, column {opened[-1].column}",
-                span,
-                "add '}' to close it",
-            )
-        return "E104", "unexpected end of file" + _expected(e.expected), span, ""
+    if isinstance(e, UnexpectedEOF) or (token is not None and token.type == "$END"):
+        return _at_end(e, source)
     assert isinstance(e, UnexpectedToken)
+    return _bad_token(e, source)
+
+
+def _bad_character(e: UnexpectedCharacters, source: str) -> tuple[str, str, Span, str]:
+    text = source_lines(source)[e.line - 1]
+    ch = text[e.column - 1] if e.column - 1 < len(text) else "\n"
+    point = Span.point(e.line, e.column)
+    if ch == '"':
+        return "E107", "unterminated string", point, 'close it with `"` on the same line'
+    if ch.isdigit() or ch in "-.":
+        w = _bad_chars(text, e.column, r"[-+.0-9A-Za-z_]+")
+        bad = text[w.column - 1 : w.end_column - 1]
+        return (
+            "E106",
+            f"malformed number '{bad}'",
+            Span(e.line, w.column, e.line, w.end_column),
+            "numbers look like 3, -0.5, .5 or 1e-3; shapes like 3x3, without spaces",
+        )
+    hint = ""
+    if ch.isalpha():
+        hint = "names use ASCII letters, digits and `_` only"
+    elif ch in "(),":
+        hint = "parentheses appear only in `block` headers: `block name(a, b=1) { ... }`"
+    elif ch in ";":
+        hint = "separate statements with a newline or `|`"
+    return "E101", f"unexpected character {ch!r}", point, hint
+
+
+def _at_end(e: UnexpectedInput, source: str) -> tuple[str, str, Span, str]:
+    span = _end_position(source)
+    before = _previous_text(source, span.line, span.column).rstrip()
+    if before.endswith("|"):
+        return (
+            "E103",
+            "dangling '|' at the end of the file",
+            _last_pipe(source),
+            ("remove the '|', or add the layer it announces"),
+        )
+    opened = _open_braces(source)
+    if opened:
+        return (
+            "E102",
+            f"unclosed '{{' opened at line {opened[-1].line}, column {opened[-1].column}",
+            span,
+            "add '}' to close it",
+        )
+    return "E104", "unexpected end of file" + _expected(e.expected), span, ""
+
+
+def _bad_token(e: UnexpectedToken, source: str) -> tuple[str, str, Span, str]:
+    token, lines = e.token, source_lines(source)
     span = Span(e.line, e.column, token.end_line or e.line, token.end_column or e.column + 1)
     if token.type == "_NL":
         span = Span.point(e.line, e.column)
