@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["Diagnostic", "Spec", "SpecError", "load", "parse"]
-__version__ = "0.1.0"
+from .version import __version__ as __version__  # a constant only: no window for a signal
 
 # The public names load on first use (PEP 562), so that `python -m stackspec` runs no code of
 # ours before __main__ installs its signal handlers: importing the compiler takes long enough

@@ -1,6 +1,7 @@
 """The `stackspec` command line (LANGUAGE.md §9). Thin: parse arguments, call the library,
 print, choose the exit code. Heavy modules (numpy, torch) are imported only by the commands
-that need them, so `check` and `fmt` start fast."""
+that need them, so `check` and `fmt` start fast. The shared options are in cli_options.py, the
+exit codes and the mapping of failures to them in cli_exits.py."""
 
 from __future__ import annotations
 
@@ -8,179 +9,25 @@ import errno
 import math
 import os
 import sys
-import traceback
 import warnings
 
 import click
 
-from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
-from .interrupts import exit_interrupted, exit_now, exiting, finishing, install
-from .limits import DEFAULT as DEFAULT_LIMITS
-from .limits import DEPTH_CEILING, Limits
-from .settings import SEED_MAX
-
-EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-class Failed(Exception):
-    """A handled failure: the message was printed, exit with `code`."""
-
-    def __init__(self, code: int = EXIT_USER):
-        self.code = code
-
-
-class StackspecGroup(click.Group):
-    """Maps failures to the contract's exit codes; tracebacks only for bugs, with --debug."""
-
-    def invoke(self, ctx: click.Context):
-        from .files import flush_stdout, is_stdout_failure, stdout_failed
-
-        try:
-            result = super().invoke(ctx)
-            flush_stdout()  # a full disk under `> FILE` is reported, not lost at exit
-            return result
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except Failed as e:
-            try:  # what was printed before the failure, written or reported
-                flush_stdout()
-            except UserError as err:
-                click.echo(f"error: {err}", err=True)
-            ctx.exit(e.code)
-        except SpecError as e:
-            click.echo(render_all(e.diagnostics, e.source, e.notes), err=True)
-            ctx.exit(EXIT_USER)
-        except UserError as e:
-            click.echo(f"error: {printable(str(e))}", err=True)
-            ctx.exit(EXIT_USER)
-        except KeyboardInterrupt:
-            finishing()
-            click.echo("interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
-        except Exception as e:  # anything else is our bug, never the user's
-            if is_stdout_failure(e):  # a print to a full disk or a closed pipe
-                click.echo(f"error: {stdout_failed(e)}", err=True)
-                ctx.exit(EXIT_USER)
-            if _out_of_memory(e):
-                click.echo(
-                    "error: not enough memory to run this command; reduce --batch or the "
-                    "model's size, or lower --max-memory so that `check` refuses such specs",
-                    err=True,
-                )
-                ctx.exit(EXIT_USER)
-            if (ctx.obj or {}).get("debug"):
-                traceback.print_exc()
-            click.echo(
-                f"internal error: {type(e).__name__}: {e}\n"
-                "this is a bug; rerun with --debug for the traceback",
-                err=True,
-            )
-            ctx.exit(EXIT_BUG)
-
-
-# Input paths are not checked by click: the library reports a missing, unreadable or special
-# file with its own code (E001 spec, E501 data, E601 weights) and exit 1, as the docs say.
-# `-` is stdin (at most one input of a command).
-INPUT = click.Path(readable=False, allow_dash=True)
-DATA_HELP = "The CSV file (`-` reads stdin)."
-
-
-class FiniteFloatRange(click.FloatRange):
-    """A FloatRange that also refuses nan (every comparison with nan is false, so FloatRange
-    lets it through) and infinities: usage errors, exit 2."""
-
-    def convert(self, value, param, ctx):
-        import math
-
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
-
-
-def one_stdin(**paths: str | None) -> None:
-    """Only one input can come from stdin: `-` for two of them is a usage error."""
-    dashes = [name for name, path in paths.items() if path == "-"]
-    if len(dashes) > 1:
-        both = " and ".join(dashes)
-        raise click.UsageError(f"only one input can be read from stdin (`-`), not {both}")
-
-
-def _out_of_memory(e: BaseException) -> bool:
-    """MemoryError (NumPy's too), or torch's out-of-memory errors (a CUDA OutOfMemoryError, a
-    RuntimeError from its CPU allocator), recognised without importing torch."""
-    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
-        return True
-    text = str(e) if isinstance(e, RuntimeError) else ""
-    return "can't allocate memory" in text or "out of memory" in text.lower()
-
-
-def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--set")
-        out[name.strip()] = value.strip()
-    return out
-
-
-def _limit(field: str):
-    def store(ctx: click.Context, param, value) -> None:
-        ctx.meta.setdefault("stackspec.limits", {})[field] = value
-
-    return store
-
-
-# The §7 limits: (flag, Limits field, type, help).
-LIMIT_OPTIONS = (
-    (
-        "--max-params",
-        "params",
-        click.IntRange(min=1),
-        "Refuse models with more trainable parameters.",
-    ),
-    ("--max-layers", "layers", click.IntRange(min=1), "Refuse specs expanding to more layers."),
-    (
-        "--max-depth",
-        "depth",
-        click.IntRange(1, DEPTH_CEILING),
-        "Refuse deeper nesting of braces, blocks and repeats.",
-    ),
-    ("--max-file-size", "file_bytes", click.IntRange(min=1), "Refuse larger spec files (bytes)."),
-    (
-        "--max-memory",
-        "memory",
-        click.IntRange(min=1),
-        "Refuse specs whose estimated activation memory for one training batch is larger (bytes).",
-    ),
+from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
+from .cli_options import (
+    DATA_HELP,
+    INPUT,
+    FiniteFloatRange,
+    backend_options,
+    current_limits,
+    limit_options,
+    one_stdin,
+    parse_sets,
+    spec_options,
 )
-
-
-def spec_options(f):
-    f = click.option(
-        "--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a `let` constant."
-    )(f)
-    return limit_options(f)
-
-
-def limit_options(f):
-    for flag, field, kind, text in reversed(LIMIT_OPTIONS):
-        f = click.option(
-            flag,
-            type=kind,
-            default=getattr(DEFAULT_LIMITS, field),
-            show_default=True,
-            help=text,
-            expose_value=False,
-            callback=_limit(field),
-        )(f)
-    return f
-
-
-def current_limits() -> Limits:
-    """The limits given by this command's --max-* flags."""
-    return Limits(**click.get_current_context().meta.get("stackspec.limits", {}))
+from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
+from .interrupts import exit_interrupted, exit_now, exiting, install
+from .settings import SEED_MAX
 
 
 def load_spec(path: str, sets: tuple[str, ...]):
@@ -357,20 +204,6 @@ def fmt(specs, check_only, sets):
 # --- train, evaluate, predict ---------------------------------------------------------------
 
 
-def backend_options(f):
-    f = click.option(
-        "--device",
-        type=click.Choice(["auto", "cpu", "cuda"]),
-        default="auto",
-        show_default=True,
-        help="torch only: auto picks cuda when available.",
-    )(f)
-    f = click.option(
-        "--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True
-    )(f)
-    return f
-
-
 def build_model(spec, backend: str, device: str, seed: int | None = None):
     """spec.compile with `device` for torch only; --device cuda with numpy is a usage error."""
     if backend != "torch" and device == "cuda":
@@ -518,12 +351,6 @@ def predict(spec, weights, data_path, target, output, backend, device, sets):
             f"warning: {bad} of {len(pred)} predictions are not finite: {OVERFLOW}", err=True
         )
     write_output(prediction_csv(pred, s.ir.train["loss"]["name"]), output)
-
-
-def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A Python warning (NumPy's overflow, a library's deprecation) reaches the user as one
-    `warning:` line, never as a source line with a file name of ours."""
-    click.echo(f"warning: {printable(str(message))}", err=True)
 
 
 def run() -> None:

@@ -31,7 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import MAX_REPORTED, Diagnostics, Span, did_you_mean
+from .diagnostics import (
+    MAX_REPORTED,
+    Diagnostics,
+    Span,
+    did_you_mean,
+    example_shape,
+)
 from .inputs import Bound, display_name, read_text
 
 # CSV from stdin or a pipe is read up to 1 GiB (a regular file is read whole: its size is known).
@@ -70,10 +76,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.X)
-
-
-def target_dtype(loss: str) -> type:
-    return np.int64 if loss == "crossentropy" else np.float32
 
 
 def _cell(text: str) -> str:
@@ -220,14 +222,13 @@ def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Da
     feature_cols = [i for i in range(len(header)) if i != t]
     need = math.prod(ir.input)
     if len(feature_cols) != need:
-        shape = "x".join(map(str, ir.input))
         hint = ""
         if t is None and len(feature_cols) == need + 1:
             hint = "is one of the columns the target? name it with --target COL"
         d.error(
             "E509",
-            f"the data has {len(feature_cols)} feature columns, the spec's input {shape} "
-            f"needs {need}",
+            f"the data has {len(feature_cols)} feature columns, the spec's input "
+            f"{example_shape(ir.input)} needs {need}",
             Span.point(1, 1),
             hint,
         )
@@ -235,8 +236,8 @@ def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Da
     if t is not None and need_target and loss != "crossentropy" and ir.output_shape != (1,):
         d.error(
             "E511",
-            f"the spec's output has shape {ir.output_shape} but a target column gives one "
-            f"value per row",
+            f"the spec's output has shape {example_shape(ir.output_shape)} but a target column "
+            "gives one value per row",
             Span.point(1, t + 1),
             "end the spec with `dense 1`, or use `loss crossentropy` with class labels",
         )
@@ -355,52 +356,3 @@ def split(
     d.raise_if_errors()
     order = np.random.default_rng([seed, VALID_STREAM]).permutation(n)
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
-
-
-def as_arrays(ir, X, y=None, file: str = "<arrays>") -> tuple[np.ndarray, np.ndarray | None]:
-    """Arrays given to the Python API, checked and converted like a CSV's (X float32 shaped as
-    the input; a flat (N, C*H*W) X is reshaped row-major; y float32 or int64 labels)."""
-    d = Diagnostics(file)
-    X = np.asarray(X, dtype=np.float32)
-    need = math.prod(ir.input)
-    if X.ndim == 2 and X.shape[1] == need and len(ir.input) > 1:
-        X = X.reshape(len(X), *ir.input)
-    if X.ndim == 1 and ir.input == (1,):
-        X = X.reshape(-1, 1)
-    if X.shape[1:] != tuple(ir.input):
-        d.error("E509", f"X has shape {X.shape}, expected (N, {', '.join(map(str, ir.input))})")
-    elif len(X) == 0:
-        d.error("E502", "X has no examples")
-    elif not np.isfinite(X).all():
-        d.error("E508", "X holds NaN or infinite values")
-    d.raise_if_errors()
-    if y is None:
-        return np.ascontiguousarray(X), None
-    loss = ir.train["loss"]["name"]
-    y = np.asarray(y)
-    out = tuple(ir.output_shape)
-    if loss == "crossentropy":
-        yf = y.astype(np.float64)
-        if y.ndim == 2 and y.shape[1] == 1:
-            yf = yf.reshape(-1)
-        classes = out[-1]
-        if yf.ndim != 1:
-            d.error("E510", f"y has shape {y.shape}; crossentropy needs (N,) class labels")
-        elif not (np.isfinite(yf).all() and (yf == np.round(yf)).all()):
-            d.error("E510", "crossentropy labels must be whole numbers")
-        elif len(yf) and (yf.min() < 0 or yf.max() >= classes):
-            d.error("E510", f"crossentropy labels must be in [0, {classes})")
-        else:
-            y = yf.astype(np.int64)
-    else:
-        y = y.astype(np.float32)
-        if out == (1,) and y.ndim == 2 and y.shape[1] == 1:
-            y = y.reshape(-1)
-        if not (y.shape[1:] == out or (out == (1,) and y.ndim == 1)):
-            d.error("E511", f"y has shape {y.shape}; the spec's output is {out}")
-        if not np.isfinite(y).all():
-            d.error("E508", "y holds NaN or infinite values")
-    if not d.has_errors and len(y) != len(X):
-        d.error("E505", f"X has {len(X)} examples but y has {len(y)}")
-    d.raise_if_errors()
-    return np.ascontiguousarray(X), np.ascontiguousarray(y)

@@ -15,6 +15,25 @@ MAX_REPORTED = 50
 MAX_SHOWN = 100  # characters of a source line shown under a diagnostic
 
 
+# Shapes in messages, in the notation of the docs for each context. A spec's shapes (one example:
+# the input, a layer's output) are written as in the spec, `1x28x28`; arrays and tensors (with
+# their batch axis, weight tensors) as NumPy prints them, `(512, 11)`, `(N,)`.
+def shape_source(shape) -> str:
+    """A shape as spec source writes it: 1x28x28 (one size: 11)."""
+    return "x".join(map(str, shape))
+
+
+def example_shape(shape) -> str:
+    """One example's shape in a message or the summary: (8x13x13), (11)."""
+    return f"({shape_source(shape)})"
+
+
+def array_shape(shape) -> str:
+    """An array's or a tensor's shape as NumPy prints it: (512, 11), (N,), (N, 1, 8, 8)."""
+    dims = ", ".join(map(str, shape))
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"
+
+
 @dataclass(frozen=True)
 class Span:
     """A source range, 1-based; end_column is exclusive (the caret covers column..end_column-1)."""

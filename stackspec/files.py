@@ -52,6 +52,7 @@ def cannot_write(shown: str, reason: str) -> UserError:
 
 
 def reason(e: OSError) -> str:
+    """Why a file could not be read or written, as the system says it ("Permission denied")."""
     return e.strerror or str(e)
 
 

@@ -22,18 +22,14 @@ progress live here once. docs/training.md explains each rule; the short version:
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import signal
-import sys
-import threading
 import time
 
 import numpy as np
 
 from . import metrics as metric_fns
 from .diagnostics import UserError
+from .progress import Progress, stop_requests
 from .settings import EARLY_STOP, METRICS, SEED_MAX
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
@@ -139,7 +135,7 @@ def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:
 
 def evaluate_arrays(model, X, y, loss: dict, names: list[str], batch: int) -> dict[str, float]:
     """{"loss": ..., NAME: ...} over the whole set, in evaluation mode."""
-    from .backends.numpy.losses import loss_value
+    from .numerics import loss_value
 
     out = predict_raw(model, X, batch)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as in predict_raw
@@ -153,96 +149,8 @@ def _what(value: float) -> str:
     return "nan" if math.isnan(value) else "infinite"
 
 
-class StopFlag:
-    requested: str | None = None  # the signal's name once one arrived
-
-
-@contextlib.contextmanager
-def stop_requests():
-    """SIGINT/SIGTERM set a flag that the loop checks after each batch; a second one raises
-    KeyboardInterrupt at once. Outside the main thread signals cannot be caught: no-op."""
-    flag = StopFlag()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum, frame):
-        if flag.requested:
-            raise KeyboardInterrupt
-        flag.requested = signal.Signals(signum).name
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def _terminal_width() -> int:
-    """Columns of the terminal on stderr; 0 when it is not a terminal or reports no size."""
-    try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns if sys.stderr.isatty() else 0
-    except (AttributeError, OSError, ValueError):
-        return 0
-
-
-class Progress:
-    """Progress on stderr: a tqdm bar per epoch on a terminal, one line per epoch otherwise.
-
-    verbose: "auto" (bar on a terminal, else lines), 0/False (silent), 1 (bar), 2 (lines).
-    The running loss on the bar is refreshed at most every 0.2 s, not per step.
-    """
-
-    def __init__(self, verbose, epochs: int):
-        if verbose == "auto":
-            verbose = 1 if _terminal_width() > 0 else 2
-        self.mode = {0: "silent", 1: "bar", 2: "lines"}.get(int(verbose), "lines")
-        self.epochs, self.bar, self.next_refresh = epochs, None, 0.0
-
-    def log(self, text: str) -> None:
-        if self.mode != "silent":
-            print(text, file=sys.stderr, flush=True)
-
-    def start(self, epoch: int, batches: int) -> None:
-        if self.mode == "bar":
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=batches,
-                desc=f"epoch {epoch}/{self.epochs}",
-                unit="batch",
-                file=sys.stderr,
-                leave=True,
-                dynamic_ncols=True,
-                mininterval=0.2,
-            )
-
-    def step(self, loss_sum: float, count: int) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            now = time.monotonic()
-            if now >= self.next_refresh:
-                self.next_refresh = now + 0.2
-                self.bar.set_postfix_str(f"loss {loss_sum / count:.4f}", refresh=False)
-
-    def end(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
-        text = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
-        if self.bar is not None:
-            self.bar.set_postfix_str(text)
-            self.bar.close()
-            self.bar = None
-        elif self.mode == "lines":
-            self.log(f"epoch {epoch}/{self.epochs}  {text}  ({seconds:.1f}s)")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 def fit(model, X, y, validation=None, verbose="auto", **overrides) -> History:
-    """Train `model` on checked arrays (data.as_arrays); `validation` is (Xv, yv) or None."""
+    """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None."""
     train = resolve_settings(model.ir.train, **overrides)
     progress = Progress(verbose, train["epochs"])
     try:
@@ -273,18 +181,11 @@ class _Loop:
                 "batchnorm, so that batch is skipped each epoch"
                 + (" (a different example each epoch)" if train["shuffle"] else "")
             )
-        keys = ["loss"] + (["val_loss"] if validation is not None else [])
-        for m in self.metrics:
-            keys += [m] + ([f"val_{m}"] if validation is not None else [])
-        history = History(keys)
-        es = train["early_stop"]
-        history.monitor = "val_loss" if validation is not None else "loss"
-        if es and validation is None:
-            progress.log("warning: early_stop without validation data watches the training loss")
+        history = self._history(validation)
         model._begin_training(train)
         rng = np.random.default_rng(train["seed"])
-        snapshot = model._snapshot()  # weights at the start of the current epoch
-        best_weights, wait = None, 0
+        self.snapshot = model._snapshot()  # weights at the start of the current epoch
+        self.best_weights, self.wait = None, 0
         batches = math.ceil(used / bs)
         history.weights = "the initial weights"
         # Overflow on the way to a non-finite loss is reported once, by the NaN rule below.
@@ -294,67 +195,90 @@ class _Loop:
                 order = rng.permutation(n) if train["shuffle"] else np.arange(n)
                 progress.start(epoch, batches)
                 done = self._epoch(X, y, order[:used], bs, epoch, stop)
-                if done is None:  # non-finite loss: back to the start of this epoch
-                    e, b, what = self.nan_at
-                    self._fail(
-                        history, snapshot, f"training loss became {what} in epoch {e}, batch {b}"
-                    )
+                if self._stops(history, epoch, done, batches, stop, validation, started):
                     break
-                if stop.requested and done[2] < batches:  # keep the weights, not the numbers
-                    progress.close()
-                    history.stop_reason = "interrupted"
-                    history.weights = f"the weights after batch {done[2]} of epoch {epoch}"
-                    history.message = (
-                        f"interrupted ({stop.requested}) in epoch {epoch} after batch {done[2]} "
-                        f"of {batches}"
-                    )
-                    break
-                logs = self._logs(done, validation)
-                bad = next(
-                    (k for k in ("loss", "val_loss") if not math.isfinite(logs.get(k, 0.0))), None
-                )
-                if bad:  # the same rule for the epoch's mean and the validation loss
-                    name = "validation loss" if bad == "val_loss" else "training loss"
-                    self._fail(
-                        history, snapshot, f"{name} became {_what(logs[bad])} in epoch {epoch}"
-                    )
-                    break
-                seconds = time.perf_counter() - started
-                history.epoch.append(epoch)
-                history.seconds.append(seconds)
-                for k in keys:
-                    history[k].append(logs[k])
-                progress.end(epoch, logs, seconds)
-                snapshot = model._snapshot()
-                history.weights = f"the weights of epoch {epoch}"
-                current = logs[history.monitor]
-                if history.best is None or current < history.best - (es or {}).get("min_delta", 0):
-                    history.best, history.best_epoch, wait = current, epoch, 0
-                    best_weights = snapshot
-                elif es:
-                    wait += 1
-                    if wait >= es["patience"]:
-                        history.stop_reason = "early_stop"
-                        history.message = (
-                            f"early stop after epoch {epoch}: {history.monitor} has not improved "
-                            f"for {wait} epochs"
-                        )
-                        break
-                if stop.requested:
-                    history.stop_reason = "interrupted"
-                    history.message = f"interrupted ({stop.requested}) after epoch {epoch}"
-                    break
-        restore = es and es["restore_best"] and best_weights is not None
+        es = train["early_stop"]
+        restore = es and es["restore_best"] and self.best_weights is not None
         if restore and history.stop_reason != "nan":
-            model._restore(best_weights)
+            model._restore(self.best_weights)
             history.restored_best = True
             history.weights = f"the weights of epoch {history.best_epoch}, the best"
         self._summary(history)
         return history
 
-    def _fail(self, history: History, snapshot, what: str) -> None:
+    def _history(self, validation) -> History:
+        """An empty history with Keras's keys, watching val_loss (loss without validation)."""
+        keys = ["loss"] + (["val_loss"] if validation is not None else [])
+        for m in self.metrics:
+            keys += [m] + ([f"val_{m}"] if validation is not None else [])
+        history = History(keys)
+        history.monitor = "val_loss" if validation is not None else "loss"
+        if self.train["early_stop"] and validation is None:
+            self.progress.log(
+                "warning: early_stop without validation data watches the training loss"
+            )
+        return history
+
+    def _stops(self, history, epoch, done, batches, stop, validation, started) -> bool:
+        """Record a finished epoch; True when training ends after it (NaN, interrupted, early
+        stop), with the history saying why."""
+        if done is None:  # non-finite loss: back to the start of this epoch
+            e, b, what = self.nan_at
+            self._fail(history, f"training loss became {what} in epoch {e}, batch {b}")
+            return True
+        if stop.requested and done[2] < batches:  # keep the weights, not the numbers
+            self.progress.close()
+            history.stop_reason = "interrupted"
+            history.weights = f"the weights after batch {done[2]} of epoch {epoch}"
+            history.message = (
+                f"interrupted ({stop.requested}) in epoch {epoch} after batch {done[2]} "
+                f"of {batches}"
+            )
+            return True
+        logs = self._logs(done, validation)
+        bad = next((k for k in ("loss", "val_loss") if not math.isfinite(logs.get(k, 0.0))), None)
+        if bad:  # the same rule for the epoch's mean and the validation loss
+            name = "validation loss" if bad == "val_loss" else "training loss"
+            self._fail(history, f"{name} became {_what(logs[bad])} in epoch {epoch}")
+            return True
+        seconds = time.perf_counter() - started
+        history.epoch.append(epoch)
+        history.seconds.append(seconds)
+        for k in history:
+            history[k].append(logs[k])
+        self.progress.end(epoch, logs, seconds)
+        self.snapshot = self.model._snapshot()
+        history.weights = f"the weights of epoch {epoch}"
+        if self._early_stop(history, epoch, logs[history.monitor]):
+            return True
+        if stop.requested:
+            history.stop_reason = "interrupted"
+            history.message = f"interrupted ({stop.requested}) after epoch {epoch}"
+            return True
+        return False
+
+    def _early_stop(self, history: History, epoch: int, current: float) -> bool:
+        """Track the best epoch; True once `patience` epochs have not improved on it."""
+        es = self.train["early_stop"]
+        if history.best is None or current < history.best - (es or {}).get("min_delta", 0):
+            history.best, history.best_epoch, self.wait = current, epoch, 0
+            self.best_weights = self.snapshot
+            return False
+        if not es:
+            return False
+        self.wait += 1
+        if self.wait < es["patience"]:
+            return False
+        history.stop_reason = "early_stop"
+        history.message = (
+            f"early stop after epoch {epoch}: {history.monitor} has not improved "
+            f"for {self.wait} epochs"
+        )
+        return True
+
+    def _fail(self, history: History, what: str) -> None:
         """The NaN rule: back to the weights of the last epoch whose losses were all finite."""
-        self.model._restore(snapshot)
+        self.model._restore(self.snapshot)
         history.stop_reason = "nan"
         history.message = f"the {what}; stopped, keeping {history.weights}"
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .diagnostics import NOWHERE, Diagnostic, Span, SpecError
+from .files import reason
 
 STDIN = "-"
 CHUNK = 1 << 20  # read in pieces: read(n) would allocate n bytes up front
@@ -56,10 +57,6 @@ def display_name(path) -> str:
 
 def _error(path, code: str, message: str, hint: str = "", span: Span = NOWHERE) -> SpecError:
     return SpecError([Diagnostic("error", code, message, span, hint, display_name(path))])
-
-
-def _reason(e: OSError) -> str:
-    return e.strerror or str(e)
 
 
 def _refusal(mode: int, what: str) -> str:
@@ -114,15 +111,15 @@ def open_input(path, what: str, code: str) -> Iterator[Source]:
     except FileNotFoundError:
         raise _error(path, code, f"no such {what}") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL in the name
-        reason = _reason(e) if isinstance(e, OSError) else "invalid file name"
-        raise _error(path, code, f"cannot read the {what}: {reason}") from None
+        why = reason(e) if isinstance(e, OSError) else "invalid file name"
+        raise _error(path, code, f"cannot read the {what}: {why}") from None
     if refusal := _refusal(mode, what):
         raise _error(path, code, refusal)
     try:
         # O_NONBLOCK: open() of a FIFO without a writer returns at once instead of waiting.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
-        raise _error(path, code, f"cannot read the {what}: {_reason(e)}") from None
+        raise _error(path, code, f"cannot read the {what}: {reason(e)}") from None
     with os.fdopen(fd, "rb", buffering=0) as f:
         mode = os.fstat(fd).st_mode  # the path may have been replaced since the stat
         if refusal := _refusal(mode, what):
@@ -139,7 +136,7 @@ def _read_errors(path, what: str, code: str) -> Iterator[None]:
     try:
         yield
     except OSError as e:  # EIO, a file that vanished on a network share, ...
-        raise _error(path, code, f"cannot read the {what}: {_reason(e)}") from None
+        raise _error(path, code, f"cannot read the {what}: {reason(e)}") from None
 
 
 def _empty_pipe(path, source: Source, data: bytes, what: str, code: str) -> None:

@@ -4,7 +4,7 @@ output whole or absent, print `interrupted`, exit 130 (LANGUAGE.md §9).
 The console entry point (`__main__.main`) calls `install()` before it imports anything heavy:
 SIGINT keeps Python's KeyboardInterrupt and SIGTERM is mapped to it, so a signal at start-up, in
 argument parsing or while outputs are written takes the same path as Ctrl-C. The training loop
-replaces both handlers while it runs (fit.stop_requests: finish the batch, save, exit 130) and
+replaces both handlers while it runs (progress.stop_requests: finish the batch, save, exit 130) and
 puts these back. Only modules the interpreter has loaded already are imported here: this module
 is the first of ours to run.
 """

@@ -19,16 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends.numpy.activations import sigmoid_values, softmax_values
-
-CLASSIFICATION = ("bce", "crossentropy")
-
-
-def aligned(out: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Outputs shaped like the targets: (N, 1) against (N,) is squeezed, never broadcast."""
-    if out.ndim == y.ndim + 1 and out.shape[-1] == 1:
-        return out.reshape(y.shape)
-    return out
+from .numerics import aligned_shape, sigmoid_values, softmax_values
 
 
 def _compared(out: np.ndarray, y: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +28,7 @@ def _compared(out: np.ndarray, y: np.ndarray, loss: str) -> tuple[np.ndarray, np
         onehot = np.zeros(out.shape, dtype=out.dtype)
         onehot[np.arange(len(y)), y] = 1
         return softmax_values(out), onehot
-    out = aligned(out, y)
+    out = out.reshape(aligned_shape(out.shape, y.shape, loss))
     return (sigmoid_values(out) if loss == "bce" else out), y
 
 
@@ -54,7 +45,7 @@ def mse(out: np.ndarray, y: np.ndarray, loss: str) -> float:
 def accuracy(out: np.ndarray, y: np.ndarray, loss: str) -> float:
     if loss == "crossentropy":
         return float(np.mean(out.argmax(axis=-1) == y))
-    out = aligned(out, y)
+    out = out.reshape(aligned_shape(out.shape, y.shape, loss))
     if loss == "bce":
         return float(np.mean((out > 0) == (y > 0.5)))
     return float(np.mean(np.rint(out) == y))

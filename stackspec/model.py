@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .diagnostics import array_shape
+
 
 class Model:
     """Mixin: subclasses set `self.spec` (a stackspec.Spec) and implement the tensor code."""
@@ -48,6 +50,25 @@ class Model:
         """Replace every tensor; `weights` has exactly the `ir.tensors()` keys and shapes."""
         raise NotImplementedError
 
+    def _checked(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`weights` as float32 arrays in `ir.tensors()` order, or a ValueError naming the
+        missing and extra keys or the first tensor of another shape: for set_weights."""
+        expected = self.ir.tensors()
+        missing = [k for k in expected if k not in weights]
+        extra = [k for k in weights if k not in expected]
+        if missing or extra:
+            raise ValueError(f"weights do not match the model: missing {missing}, extra {extra}")
+        out = {}
+        for key, w in expected.items():
+            value = np.asarray(weights[key], np.float32)
+            if value.shape != tuple(w.shape):
+                raise ValueError(
+                    f"weight {key}: expected shape {array_shape(w.shape)}, "
+                    f"got {array_shape(value.shape)}"
+                )
+            out[key] = value
+        return out
+
     def _snapshot(self):
         """An opaque copy of every tensor for the training loop's rollback and best-epoch
         copies. Defaults to get_weights; a GPU backend overrides it to copy on the device."""
@@ -85,11 +106,12 @@ class Model:
         non-finite loss or Ctrl-C ends training without an exception: see `history.stop_reason`.
         """
         from . import data
+        from .arrays import as_arrays
         from .fit import fit as run_fit
 
         if validation_data is not None and validation_split:
             raise ValueError("give validation_data or validation_split, not both")
-        X, y = data.as_arrays(self.ir, X, y, "<X, y>")
+        X, y = as_arrays(self.ir, X, y, "<X, y>")
         validation = None
         if validation_split:
             seed_ = self.ir.train["seed"] if seed is None else seed
@@ -97,7 +119,7 @@ class Model:
             validation = (X[held], y[held])
             X, y = X[keep], y[keep]
         elif validation_data is not None:
-            validation = data.as_arrays(self.ir, *validation_data, "<validation_data>")
+            validation = as_arrays(self.ir, *validation_data, "<validation_data>")
         self.history = run_fit(
             self,
             X,
@@ -117,9 +139,9 @@ class Model:
         """Outputs in evaluation mode, shaped (N, *output_shape): an output of (1) stays (N, 1),
         as in Keras. Probabilities for bce (sigmoid) and crossentropy (softmax over the last
         axis), the raw outputs for every other loss."""
-        from .backends.numpy.activations import sigmoid_values, softmax_values
-        from .data import as_arrays
+        from .arrays import as_arrays
         from .fit import predict_raw
+        from .numerics import sigmoid_values, softmax_values
 
         X, _ = as_arrays(self.ir, X)
         out = predict_raw(self, X, batch or self.ir.train["batch"])
@@ -132,7 +154,7 @@ class Model:
 
     def evaluate(self, X, y, batch: int | None = None) -> dict[str, float]:
         """{"loss": ..., NAME: ...} for the spec's loss and metrics, in evaluation mode."""
-        from .data import as_arrays
+        from .arrays import as_arrays
         from .fit import evaluate_arrays
 
         X, y = as_arrays(self.ir, X, y)

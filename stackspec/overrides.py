@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from . import syntax as s
-from .diagnostics import Diagnostics, Span, did_you_mean
+from .diagnostics import Diagnostics, Span, did_you_mean, shape_source
 
 
 def parse_override(text) -> s.Value:
@@ -18,7 +18,7 @@ def parse_override(text) -> s.Value:
     if isinstance(text, bool):
         text = "true" if text else "false"
     elif isinstance(text, tuple):
-        text = "x".join(map(str, text))
+        text = shape_source(text)
     text = str(text)
     span = Span(0, 0, 0, 0)
     if re.fullmatch(r"[0-9]+(x[0-9]+)+", text) and len(text) <= 64:

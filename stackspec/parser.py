@@ -20,6 +20,7 @@ from lark.exceptions import UnexpectedInput
 
 from . import syntax as s
 from .diagnostics import Diagnostics, Span, source_lines
+from .lexical import KEYWORDS, code_of, scan
 from .limits import DEFAULT, Limits, size_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,7 +29,6 @@ TABLES = os.path.join(HERE, "_tables.py")
 # Positions come from the tokens (see grammar.lark), so `propagate_positions` stays off.
 OPTIONS = dict(parser="lalr", lexer="contextual", maybe_placeholders=True)
 MAX_NUMBER_CHARS = 64
-KEYWORDS = frozenset(["input", "let", "block", "repeat", "residual", "train", "true", "false"])
 
 _parser: Lark | None = None
 
@@ -135,21 +135,12 @@ def parse_program(source: str, diags: Diagnostics, limits: Limits = DEFAULT) -> 
 # --- limits checked before parsing -------------------------------------------------------
 
 
-def _scan(source: str):
-    """Yield (char, line, column) for the code's characters: strings, comments and blanks are
-    left out (the string and comment rules live in `_code` alone)."""
-    for number, line in enumerate(source.split("\n"), 1):
-        for column, ch in enumerate(_code(line), 1):
-            if ch not in ' \t\r"':
-                yield ch, number, column
-
-
 def _check_depth(source: str, limit: int) -> Span | None:
     # Most specs nest a few levels; count braces quickly and scan exactly only when needed.
     if source.count("{") <= limit:
         return None
     depth = 0
-    for ch, line, col in _scan(source):
+    for ch, line, col in scan(source):
         if ch == "{":
             depth += 1
             if depth > limit:
@@ -159,32 +150,11 @@ def _check_depth(source: str, limit: int) -> Span | None:
     return None
 
 
-def _code(line: str) -> str:
-    """A line without its comment; strings are kept but cannot hide a `#` or a brace."""
-    out, in_str, escape = [], False, False
-    for ch in line:
-        if in_str:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == '"':
-                in_str = False
-            out.append(" ")
-            continue
-        if ch == "#":
-            break
-        if ch == '"':
-            in_str = True
-        out.append(ch)
-    return "".join(out)
-
-
 def _comments(source: str) -> list[s.Comment]:
     """Every `#` comment with its position, for `fmt` to put back."""
     out = []
     for i, line in enumerate(source_lines(source), 1):
-        code = _code(line)
+        code = code_of(line)
         if len(code) < len(line) and line[len(code)] == "#":
             out.append(s.Comment(line[len(code) :].rstrip(), i, len(code) + 1))
     return out
@@ -243,10 +213,10 @@ def blank_statement(text: str, line: int) -> str | None:
     blanks, keeping every other character where it was; None if the lines hold a brace."""
     lines = text.split("\n")
     first = line - 1
-    while first > 0 and _code(lines[first - 1]).rstrip().endswith("|"):
+    while first > 0 and code_of(lines[first - 1]).rstrip().endswith("|"):
         first -= 1
     chosen = range(first, line)
-    if any(ch in _code(lines[i]) for i in chosen for ch in "{}"):
+    if any(ch in code_of(lines[i]) for i in chosen for ch in "{}"):
         return None
     for i in chosen:
         lines[i] = " " * len(lines[i])

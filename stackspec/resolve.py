@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from . import syntax as s
+from .definitions import apply_overrides, calls_in, collect_definitions, find_recursion
 from .diagnostics import Diagnostics, Span, did_you_mean
 from .layers import ALIASES, LAYERS
+from .layers.args import match, plural
 from .limits import DEFAULT, Limits
-from .overrides import check_override_names, parse_override
 from .settings import SETTINGS
 
 
@@ -84,105 +85,13 @@ class Resolver:
     ):
         self.diags = diags
         self.limits = limits
-        self.lets: dict[str, s.Let] = {}
-        self.blocks: dict[str, s.Block] = {}
         self.used: set[str] = set()
         self.count = 0
         self.outer_call: Span | None = None  # the outermost block call being expanded
         self.program = program
-        self._collect_definitions()
-        self._apply_overrides(overrides or {})
-        self.recursive = self._find_recursion()
-
-    # --- definitions -------------------------------------------------------------------
-
-    def _collect_definitions(self) -> None:
-        for st in self.program.stmts:
-            if isinstance(st, s.Let):
-                if st.name in self.lets:
-                    first = self.lets[st.name].span.line
-                    self.diags.error(
-                        "E210",
-                        f"constant '{st.name}' defined twice (first at line {first})",
-                        st.span,
-                    )
-                else:
-                    self.lets[st.name] = st
-            elif isinstance(st, s.Block):
-                self._collect_block(st)
-
-    def _collect_block(self, st: s.Block) -> None:
-        if ALIASES.get(st.name, st.name) in LAYERS:
-            self.diags.error(
-                "E211",
-                f"block '{st.name}' is named like the built-in layer '{st.name}'",
-                st.span,
-                "choose another name",
-            )
-            return
-        if st.name in self.blocks:
-            first = self.blocks[st.name].span.line
-            self.diags.error(
-                "E210", f"block '{st.name}' defined twice (first at line {first})", st.span
-            )
-            return
-        self.blocks[st.name] = st
-        seen: set[str] = set()
-        for p in st.params:
-            if p.name in seen:
-                self.diags.error(
-                    "E207", f"block '{st.name}': parameter '{p.name}' given twice", p.span
-                )
-            seen.add(p.name)
-
-    def _apply_overrides(self, overrides: dict[str, str]) -> None:
-        check_override_names(overrides, self.lets, self.diags)
-        for name, text in overrides.items():
-            if name not in self.lets:
-                continue
-            let = self.lets[name]
-            value = replace(parse_override(text), span=let.value.span)
-            self.lets[name] = replace(let, value=value)
-
-    def _find_recursion(self) -> set[str]:
-        """Blocks on a call cycle; each cycle is reported once, where it closes. A depth-first
-        search with an explicit stack: a chain of a thousand blocks, each calling the next, must
-        not exhaust Python's stack."""
-        calls = {name: list(_calls_in(b.body.stmts)) for name, b in self.blocks.items()}
-        bad: set[str] = set()
-        done: set[str] = set()
-        for root in self.blocks:
-            if root in done:
-                continue
-            path, on_path = [root], {root}
-            pending = [iter(calls[root])]
-            while pending:
-                call = next(pending[-1], None)
-                if call is None:
-                    finished = path.pop()
-                    done.add(finished)
-                    on_path.discard(finished)
-                    pending.pop()
-                    continue
-                if call.name not in self.blocks or call.name in done:
-                    continue
-                if call.name in on_path:
-                    cycle = path[path.index(call.name) :] + [call.name]
-                    if not bad & set(cycle):
-                        what = "calls itself" if len(cycle) == 2 else "is recursive"
-                        shown = cycle if len(cycle) <= 8 else [*cycle[:4], "...", *cycle[-3:]]
-                        self.diags.error(
-                            "E208",
-                            f"block '{call.name}' {what}: {' -> '.join(shown)}",
-                            call.span,
-                            "blocks may call other blocks but never themselves",
-                        )
-                    bad.update(cycle)
-                    continue
-                path.append(call.name)
-                on_path.add(call.name)
-                pending.append(iter(calls[call.name]))
-        return bad
+        self.lets, self.blocks = collect_definitions(program, diags)
+        apply_overrides(self.lets, overrides or {}, diags)
+        self.recursive = find_recursion(self.blocks, diags)
 
     # --- values ------------------------------------------------------------------------
 
@@ -258,7 +167,7 @@ class Resolver:
         for name, let in self.lets.items():
             if name not in self.used and let.span.line:
                 self.diags.warning("W201", f"constant '{name}' is never used", let.span)
-        called = {c.name for c in _calls_in(self.program.stmts)}
+        called = {c.name for c in calls_in(self.program.stmts)}
         for name, block in self.blocks.items():
             if name not in called:
                 self.diags.warning("W202", f"block '{name}' is never called", block.span)
@@ -403,57 +312,20 @@ class Resolver:
         )
 
     def _bind_block(self, block: s.Block, c: s.Call) -> dict[str, s.Value] | None:
-        ok = True
-        params = {p.name: p for p in block.params}
-        bound: dict[str, s.Value] = {}
-        if len(c.args) > len(block.params):
-            n = len(block.params)
-            self.diags.error(
-                "E209",
-                f"block '{block.name}' takes {n} positional argument{'s' if n != 1 else ''}, "
-                f"got {len(c.args)}",
-                c.args[n].span,
-            )
-            ok = False
-        for p, v in zip(block.params, c.args, strict=False):
-            bound[p.name] = v
-        for kw in c.kwargs:
-            if kw.name not in params:
-                self.diags.error(
-                    "E202",
-                    f"block '{block.name}': unknown keyword "
-                    f"'{kw.name}'{did_you_mean(kw.name, params)}",
-                    kw.span,
-                    "parameters: " + ", ".join(params)
-                    if params
-                    else f"block '{block.name}' takes no arguments",
-                )
-                ok = False
-            elif kw.name in bound:
-                self.diags.error("E207", f"block '{block.name}': {kw.name} given twice", kw.span)
-                ok = False
-            else:
-                bound[kw.name] = kw.value
+        owner, names = f"block '{block.name}'", [p.name for p in block.params]
+        n = len(names)
+        too_many = (f"{owner} takes {plural(n, 'positional argument')}, got {len(c.args)}", "")
+        bound, ok = match(owner, names, names, c.args, c.kwargs, self.diags, too_many, "parameters")
         for p in block.params:
             if p.name in bound:
                 continue
             if p.default is None:
-                self.diags.error(
-                    "E206", f"block '{block.name}': missing argument '{p.name}'", c.span
-                )
+                self.diags.error("E206", f"{owner}: missing argument '{p.name}'", c.span)
                 ok = False
             else:
                 # Defaults see the constants, not the caller's parameters.
                 bound[p.name] = self.value(p.default, {})
         return bound if ok else None
-
-
-def _calls_in(stmts):
-    for st in stmts:
-        if isinstance(st, s.Call):
-            yield st
-        elif isinstance(st, (s.Repeat, s.Residual, s.Block)):
-            yield from _calls_in(st.body.stmts)
 
 
 def resolve(

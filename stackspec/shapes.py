@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from .diagnostics import Diagnostics, Span
+from .diagnostics import Diagnostics, Span, example_shape
 from .ir import Node
 from .layers import LAYERS, ShapeError, bind
 from .limits import DEFAULT
@@ -30,10 +30,6 @@ def _arg_span(c: LayerCall, kind, name: str) -> Span:
     if name in positional and positional.index(name) < len(c.args):
         return c.args[positional.index(name)].span
     return c.span
-
-
-def _dims(shape) -> str:
-    return "(" + "x".join(map(str, shape)) + ")"
 
 
 class ShapeInference:
@@ -106,7 +102,8 @@ class ShapeInference:
             before = len(self.diags.items)
             self.diags.error(
                 "E303",
-                f"residual body changes the shape from {_dims(shape)} to {_dims(out)}",
+                f"residual body changes the shape from {example_shape(shape)} to "
+                f"{example_shape(out)}",
                 r.span,
                 "y = x + body(x) needs the body's output shape to equal its input shape",
             )

@@ -11,8 +11,6 @@ from .ir import IR
 from .limits import DEFAULT, Limits, size_text
 from .syntax import Program
 
-BACKENDS = ("numpy", "torch")
-
 
 class Spec:
     """A parsed and validated spec. Build one with `stackspec.parse` or `stackspec.load`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .diagnostics import example_shape, shape_source
 from .ir import IR, Node
 from .memory import approx, estimate
 
@@ -17,12 +18,8 @@ def _describe(node: Node) -> str:
     if node.op == "dropout":
         return f"dropout {p['rate']:g}"
     if node.op in ("maxpool2d", "avgpool2d"):
-        return f"{node.op} {'x'.join(map(str, p['size']))}"
+        return f"{node.op} {shape_source(p['size'])}"
     return node.op
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def _size(n_values: int) -> str:
@@ -36,7 +33,11 @@ def _size(n_values: int) -> str:
 
 def _rows(nodes, depth: int = 0):
     for node in nodes:
-        yield ("  " * depth + f"{node.id:<5} {_describe(node)}", _shape(node.output_shape), node)
+        yield (
+            "  " * depth + f"{node.id:<5} {_describe(node)}",
+            example_shape(node.output_shape),
+            node,
+        )
         yield from _rows(node.body, depth + 1)
 
 
@@ -47,7 +48,7 @@ def summary(ir: IR, title: str = "") -> str:
         own_state = node.state_count if not node.body else 0
         rows.append((label, shape, f"{own_params:,}", f"{own_state:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    widths[0] = max(widths[0], len(f"input {_shape(ir.input)}"))
+    widths[0] = max(widths[0], len(f"input {example_shape(ir.input)}"))
     line = "-" * (sum(widths) + 6)
 
     def fmt(r) -> str:
@@ -56,7 +57,7 @@ def summary(ir: IR, title: str = "") -> str:
     total = ir.param_count + ir.state_count
     batch = ir.train["batch"]
     out = [f"Model: {title}"] if title else []
-    out += [line, fmt(rows[0]), line, f"input {_shape(ir.input)}"]
+    out += [line, fmt(rows[0]), line, f"input {example_shape(ir.input)}"]
     out += [fmt(r) for r in rows[1:]]
     out += [
         line,

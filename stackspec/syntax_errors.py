@@ -14,7 +14,7 @@ import re
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .diagnostics import Span, source_lines
-from .parser import KEYWORDS, _code, _scan
+from .lexical import KEYWORDS, code_of, scan
 
 # Friendly names for the terminals Lark reports as expected.
 TOKEN_NAMES = {
@@ -39,7 +39,7 @@ def _end_position(source: str) -> Span:
     """Just after the last character that is not blank or a comment (line 1, column 1 if none)."""
     end = Span.point(1, 1)
     for i, line in enumerate(source_lines(source), 1):
-        code = _code(line).rstrip()
+        code = code_of(line).rstrip()
         if code.strip():
             end = Span.point(i, len(code) + 1)
     return end
@@ -47,7 +47,7 @@ def _end_position(source: str) -> Span:
 
 def _open_braces(source: str) -> list[Span]:
     stack: list[Span] = []
-    for ch, line, col in _scan(source):
+    for ch, line, col in scan(source):
         if ch == "{":
             stack.append(Span.point(line, col))
         elif ch == "}" and stack:
@@ -59,7 +59,7 @@ def _previous_text(source: str, line: int, column: int) -> str:
     """The code before a position, comments and trailing blanks removed."""
     lines = source_lines(source)[:line]
     lines[-1] = lines[-1][: column - 1]
-    return "\n".join(_code(ln) for ln in lines).rstrip(" \t")
+    return "\n".join(code_of(ln) for ln in lines).rstrip(" \t")
 
 
 _VALUES = {"NAME", "NUMBER", "SHAPE", "STRING", "TRUE", "FALSE"}
@@ -84,52 +84,63 @@ def _bad_chars(line: str, column: int, pattern: str) -> Span:
 
 def describe(e: UnexpectedInput, source: str) -> tuple[str, str, Span, str]:
     """(code, message, span, hint) for Lark's exception, naming the likely mistake."""
-    lines = source_lines(source)
     if isinstance(e, UnexpectedCharacters):
-        text = lines[e.line - 1]
-        ch = text[e.column - 1] if e.column - 1 < len(text) else "\n"
-        point = Span.point(e.line, e.column)
-        if ch == '"':
-            return "E107", "unterminated string", point, 'close it with `"` on the same line'
-        if ch.isdigit() or ch in "-.":
-            w = _bad_chars(text, e.column, r"[-+.0-9A-Za-z_]+")
-            bad = text[w.column - 1 : w.end_column - 1]
-            return (
-                "E106",
-                f"malformed number '{bad}'",
-                Span(e.line, w.column, e.line, w.end_column),
-                "numbers look like 3, -0.5, .5 or 1e-3; shapes like 3x3, without spaces",
-            )
-        hint = ""
-        if ch.isalpha():
-            hint = "names use ASCII letters, digits and `_` only"
-        elif ch in "(),":
-            hint = "parentheses appear only in `block` headers: `block name(a, b=1) { ... }`"
-        elif ch in ";":
-            hint = "separate statements with a newline or `|`"
-        return "E101", f"unexpected character {ch!r}", point, hint
+        return _bad_character(e, source)
     token = getattr(e, "token", None)
-    at_end = isinstance(e, UnexpectedEOF) or (token is not None and token.type == "$END")
-    if at_end:
-        span = _end_position(source)
-        before = _previous_text(source, span.line, span.column).rstrip()
-        if before.endswith("|"):
-            return (
-                "E103",
-                "dangling '|' at the end of the file",
-                _last_pipe(source),
-                ("remove the '|', or add the layer it announces"),
-            )
-        opened = _open_braces(source)
-        if opened:
-            return (
-                "E102",
-                f"unclosed '{{' opened at line {opened[-1].line}, column {opened[-1].column}",
-                span,
-                "add '}' to close it",
-            )
-        return "E104", "unexpected end of file" + _expected(e.expected), span, ""
+    if isinstance(e, UnexpectedEOF) or (token is not None and token.type == "$END"):
+        return _at_end(e, source)
     assert isinstance(e, UnexpectedToken)
+    return _bad_token(e, source)
+
+
+def _bad_character(e: UnexpectedCharacters, source: str) -> tuple[str, str, Span, str]:
+    text = source_lines(source)[e.line - 1]
+    ch = text[e.column - 1] if e.column - 1 < len(text) else "\n"
+    point = Span.point(e.line, e.column)
+    if ch == '"':
+        return "E107", "unterminated string", point, 'close it with `"` on the same line'
+    if ch.isdigit() or ch in "-.":
+        w = _bad_chars(text, e.column, r"[-+.0-9A-Za-z_]+")
+        bad = text[w.column - 1 : w.end_column - 1]
+        return (
+            "E106",
+            f"malformed number '{bad}'",
+            Span(e.line, w.column, e.line, w.end_column),
+            "numbers look like 3, -0.5, .5 or 1e-3; shapes like 3x3, without spaces",
+        )
+    hint = ""
+    if ch.isalpha():
+        hint = "names use ASCII letters, digits and `_` only"
+    elif ch in "(),":
+        hint = "parentheses appear only in `block` headers: `block name(a, b=1) { ... }`"
+    elif ch in ";":
+        hint = "separate statements with a newline or `|`"
+    return "E101", f"unexpected character {ch!r}", point, hint
+
+
+def _at_end(e: UnexpectedInput, source: str) -> tuple[str, str, Span, str]:
+    span = _end_position(source)
+    before = _previous_text(source, span.line, span.column).rstrip()
+    if before.endswith("|"):
+        return (
+            "E103",
+            "dangling '|' at the end of the file",
+            _last_pipe(source),
+            ("remove the '|', or add the layer it announces"),
+        )
+    opened = _open_braces(source)
+    if opened:
+        return (
+            "E102",
+            f"unclosed '{{' opened at line {opened[-1].line}, column {opened[-1].column}",
+            span,
+            "add '}' to close it",
+        )
+    return "E104", "unexpected end of file" + _expected(e.expected), span, ""
+
+
+def _bad_token(e: UnexpectedToken, source: str) -> tuple[str, str, Span, str]:
+    token, lines = e.token, source_lines(source)
     span = Span(e.line, e.column, token.end_line or e.line, token.end_column or e.column + 1)
     if token.type == "_NL":
         span = Span.point(e.line, e.column)
@@ -191,7 +202,7 @@ def _last_pipe(source: str, e: UnexpectedInput | None = None) -> Span:
     """The last `|` in the code before the error (or in the whole file)."""
     limit = None if e is None else _offset(source, e.line, e.column)
     found = Span.point(1, 1)
-    for c, line, col in _scan(source if limit is None else source[:limit]):
+    for c, line, col in scan(source if limit is None else source[:limit]):
         if c == "|":
             found = Span.point(line, col)
     return found

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import Diagnostic, did_you_mean
+from .diagnostics import Diagnostic, array_shape, did_you_mean
 from .files import atomic_write_bytes
 from .inputs import display_name, read_weight_bytes
+from .version import __version__
 from .weights_check import check_header, check_values, parse_header, short
 from .weights_check import error as _error
 
@@ -37,8 +38,6 @@ MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 
 def save_weights(path: str | Path, ir, weights: dict[str, np.ndarray]) -> None:
     """Write every tensor of `ir` from `weights` atomically (temp file, fsync, rename)."""
-    from . import __version__
-
     tensors = {}
     for key, w in ir.tensors().items():
         a = np.ascontiguousarray(weights[key], dtype="<f4")
@@ -127,10 +126,6 @@ def weights_from_bytes(path, data: bytes, ir) -> tuple[dict[str, np.ndarray], li
     return out, notes
 
 
-def _fmt(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
-
 def check_tensors(path, header: dict, ir) -> None:
     """Raise a SpecError naming the first mismatch between the file's tensors and the spec's."""
     expected = ir.tensors()
@@ -138,12 +133,14 @@ def check_tensors(path, header: dict, ir) -> None:
     problems: list[tuple[str, str, str]] = []
     for key, w in expected.items():
         if key not in found:
-            problems.append(("E602", f"missing tensor '{key}' of shape {_fmt(w.shape)}", ""))
+            problems.append(("E602", f"missing tensor '{key}' of shape {array_shape(w.shape)}", ""))
             continue
         got = found[key]
         if tuple(got["shape"]) != tuple(w.shape):
-            message = f"tensor '{key}' has shape {short(_fmt(got['shape']))}, the spec expects "
-            problems.append(("E604", message + _fmt(w.shape), ""))
+            message = (
+                f"tensor '{key}' has shape {short(array_shape(got['shape']))}, the spec expects "
+            )
+            problems.append(("E604", message + array_shape(w.shape), ""))
         elif got["dtype"] != "F32":
             message = f"tensor '{key}' has dtype {got['dtype']}, the spec expects F32"
             problems.append(("E605", message, ""))

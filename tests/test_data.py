@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import stackspec
-from stackspec.data import as_arrays, read_csv, split
+from stackspec.arrays import as_arrays
+from stackspec.data import read_csv, split
 from stackspec.diagnostics import SpecError
 
 REG = stackspec.parse("input 3\ndense 1\ntrain {\n loss mae\n}\n").ir

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_numpy_layers import assert_grad_close, numeric_grad
 
-from stackspec.backends.numpy.losses import LOSSES, loss_and_grad, loss_value
+from stackspec.numerics import LOSSES, loss_and_grad, loss_value
 
 rng = np.random.default_rng(0)
 PRED = rng.standard_normal((6, 1)) * 2

@@ -11,8 +11,8 @@ from test_numpy_layers import assert_grad_close
 import stackspec
 from stackspec.backends.numpy import NumpyModel
 from stackspec.backends.numpy.layers import Context, build
-from stackspec.backends.numpy.losses import loss_and_grad, loss_value
 from stackspec.init import initial_weights
+from stackspec.numerics import loss_and_grad, loss_value
 
 
 def _small(name: str, replacements: dict[str, str], overrides=None) -> stackspec.Spec:

@@ -110,7 +110,7 @@ def test_missing_tensor_is_named(tmp_path):
     del w["1.running_var"]
     save_file(w, str(path))
     d = rejected(path)
-    assert d.code == "E602" and "'1.running_var'" in d.message and "(4)" in d.message
+    assert d.code == "E602" and "'1.running_var'" in d.message and "(4,)" in d.message
 
 
 def test_unexpected_tensor_is_named(tmp_path):

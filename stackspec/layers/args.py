@@ -68,94 +68,163 @@ def _in_range(a: Arg, x: float) -> bool:
     return a.high is None or not (x > a.high or (a.high_open and x == a.high))
 
 
+@dataclass(frozen=True)
+class _Given:
+    """One argument value being converted: what the converters report errors against."""
+
+    owner: str
+    a: Arg
+    v: Value
+    diags: Diagnostics
+    names: tuple[str, ...]
+
+    def error(self, code: str, message: str, hint: str = "") -> None:
+        self.diags.error(code, f"{self.owner}: {message}", self.v.span, hint)
+
+    def wrong(self, expected: str) -> None:
+        v = self.v
+        guess = did_you_mean(v.text, self.names) if v.kind == "name" else ""
+        self.error("E204", f"{self.a.name} must be {expected}, got {describe(v)}{guess}")
+
+
 def convert(owner: str, a: Arg, v: Value, diags: Diagnostics, names: tuple[str, ...] = ()):
     """The value of `v` for argument `a`, or None after reporting why it is not acceptable.
 
     `names` are the constants and parameters in scope, offered when a symbol looks misspelled.
     """
-
     if v.kind == "invalid":  # already reported where it was written
         return None
+    if a.type not in _CONVERTERS:
+        raise AssertionError(f"unknown argument type {a.type}")
+    return _CONVERTERS[a.type](_Given(owner, a, v, diags, names))
 
-    def wrong(expected: str) -> None:
-        guess = did_you_mean(v.text, names) if v.kind == "name" else ""
-        diags.error(
-            "E204", f"{owner}: {a.name} must be {expected}, got {describe(v)}{guess}", v.span
+
+def _int(g: _Given):
+    if g.v.kind != "number" or not isinstance(g.v.value, int):
+        return g.wrong("an integer")
+    return _check_number(g, g.v.value)
+
+
+def _float(g: _Given):
+    if g.v.kind != "number" or not math.isfinite(g.v.value):
+        return g.wrong("a number")
+    return _check_number(g, float(g.v.value))
+
+
+def _bool(g: _Given):
+    return g.v.value if g.v.kind == "bool" else g.wrong("true or false")
+
+
+def _choice(g: _Given):
+    a, v = g.a, g.v
+    if v.kind not in ("name", "bool"):
+        return g.wrong("one of " + ", ".join(a.choices))
+    name = a.aliases.get(v.text, v.text)
+    if name not in a.choices:
+        valid = a.choices + tuple(a.aliases)
+        g.error(
+            "E203",
+            f"unknown {a.name} '{v.text}'{did_you_mean(v.text, valid)}",
+            "valid: " + ", ".join(a.choices),
         )
-
-    if a.type == "int":
-        if v.kind != "number" or not isinstance(v.value, int):
-            return wrong("an integer")
-        return _check_number(owner, a, v, v.value, diags)
-    if a.type == "float":
-        if v.kind != "number" or not math.isfinite(v.value):
-            return wrong("a number")
-        return _check_number(owner, a, v, float(v.value), diags)
-    if a.type == "bool":
-        if v.kind != "bool":
-            return wrong("true or false")
-        return v.value
-    if a.type == "choice":
-        name = v.text if v.kind in ("name", "bool") else None
-        if name is None:
-            return wrong("one of " + ", ".join(a.choices))
-        name = a.aliases.get(name, name)
-        if name not in a.choices:
-            valid = a.choices + tuple(a.aliases)
-            diags.error(
-                "E203",
-                f"{owner}: unknown {a.name} '{v.text}'{did_you_mean(v.text, valid)}",
-                v.span,
-                "valid: " + ", ".join(a.choices),
-            )
-            return None
-        return name
-    if a.type in ("size2", "shape"):
-        if v.kind == "number" and isinstance(v.value, int):
-            dims = (v.value,) * (2 if a.type == "size2" else 1)
-        elif v.kind == "shape":
-            dims = v.value
-        else:
-            return wrong("an integer or a shape such as 3x3")
-        if a.type == "size2" and len(dims) != 2:
-            diags.error(
-                "E204", f"{owner}: {a.name} must be an integer or HxW, got {v.text}", v.span
-            )
-            return None
-        if any(d < 1 for d in dims):
-            diags.error("E304", f"{owner}: {a.name} must be positive, got {v.text}", v.span)
-            return None
-        return tuple(dims)
-    if a.type == "padding":
-        if v.kind == "name" and v.text in ("valid", "same"):
-            return (0, 0) if v.text == "valid" else "same"
-        if v.kind == "number" and isinstance(v.value, int):
-            if v.value < 0:
-                diags.error("E205", f"{owner}: {a.name} must be >= 0, got {v.text}", v.span)
-                return None
-            return (v.value, v.value)
-        if v.kind == "name":
-            diags.error(
-                "E203",
-                f"{owner}: unknown {a.name} '{v.text}'{did_you_mean(v.text, ('valid', 'same'))}",
-                v.span,
-                "padding is an integer, `valid` or `same`",
-            )
-            return None
-        return wrong("an integer, `valid` or `same`")
-    raise AssertionError(f"unknown argument type {a.type}")
-
-
-def _check_number(owner: str, a: Arg, v: Value, x, diags: Diagnostics):
-    if a.size and x < 1:
-        diags.error("E304", f"{owner}: {a.name} must be positive, got {v.text}", v.span)
         return None
+    return name
+
+
+def _dims(g: _Given):
+    """size2 (an int or HxW) and shape (an int or any shape)."""
+    a, v = g.a, g.v
+    if v.kind == "number" and isinstance(v.value, int):
+        dims = (v.value,) * (2 if a.type == "size2" else 1)
+    elif v.kind == "shape":
+        dims = v.value
+    else:
+        return g.wrong("an integer or a shape such as 3x3")
+    if a.type == "size2" and len(dims) != 2:
+        return g.error("E204", f"{a.name} must be an integer or HxW, got {v.text}")
+    if any(d < 1 for d in dims):
+        return g.error("E304", f"{a.name} must be positive, got {v.text}")
+    return tuple(dims)
+
+
+def _padding(g: _Given):
+    a, v = g.a, g.v
+    if v.kind == "name" and v.text in ("valid", "same"):
+        return (0, 0) if v.text == "valid" else "same"
+    if v.kind == "number" and isinstance(v.value, int):
+        if v.value < 0:
+            return g.error("E205", f"{a.name} must be >= 0, got {v.text}")
+        return (v.value, v.value)
+    if v.kind == "name":
+        return g.error(
+            "E203",
+            f"unknown {a.name} '{v.text}'{did_you_mean(v.text, ('valid', 'same'))}",
+            "padding is an integer, `valid` or `same`",
+        )
+    return g.wrong("an integer, `valid` or `same`")
+
+
+_CONVERTERS = {
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "choice": _choice,
+    "size2": _dims,
+    "shape": _dims,
+    "padding": _padding,
+}
+
+
+def _check_number(g: _Given, x):
+    a, v = g.a, g.v
+    if a.size and x < 1:
+        return g.error("E304", f"{a.name} must be positive, got {v.text}")
     if not _in_range(a, x):
         bounds = _range_text(a)
         bounds = bounds if bounds[0] in "<>" else "in " + bounds
-        diags.error("E205", f"{owner}: {a.name} must be {bounds}, got {v.text}", v.span)
-        return None
+        return g.error("E205", f"{a.name} must be {bounds}, got {v.text}")
     return x
+
+
+def match(
+    owner: str,
+    positional: list[str],
+    keywords: list[str],
+    args: tuple[Value, ...],
+    kwargs: tuple,
+    diags: Diagnostics,
+    too_many: tuple[str, str],
+    listing: str,
+) -> tuple[dict[str, Value], bool]:
+    """Values by parameter name: positional ones in order, then keywords. The one matching rule
+    of layer, setting and block calls. Reports too many positional values (E209, with the
+    caller's `too_many` (message, hint)), an unknown keyword (E202, the valid names after
+    `listing`) and a name given twice (E207); the bool is False if any of these happened."""
+    ok = True
+    given: dict[str, Value] = {}
+    if len(args) > len(positional):
+        diags.error("E209", too_many[0], args[len(positional)].span, too_many[1])
+        ok = False
+    given.update(zip(positional, args, strict=False))
+    for kw in kwargs:
+        if kw.name not in keywords:
+            diags.error(
+                "E202",
+                f"{owner}: unknown keyword '{kw.name}'{did_you_mean(kw.name, keywords)}",
+                kw.span,
+                f"{listing}: " + ", ".join(keywords) if keywords else f"{owner} takes no arguments",
+            )
+            ok = False
+        elif kw.name in given:
+            diags.error("E207", f"{owner}: {kw.name} given twice", kw.span)
+            ok = False
+        else:
+            given[kw.name] = kw.value
+    return given, ok
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def bind(
@@ -171,44 +240,17 @@ def bind(
 
     `kwargs` is a sequence of syntax.Kwarg whose values are already resolved.
     """
-    ok = True
+    positional = [a.name for a in table if a.positional]
+    keywords = [a.name for a in table if not a.positional]
+    takes = f"at most {plural(len(positional), 'positional argument')}"
+    hint = f"pass the rest as keywords: {', '.join(k + '=...' for k in keywords)}"
+    too_many = (
+        f"{owner} takes {takes if positional else 'no positional arguments'}, got {len(args)}",
+        hint if keywords else "",
+    )
+    all_names = [a.name for a in table]
+    given, ok = match(owner, positional, all_names, args, kwargs, diags, too_many, "valid")
     params: dict = {}
-    given: dict[str, Value] = {}
-    positional = [a for a in table if a.positional]
-    by_name = {a.name: a for a in table}
-    if len(args) > len(positional):
-        keywords = [a.name for a in table if not a.positional]
-        takes = (
-            f"at most {len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
-            if positional
-            else "no positional arguments"
-        )
-        extra = args[len(positional)]
-        diags.error(
-            "E209",
-            f"{owner} takes {takes}, got {len(args)}",
-            extra.span,
-            f"pass the rest as keywords: {', '.join(k + '=...' for k in keywords)}"
-            if keywords
-            else "",
-        )
-        ok = False
-    for a, v in zip(positional, args, strict=False):
-        given[a.name] = v
-    for kw in kwargs:
-        if kw.name not in by_name:
-            diags.error(
-                "E202",
-                f"{owner}: unknown keyword '{kw.name}'{did_you_mean(kw.name, by_name)}",
-                kw.span,
-                ("valid: " + ", ".join(by_name)) if by_name else f"{owner} takes no arguments",
-            )
-            ok = False
-        elif kw.name in given:
-            diags.error("E207", f"{owner}: {kw.name} given twice", kw.span)
-            ok = False
-        else:
-            given[kw.name] = kw.value
     for a in table:
         if a.name in given:
             params[a.name] = convert(owner, a, given[a.name], diags, names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..diagnostics import example_shape
 from .args import Arg
 from .core import INITIALIZERS, activation_arg
 from .kinds import LayerKind, Shape, ShapeError, Weight
@@ -11,9 +12,8 @@ from .kinds import LayerKind, Shape, ShapeError, Weight
 
 def image_only(layer: str, shape: Shape) -> Shape:
     if len(shape) != 3:
-        dims = "x".join(map(str, shape))
         raise ShapeError(
-            f"{layer} expects a (C,H,W) image input, got shape ({dims})",
+            f"{layer} expects a (C,H,W) image input, got shape {example_shape(shape)}",
             "declare an image input such as `input 1x28x28`" if len(shape) == 1 else "",
         )
     return shape

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..diagnostics import example_shape
 from .activations import ACTIVATIONS, ALIASES
 from .args import Arg
 from .kinds import LayerKind, Shape, ShapeError, Weight
@@ -24,9 +25,8 @@ def activation_arg() -> Arg:
 
 def flat_only(layer: str, shape: Shape) -> int:
     if len(shape) != 1:
-        dims = "x".join(map(str, shape))
         raise ShapeError(
-            f"{layer} expects a flat (features) input, got shape ({dims})",
+            f"{layer} expects a flat (features) input, got shape {example_shape(shape)}",
             f"add `flatten` before `{layer}`" if len(shape) > 1 else "",
         )
     return shape[0]
@@ -47,8 +47,7 @@ def _dense_weights(p: dict, shape: Shape) -> dict[str, Weight]:
 
 def _norm_features(layer: str, shape: Shape) -> int:
     if len(shape) not in (1, 3):
-        dims = "x".join(map(str, shape))
-        raise ShapeError(f"{layer} expects (F) or (C,H,W) input, got shape ({dims})")
+        raise ShapeError(f"{layer} expects (F) or (C,H,W) input, got shape {example_shape(shape)}")
     return shape[0]
 
 

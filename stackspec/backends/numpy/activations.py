@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numpy.polynomial import chebyshev
 
+from ...numerics import sigmoid_values, softmax_values
+
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
 
@@ -39,14 +41,6 @@ def _relu(x, inplace=False):
     return y, grad
 
 
-def sigmoid_values(x):
-    # Stable for any x: exp only ever sees -|x|, and the negative half uses e/(1+e) so tiny
-    # values keep their relative precision (0.5+0.5*tanh(x/2) would round them away).
-    e = np.exp(-np.abs(x))
-    r = 1 / (1 + e)
-    return np.where(x >= 0, r, e * r)
-
-
 def _sigmoid(x, inplace=False):
     y = sigmoid_values(x)
 
@@ -65,14 +59,6 @@ def _tanh(x, inplace=False):
         return dy
 
     return y, grad
-
-
-def softmax_values(x):
-    """Softmax over the last axis, shifted by the maximum so exp never overflows."""
-    z = x - x.max(axis=-1, keepdims=True)
-    y = np.exp(z, out=z)
-    y /= y.sum(axis=-1, keepdims=True)
-    return y
 
 
 def _softmax(x, inplace=False):

@@ -14,8 +14,8 @@ import numpy as np
 
 from ...init import initial_weights
 from ...model import Model
+from ...numerics import loss_and_grad
 from .layers import Context, build
-from .losses import loss_and_grad
 from .optimizers import Optimizer
 
 # Dropout masks come from their own stream of the seed, distinct from the batch order's.
@@ -79,14 +79,6 @@ class NumpyModel(Model):
         return {key: self.params[key].copy() for key in self.ir.tensors()}
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        expected = self.ir.tensors()
-        missing = [k for k in expected if k not in weights]
-        extra = [k for k in weights if k not in expected]
-        if missing or extra:
-            raise ValueError(f"weights do not match the model: missing {missing}, extra {extra}")
-        for key, w in expected.items():
-            value = np.asarray(weights[key])
-            if value.shape != w.shape:
-                raise ValueError(f"weight {key}: expected shape {w.shape}, got {value.shape}")
+        for key, value in self._checked(weights).items():
             # In place: the layer closures hold these very arrays.
             np.copyto(self.params[key], value, casting="same_kind")

@@ -22,6 +22,7 @@ from torch import nn
 from ...diagnostics import UserError
 from ...init import initial_weights
 from ...model import Model
+from ...numerics import aligned_shape
 from .layers import holder, module_for
 
 # On (outputs, targets) of equal shapes. torch's huber is ours: 0.5 d^2 inside delta,
@@ -146,20 +147,12 @@ class TorchModel(Model, nn.Module):
         name = loss.pop("name")
         self._loss = functools.partial(LOSSES[name], **loss)  # e.g. huber's delta
         self._labels = np.int64 if name == "crossentropy" else np.float32
-        # The shape a target must have, but for (N,) against a single output (N, 1).
-        self._target_tail = () if name == "crossentropy" else tuple(self.ir.output_shape)
+        self._loss_name = name
         torch.manual_seed(train["seed"])
         self.train()
 
     def _aligned(self, out: torch.Tensor, y: np.ndarray) -> torch.Tensor:
-        # A model output (N, 1) against a target (N,) is squeezed, never broadcast to (N, N).
-        if y.shape[1:] == self._target_tail:
-            return out
-        if y.ndim == 1 and self._target_tail == (1,):
-            return out[:, 0]
-        raise ValueError(
-            f"outputs of shape {tuple(out.shape)} do not match targets of shape {y.shape}"
-        )
+        return out.reshape(aligned_shape(out.shape, y.shape, self._loss_name))
 
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         if self._optimizer is None:
@@ -202,15 +195,7 @@ class TorchModel(Model, nn.Module):
                 getattr(m, name).copy_(snapshot[key])
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        if set(weights) != set(self._slots):
-            missing = sorted(set(self._slots) - set(weights))
-            extra = sorted(set(weights) - set(self._slots))
-            raise ValueError(f"weights do not match the model: missing {missing}, extra {extra}")
+        checked = self._checked(weights)
         with torch.no_grad():
             for key, (module, name) in self._slots.items():
-                target, value = getattr(module, name), np.asarray(weights[key], np.float32)
-                if tuple(value.shape) != tuple(target.shape):
-                    raise ValueError(
-                        f"weight {key}: expected shape {tuple(target.shape)}, got {value.shape}"
-                    )
-                target.copy_(torch.from_numpy(value))
+                getattr(module, name).copy_(torch.from_numpy(checked[key]))

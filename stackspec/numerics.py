@@ -1,4 +1,7 @@
-"""Losses on raw model outputs, as means over the batch and the output elements (§5, §6).
+"""Backend-neutral numerics on NumPy arrays: output probabilities and the losses (§5, §6).
+
+The training runtime (fit.py, metrics.py, model.py) evaluates every backend's raw outputs with
+these, and the NumPy backend trains with them, so neither imports the other.
 
 `loss` is the IR's loss dict, e.g. {"name": "huber", "delta": 1.0}. `loss_and_grad` gives the
 value and d(loss)/d(pred) for training; `loss_value` the value only (validation, evaluate).
@@ -10,14 +13,39 @@ from __future__ import annotations
 
 import numpy as np
 
+from .diagnostics import array_shape
 
-def _align(pred, y):
-    """A (N, 1) output against a (N,) target is compared as (N,), never broadcast to (N, N)."""
-    if pred.shape != y.shape and pred.shape[1:] == (1,) and y.shape == pred.shape[:1]:
-        return pred.reshape(y.shape)
-    if pred.shape != y.shape:
-        raise ValueError(f"outputs of shape {pred.shape} do not match targets of shape {y.shape}")
-    return pred
+
+def aligned_shape(out_shape: tuple, target_shape: tuple, loss: str) -> tuple:
+    """The shape model outputs take to be compared with targets: a (N, 1) output against a (N,)
+    target is compared as (N,), never broadcast to (N, N); crossentropy's logits (N, K) stay as
+    they are against their integer labels (N,). Any other mismatch is a ValueError.
+    Shapes, not arrays, so that the torch backend applies the same rule to its tensors."""
+    out_shape, target_shape = tuple(out_shape), tuple(target_shape)
+    if out_shape == target_shape or loss == "crossentropy":
+        return out_shape
+    if out_shape[1:] == (1,) and target_shape == out_shape[:1]:
+        return target_shape
+    raise ValueError(
+        f"outputs of shape {array_shape(out_shape)} do not match targets of shape "
+        f"{array_shape(target_shape)}"
+    )
+
+
+def sigmoid_values(x):
+    # Stable for any x: exp only ever sees -|x|, and the negative half uses e/(1+e) so tiny
+    # values keep their relative precision (0.5+0.5*tanh(x/2) would round them away).
+    e = np.exp(-np.abs(x))
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r)
+
+
+def softmax_values(x):
+    """Softmax over the last axis, shifted by the maximum so exp never overflows."""
+    z = x - x.max(axis=-1, keepdims=True)
+    y = np.exp(z, out=z)
+    y /= y.sum(axis=-1, keepdims=True)
+    return y
 
 
 def mse(pred, y):
@@ -72,10 +100,9 @@ def loss_and_grad(loss: dict, pred: np.ndarray, y: np.ndarray) -> tuple[float, n
     """(mean loss as a float, d loss / d pred with pred's shape and dtype)."""
     name, params = loss["name"], {k: v for k, v in loss.items() if k != "name"}
     y = np.asarray(y)
-    aligned = pred
     if name != "crossentropy":
         y = y.astype(pred.dtype, copy=False)
-        aligned = _align(pred, y)
+    aligned = pred.reshape(aligned_shape(pred.shape, y.shape, name))
     value, grad = LOSSES[name](aligned, y, **params)
     return float(value), grad.reshape(pred.shape)
 
