@@ -33,9 +33,8 @@ def example_id(call: str, shape: tuple[int, ...]) -> str:
     return f"{call}@{dims(shape)}"
 
 
-def example_params(examples=None) -> list:
-    """The valid examples as pytest params (op, call, shape), named by call and input."""
-    rows = EXAMPLES if examples is None else examples
+def example_params(rows=EXAMPLES) -> list:
+    """Examples as pytest params (op, call, shape[, code]), named by call and input."""
     return [pytest.param(*row, id=example_id(*row[1:3])) for row in rows]
 
 

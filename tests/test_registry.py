@@ -8,7 +8,7 @@ import functools
 import math
 
 import pytest
-from conftest import BAD_EXAMPLES, EXAMPLES, example_id, example_params, example_spec
+from conftest import BAD_EXAMPLES, EXAMPLES, example_params, example_spec
 
 import stackspec
 from stackspec.compiler import compile_source
@@ -74,10 +74,7 @@ def test_valid_examples(op, call, shape):
     assert set(node.params) == {a.name for a in kind.args}
 
 
-@pytest.mark.parametrize(
-    ("op", "call", "shape", "code"),
-    [pytest.param(*row, id=example_id(*row[1:3])) for row in BAD_EXAMPLES],
-)
+@pytest.mark.parametrize(("op", "call", "shape", "code"), example_params(BAD_EXAMPLES))
 def test_invalid_examples(op, call, shape, code):
     result = compiled(call, shape)
     assert [d.code for d in result.diags.items if d.severity == "error"] == [code]
