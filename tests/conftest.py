@@ -7,16 +7,42 @@ from pathlib import Path
 
 import pytest
 
+from stackspec.layers import LAYERS
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 DATA = ROOT / "data" / "red-wine.csv"
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
-# Between them, every layer kind of the registry, with non-default arguments (backend tests).
-EVERY_LAYER = """
+# Every registry entry's examples (LayerKind.examples): the generic tests (shapes, counts,
+# gradients, parity, emitted source, weight round trips) walk these, so a new layer kind is
+# covered by adding examples to its entry, never by editing a test.
+EXAMPLES = [(op, ex[0], ex[1]) for op, k in LAYERS.items() for ex in k.examples if len(ex) == 2]
+BAD_EXAMPLES = [(op, *ex) for op, k in LAYERS.items() for ex in k.examples if len(ex) == 3]
+
+
+def dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def example_spec(call: str, shape: tuple[int, ...]) -> str:
+    return f"input {dims(shape)}\n{call}\n"
+
+
+def example_id(call: str, shape: tuple[int, ...]) -> str:
+    return f"{call}@{dims(shape)}"
+
+
+def example_params(rows=EXAMPLES) -> list:
+    """Examples as pytest params (op, call, shape[, code]), named by call and input."""
+    return [pytest.param(*row, id=example_id(*row[1:3])) for row in rows]
+
+
+# `residual` is structural (no registry entry, no examples): nested, around layers with weights
+# and state, for every backend and every emitted source.
+RESIDUAL = """
 input 2x6x6
 conv2d 3 relu kernel=2 padding=same
-batchnorm
 residual {
   conv2d 3 elu padding=1 bias=false
   batchnorm momentum=0.9 eps=0.00001 affine=false
@@ -24,20 +50,21 @@ residual {
     relu
   }
 }
-maxpool2d 2 stride=1 padding=1
-avgpool2d 3 stride=2 padding=1
-layernorm
-elu alpha=0.5
 globalavgpool
-dense 8 gelu init=he_normal
-dropout 0.5
-dense 8 silu
-gelu | silu | tanh
-leaky_relu slope=0.2
-softplus
-dense 3 tanh
-selu | sigmoid | linear | softmax
+residual {
+  dense 3 tanh
+  layernorm
+  dropout 0.5
+}
 """
+
+
+def every_layer_specs() -> dict[str, str]:
+    """name -> spec text: one spec per valid example, and RESIDUAL."""
+    specs = {example_id(call, shape): example_spec(call, shape) for _, call, shape in EXAMPLES}
+    return {**specs, "residual": RESIDUAL}
+
+
 FLAT = "input 2x3x3\nconv2d 2 kernel=2 stride=2 padding=1\nflatten\ndense 2 bias=false\n"
 
 

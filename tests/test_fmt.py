@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import every_layer_specs
 
 import stackspec
 from stackspec.fmt import format_source
@@ -55,6 +56,13 @@ def test_meaning_and_comments_are_kept(path):
     assert [c.text.strip() for c in _comments(formatted)] == [
         c.text.strip() for c in _comments(text)
     ]
+
+
+def test_every_layer_is_kept_by_fmt():
+    for text in every_layer_specs().values():
+        formatted = format_source(text.lstrip("\n"))
+        assert meaning(formatted) == meaning(text), text
+        assert format_source(formatted) == formatted, text
 
 
 def test_literals_are_printed_as_written():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import every_layer_specs
 
 import stackspec
 from stackspec.ir import FORMAT, VERSION
@@ -86,6 +87,19 @@ def test_every_default_is_filled_in():
         "seed",
         "shuffle",
     }
+
+
+def test_every_layer_has_every_default_filled_in_and_round_trips_through_json():
+    for name, text in every_layer_specs().items():
+        ir = stackspec.parse(text).ir
+        doc = json.loads(ir.dumps())
+        assert doc == ir.to_json(), name
+        for n in ir.walk():
+            if n.op in LAYERS:
+                assert set(n.params) == {a.name for a in LAYERS[n.op].args}, name
+        nodes = doc["nodes"]
+        assert doc["param_count"] == sum(n["param_count"] for n in nodes) == ir.param_count
+        assert doc["state_count"] == sum(n["state_count"] for n in nodes) == ir.state_count
 
 
 def test_totals_are_the_sum_of_the_nodes():

@@ -12,10 +12,18 @@ import re
 
 import numpy as np
 import pytest
-from conftest import DATA, SPECS, needs_cuda, needs_torch
+from conftest import (
+    DATA,
+    EXAMPLES,
+    SPECS,
+    dims,
+    every_layer_specs,
+    needs_cuda,
+    needs_torch,
+)
 
 import stackspec
-from stackspec.layers import LAYERS, STRUCTURAL
+from stackspec.layers import ACTIVATIONS
 
 pytestmark = needs_torch
 torch = pytest.importorskip("torch")
@@ -35,45 +43,15 @@ def device(request):
         yield "cpu"
 
 
-# (input, layers): a few argument variants of every layer kind.
+# (input, layers): the registry's examples, and residual (structural: no registry entry).
 LAYER_CASES = [
-    ("7", "dense 5"),
-    ("7", "dense 4 relu bias=false"),
-    ("7", "dense 3 tanh init=he_normal"),
-    ("2x7x6", "conv2d 3"),
-    ("2x7x6", "conv2d 4 relu kernel=2 padding=same"),
-    ("2x7x6", "conv2d 2 kernel=3x2 stride=2 padding=1 bias=false"),
-    ("3x5x5", "conv2d 2 sigmoid kernel=4 padding=same"),
-    ("2x7x6", "maxpool2d"),
-    ("2x7x6", "maxpool2d 3 stride=2 padding=1"),
-    ("2x7x6", "maxpool2d 2x3 stride=1"),
-    ("2x7x6", "avgpool2d"),
-    ("2x7x6", "avgpool2d 3 stride=2 padding=1"),
-    ("2x7x6", "avgpool2d 2x3 stride=1 padding=1"),
-    ("3x4x5", "globalavgpool"),
-    ("2x3x4", "flatten"),
-    ("6", "batchnorm"),
-    ("3x4x4", "batchnorm momentum=0.5 eps=0.1"),
-    ("6", "batchnorm affine=false"),
-    ("7", "layernorm"),
-    ("2x3x5", "layernorm eps=0.01 affine=false"),
-    ("6", "dropout 0.5"),
-    ("2x3x3", "dropout 0"),
-    *(("6", name) for name in ("linear", "relu", "sigmoid", "tanh", "softmax", "gelu")),
-    *(("6", name) for name in ("silu", "elu", "selu", "leaky_relu", "softplus")),
-    ("6", "elu alpha=0.5"),
-    ("2x3x3", "leaky_relu slope=0.3"),
-    ("2x3x3", "softmax"),
+    *((dims(shape), call) for _, call, shape in EXAMPLES),
     ("6", "residual {\n dense 8 relu\n batchnorm\n dense 6\n}"),
     ("2x4x4", "residual {\n conv2d 2 elu padding=same\n residual {\n layernorm\n }\n}"),
 ]
+CASE_IDS = [f"{text}@{shape}" for shape, text in LAYER_CASES]
 
 SPEC_FILES = sorted(SPECS.glob("*.stack"))
-
-
-def test_every_layer_kind_has_parity_cases():
-    ops = {n.op for i, text in LAYER_CASES for n in stackspec.parse(f"input {i}\n{text}").ir.walk()}
-    assert ops >= set(LAYERS) | set(STRUCTURAL)
 
 
 def no_dropout(text: str) -> str:
@@ -152,12 +130,12 @@ def check_train_gradients(spec, device):
             close(param.cpu(), np_model.params[key], 1e-5, f"running statistic {key}")
 
 
-@pytest.mark.parametrize(("shape", "text"), LAYER_CASES, ids=[t for _, t in LAYER_CASES])
+@pytest.mark.parametrize(("shape", "text"), LAYER_CASES, ids=CASE_IDS)
 def test_layer_eval_outputs(shape, text, device):
     check_eval(stackspec.parse(f"input {shape}\n{text}"), device)
 
 
-@pytest.mark.parametrize(("shape", "text"), LAYER_CASES, ids=[t for _, t in LAYER_CASES])
+@pytest.mark.parametrize(("shape", "text"), LAYER_CASES, ids=CASE_IDS)
 def test_layer_train_outputs_and_gradients(shape, text, device):
     check_train_gradients(stackspec.parse(f"input {shape}\n{no_dropout(text)}"), device)
 
@@ -172,8 +150,9 @@ def test_spec_train_outputs_and_gradients(path, device):
     check_train_gradients(small(path, no_dropout), device)
 
 
-def test_an_activation_on_large_inputs(device):
-    spec = stackspec.parse("input 8\nsoftplus | sigmoid | gelu | silu | elu | selu")
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_an_activation_on_large_inputs(activation, device):
+    spec = stackspec.parse(f"input 8\n{activation}")
     np_model, t_model = pair(spec, device)
     x = np.array([[-90, -30, -3, -1e-3, 0, 2, 25, 90]], np.float32)
     close(t_model._predict_batch(x), np_model._predict_batch(x), 1e-5)
@@ -269,6 +248,21 @@ def test_initial_weights_are_equal_in_saved_files(tmp_path):
     assert list(a) == list(b)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_every_layers_weights_round_trip_between_the_backends(tmp_path):
+    for name, text in every_layer_specs().items():
+        spec = stackspec.parse(text)
+        want = varied(spec)
+        for saved, loaded in (("numpy", "torch"), ("torch", "numpy")):
+            model = spec.compile(saved, **({"device": "cpu"} if saved == "torch" else {}))
+            model.set_weights(want)
+            model.save(tmp_path / "w.safetensors")
+            other = spec.compile(loaded, **({"device": "cpu"} if loaded == "torch" else {}))
+            got = other.load(tmp_path / "w.safetensors").get_weights()
+            assert list(got) == list(want), name
+            for key in want:
+                np.testing.assert_array_equal(got[key], want[key], err_msg=f"{name}: {key}")
 
 
 @pytest.mark.parametrize(("trained", "loaded"), [("numpy", "torch"), ("torch", "numpy")])

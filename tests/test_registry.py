@@ -1,19 +1,133 @@
 """Table-driven tests over the layer registry: defaults, shapes, weights, counts and argument
-errors, each generated from `LAYERS` or checked against values computed by hand."""
+errors, each generated from `LAYERS` and its examples, or checked against values computed by
+hand."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
+from conftest import BAD_EXAMPLES, EXAMPLES, example_params, example_spec
 
 import stackspec
 from stackspec.compiler import compile_source
-from stackspec.layers import ACTIVATIONS, ALIASES, INITIALIZERS, LAYERS, REQUIRED
+from stackspec.layers import ACTIVATIONS, ALIASES, INITIALIZERS, LAYERS
+from stackspec.syntax import Call
 
-# --- defaults (LANGUAGE.md §4), written out by hand ------------------------------------------
 
-DEFAULTS = {
+def compiled(call: str, shape: tuple[int, ...]):
+    return compile_source(example_spec(call, shape))
+
+
+def errors(call: str, shape: tuple[int, ...]) -> list[tuple[str, int, int]]:
+    result = compiled(call, shape)
+    return [(d.code, d.span.line, d.span.column) for d in result.diags.sorted()]
+
+
+# --- the examples themselves -------------------------------------------------------------------
+
+
+def test_every_layer_kind_has_valid_and_invalid_examples():
+    for op, kind in LAYERS.items():
+        assert any(o == op for o, *_ in EXAMPLES), f"{op}: no valid example"
+        assert any(o == op for o, *_ in BAD_EXAMPLES), f"{op}: no invalid example"
+        for call, *_ in kind.examples:
+            assert call.split()[0] == op, f"{op}: example {call!r} calls another layer"
+
+
+def _written(call: Call, kind) -> list[str]:
+    positional = [a.name for a in kind.args if a.positional]
+    return positional[: len(call.args)] + [kw.name for kw in call.kwargs]
+
+
+@pytest.mark.parametrize("op", sorted(LAYERS))
+def test_valid_examples_give_every_argument_a_non_default_value(op):
+    kind, covered = LAYERS[op], set()
+    for o, call, shape in EXAMPLES:
+        if o != op:
+            continue
+        result = compiled(call, shape)
+        (stmt,) = [st for st in result.program.stmts if isinstance(st, Call)]
+        (node,) = result.ir.nodes
+        for a in kind.args:
+            # A default that depends on other arguments (None) counts once it is written.
+            if a.name in _written(stmt, kind) and node.params[a.name] != a.default:
+                covered.add(a.name)
+    missing = [a.name for a in kind.args if a.name not in covered]
+    assert not missing, f"{op}: no valid example sets {', '.join(missing)} to a non-default value"
+
+
+@pytest.mark.parametrize(("op", "call", "shape"), example_params())
+def test_valid_examples(op, call, shape):
+    """Each compiles to one node whose shapes, weights, state and counts are the registry's."""
+    result = compiled(call, shape)
+    assert not result.diags.has_errors, result.diags.items
+    (node,) = result.ir.nodes
+    kind = LAYERS[op]
+    assert node.op == op and node.input_shape == shape
+    assert node.output_shape == kind.shape(node.params, shape)
+    weights, state = kind.weights(node.params, shape), kind.state(node.params, shape)
+    assert node.weights == weights and node.state == state
+    assert node.param_count == sum(math.prod(w.shape) for w in weights.values())
+    assert node.state_count == sum(math.prod(w.shape) for w in state.values())
+    assert set(node.params) == {a.name for a in kind.args}
+
+
+@pytest.mark.parametrize(("op", "call", "shape", "code"), example_params(BAD_EXAMPLES))
+def test_invalid_examples(op, call, shape, code):
+    result = compiled(call, shape)
+    assert [d.code for d in result.diags.items if d.severity == "error"] == [code]
+    assert result.ir is None
+
+
+# --- defaults: the registry's, and LANGUAGE.md §4's written out by hand -------------------------
+
+
+@functools.cache
+def first_example(op: str) -> tuple[str, tuple[int, ...], dict]:
+    """(call, input shape, params) of `op`'s first valid example."""
+    call, shape = next((c, s) for o, c, s in EXAMPLES if o == op)
+    (node,) = compiled(call, shape).ir.nodes
+    return call, shape, node.params
+
+
+def input_for(op: str) -> tuple[int, ...]:
+    return first_example(op)[1]
+
+
+def required_values(op: str) -> dict[str, object]:
+    """A value for each required argument: the first valid example's."""
+    params = first_example(op)[2]
+    return {a.name: params[a.name] for a in LAYERS[op].args if a.required}
+
+
+def minimal_call(op: str) -> str:
+    given = [f"{name}={_text(v)}" for name, v in required_values(op).items()]
+    return " ".join([op, *given])
+
+
+def _text(value) -> str:
+    """A value as a spec writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return str(value)
+
+
+@pytest.mark.parametrize("op", sorted(LAYERS))
+def test_defaults(op):
+    result = compiled(minimal_call(op), input_for(op))
+    assert not result.diags.has_errors, result.diags.items
+    (node,) = result.ir.nodes
+    kind = LAYERS[op]
+    expected = {a.name: a.default for a in kind.args if not a.required}
+    expected = {**required_values(op), **expected}
+    assert node.params == (kind.complete(expected) if kind.complete else expected)
+
+
+DOCUMENTED_DEFAULTS = {
     "dense": {"activation": "linear", "bias": True, "init": "glorot_uniform"},
     "dropout": {},
     "batchnorm": {"momentum": 0.99, "eps": 0.001, "affine": True},
@@ -33,55 +147,14 @@ DEFAULTS = {
     "elu": {"alpha": 1.0},
     "leaky_relu": {"slope": 0.01},
 }
-for _name in ACTIVATIONS:
-    DEFAULTS.setdefault(_name, {})
-
-# Values for required arguments, and an input shape each layer accepts.
-REQUIRED_VALUES = {"units": 4, "filters": 2, "rate": 0.5}
-IMAGE = (2, 6, 6)
-IMAGE_OPS = ("conv2d", "maxpool2d", "avgpool2d", "globalavgpool")
-INPUTS = {"dense": (3,), "dropout": (3,), "batchnorm": (3,), "layernorm": (3,)}
 
 
-def input_for(op: str) -> tuple[int, ...]:
-    return INPUTS.get(op, IMAGE if op in IMAGE_OPS else (3,))
-
-
-def spec_text(call: str, shape: tuple[int, ...]) -> str:
-    return f"input {'x'.join(map(str, shape))}\n{call}\n"
-
-
-def compiled(call: str, shape: tuple[int, ...]):
-    return compile_source(spec_text(call, shape))
-
-
-def errors(call: str, shape: tuple[int, ...]) -> list[tuple[str, int, int]]:
-    result = compiled(call, shape)
-    return [(d.code, d.span.line, d.span.column) for d in result.diags.sorted()]
-
-
-def minimal_call(op: str) -> str:
-    kind = LAYERS[op]
-    given = [f"{a.name}={REQUIRED_VALUES[a.name]}" for a in kind.args if a.required]
-    return " ".join([op, *given])
-
-
-def test_defaults_table_covers_the_registry():
-    assert set(DEFAULTS) == set(LAYERS)
-
-
-@pytest.mark.parametrize("op", sorted(LAYERS))
-def test_defaults(op):
-    result = compiled(minimal_call(op), input_for(op))
-    assert not result.diags.has_errors, result.diags.items
-    (node,) = result.ir.nodes
-    expected = {**{a.name: REQUIRED_VALUES[a.name] for a in LAYERS[op].args if a.required}}
-    expected.update(DEFAULTS[op])
-    assert node.params == expected
-    # Every declared default is what the table above says, so the IR has every default filled.
-    for a in LAYERS[op].args:
-        if a.default is not REQUIRED and a.default is not None:
-            assert DEFAULTS[op][a.name] == a.default
+@pytest.mark.parametrize("op", sorted(DOCUMENTED_DEFAULTS))
+def test_defaults_are_the_documented_ones(op):
+    (node,) = compiled(minimal_call(op), input_for(op)).ir.nodes
+    assert {k: v for k, v in node.params.items() if k not in required_values(op)} == (
+        DOCUMENTED_DEFAULTS[op]
+    )
 
 
 # --- shapes, weights and counts, computed by hand --------------------------------------------
@@ -152,10 +225,6 @@ SHAPES = [
     ("leaky_relu slope=0.2", (4,), (4,), {}, {}),
     ("swish", (4,), (4,), {}, {}),
 ]
-
-
-def test_shape_table_covers_the_registry():
-    assert {call.split()[0] for call, *_ in SHAPES} >= set(LAYERS)
 
 
 @pytest.mark.parametrize(("call", "shape", "out", "weights", "state"), SHAPES)
@@ -273,11 +342,7 @@ def test_every_argument_has_bad_values():
 
 @pytest.mark.parametrize(("op", "name", "text", "code"), ARG_CASES)
 def test_argument_errors(op, name, text, code):
-    others = [
-        f"{a.name}={REQUIRED_VALUES[a.name]}"
-        for a in LAYERS[op].args
-        if a.required and a.name != name
-    ]
+    others = [f"{k}={_text(v)}" for k, v in required_values(op).items() if k != name]
     call = " ".join([op, *others, f"{name}={text}"])
     column = call.index(f"{name}={text}") + len(name) + 2
     assert errors(call, input_for(op)) == [(code, 2, column)]
@@ -292,21 +357,11 @@ def test_unknown_keyword(op):
 @pytest.mark.parametrize("op", sorted(op for op, kind in LAYERS.items() if kind.args))
 def test_duplicate_keyword(op):
     first = LAYERS[op].args[0]
-    good = REQUIRED_VALUES.get(first.name)
-    good = _good_text(first) if good is None else good
+    good = _text(first.default) if not first.required else _text(required_values(op)[first.name])
     call = f"{minimal_call(op)} {first.name}={good} {first.name}={good}"
     if first.required:  # minimal_call already gave it once
         call = call.replace(f" {first.name}={good}", "", 1)
     assert errors(call, input_for(op)) == [("E207", 2, call.rindex(f"{first.name}=") + 1)]
-
-
-def _good_text(arg) -> str:
-    d = arg.default
-    if isinstance(d, bool):
-        return "true" if d else "false"
-    if isinstance(d, tuple):
-        return "x".join(map(str, d))
-    return str(d)
 
 
 @pytest.mark.parametrize(
@@ -319,7 +374,8 @@ def test_missing_required_argument(op):
 @pytest.mark.parametrize("op", sorted(LAYERS))
 def test_too_many_positional_arguments(op):
     positional = [a for a in LAYERS[op].args if a.positional]
-    values = [str(REQUIRED_VALUES.get(a.name, _good_text(a))) for a in positional]
+    given = required_values(op)
+    values = [_text(given[a.name]) if a.required else _text(a.default) for a in positional]
     call = " ".join([op, *values, "7"])
     assert errors(call, input_for(op)) == [("E209", 2, len(call))]
 

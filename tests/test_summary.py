@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import EXAMPLES, example_spec
 
 import stackspec
 from stackspec.summary import _size, summary
@@ -68,6 +69,17 @@ def test_describe_layers():
         "leaky_relu (3)",
     ]
     assert "conv2d 2 tanh" in text
+
+
+def test_every_layer_has_a_row_with_its_shape_and_counts():
+    for op, call, shape in EXAMPLES:
+        ir = stackspec.parse(example_spec(call, shape)).ir
+        (node,) = ir.nodes
+        (row,) = [line for line in summary(ir).splitlines() if line.startswith("0 ")]
+        words = row.split()
+        assert words[1] == op, call
+        assert f"({', '.join(map(str, node.output_shape))})" in row, call
+        assert words[-2:] == [f"{node.param_count:,}", f"{node.state_count:,}"], call
 
 
 @pytest.mark.parametrize(

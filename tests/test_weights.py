@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import every_layer_specs
 from safetensors.numpy import load_file, save_file
 
 import stackspec
@@ -189,6 +190,17 @@ def test_model_save_load_through_the_api(tmp_path):
     changed = stackspec.parse(SPEC.replace("relu", "tanh")).compile("numpy")
     with pytest.warns(UserWarning, match="IR hash differs"):
         changed.load(tmp_path / "a.safetensors")
+
+
+def test_every_layers_weights_round_trip_through_a_file(tmp_path):
+    for name, text in every_layer_specs().items():
+        ir = ir_of(text)
+        w = tensors(ir)
+        save_weights(tmp_path / "w.safetensors", ir, w)
+        back, notes = load_weights(tmp_path / "w.safetensors", ir)
+        assert notes == [] and list(back) == list(ir.tensors()), name
+        for k in w:
+            assert np.array_equal(back[k], w[k]), f"{name}: {k}"
 
 
 # Crafted headers (issue 7): every field is checked, E601 names the tensor and the field; no

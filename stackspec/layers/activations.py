@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .args import Arg
-from .kinds import LayerKind
+from .kinds import Example, LayerKind
 
 ALIASES = {"swish": "silu"}
 
 _FLOAT = dict(type="float")
 
+
+def _shared_examples(name: str) -> tuple[Example, ...]:
+    """Every activation is tried on a flat and an image input and refuses a positional value;
+    one with an argument adds examples of it in its entry."""
+    return ((name, (7,)), (name, (2, 3, 4)), (f"{name} 1", (4,), "E209"))
+
+
 ACTIVATION_LAYERS = {
-    k.name: k
+    k.name: replace(k, examples=_shared_examples(k.name) + k.examples)
     for k in (
         LayerKind("linear", (), "identity"),
         LayerKind("relu", (), "max(x, 0)"),
@@ -19,9 +28,19 @@ ACTIVATION_LAYERS = {
         LayerKind("softmax", (), "exp(x) / sum(exp(x)) over the last axis"),
         LayerKind("gelu", (), "x * Phi(x), exact (erf)"),
         LayerKind("silu", (), "x * sigmoid(x); alias swish"),
-        LayerKind("elu", (Arg("alpha", "float", 1.0, low=0),), "x if x > 0 else alpha*(exp(x)-1)"),
+        LayerKind(
+            "elu",
+            (Arg("alpha", "float", 1.0, low=0),),
+            "x if x > 0 else alpha*(exp(x)-1)",
+            examples=(("elu alpha=0.5", (6,)), ("elu alpha=-1", (4,), "E205")),
+        ),
         LayerKind("selu", (), "scaled elu with the self-normalizing constants"),
-        LayerKind("leaky_relu", (Arg("slope", "float", 0.01, low=0),), "x if x > 0 else slope*x"),
+        LayerKind(
+            "leaky_relu",
+            (Arg("slope", "float", 0.01, low=0),),
+            "x if x > 0 else slope*x",
+            examples=(("leaky_relu slope=0.2", (2, 3, 3)), ("leaky_relu slope=-0.1", (4,), "E205")),
+        ),
         LayerKind("softplus", (), "log(1 + exp(x))"),
     )
 }

@@ -92,6 +92,15 @@ def _pool_shape(layer: str):
 
 
 def _pool(name: str, doc: str) -> LayerKind:
+    # The two poolings share their arguments, shape rule and so their examples.
+    examples = (
+        (name, (2, 6, 7)),
+        (f"{name} 3 stride=2 padding=1", (2, 6, 7)),
+        (f"{name} 3x2 stride=1x2 padding=1", (2, 6, 5)),
+        (name, (4,), "E301"),
+        (f"{name} 5", (1, 4, 4), "E304"),
+        (f"{name} 2 padding=2", (1, 8, 8), "E205"),
+    )
     return LayerKind(
         name,
         (
@@ -102,6 +111,7 @@ def _pool(name: str, doc: str) -> LayerKind:
         doc,
         _pool_shape(name),
         complete=_pool_complete,
+        examples=examples,
     )
 
 
@@ -130,10 +140,41 @@ CONV_LAYERS = {
             "2-D convolution (cross-correlation) over (C,H,W), then the activation",
             _conv_shape,
             _conv_weights,
+            examples=(
+                ("conv2d 3", (2, 6, 5)),
+                ("conv2d 3 relu kernel=2 padding=same", (2, 6, 5)),
+                ("conv2d 2 kernel=4 padding=same bias=false", (2, 5, 5)),
+                ("conv2d 2 tanh kernel=3x2 stride=2 padding=1", (2, 7, 6)),
+                ("conv2d 2 kernel=2x3 stride=3x2 padding=2 init=he_uniform", (2, 5, 6)),
+                ("conv2d 3", (4,), "E301"),
+                ("conv2d 3 kernel=5", (1, 4, 4), "E304"),
+                ("conv2d 3 padding=same stride=2", (1, 8, 8), "E305"),
+                ("conv2d 2 padding=-1", (1, 4, 4), "E205"),
+            ),
         ),
         _pool("maxpool2d", "maximum over each window; padding counts as -inf"),
         _pool("avgpool2d", "mean over each window; padded zeros are not counted"),
-        LayerKind("globalavgpool", (), "mean over H and W per channel", _global_shape),
-        LayerKind("flatten", (), "(C,H,W) -> (C*H*W) in C,H,W order", _flatten_shape),
+        LayerKind(
+            "globalavgpool",
+            (),
+            "mean over H and W per channel",
+            _global_shape,
+            examples=(
+                ("globalavgpool", (3, 4, 5)),
+                ("globalavgpool", (4,), "E301"),
+                ("globalavgpool 2", (3, 4, 4), "E209"),
+            ),
+        ),
+        LayerKind(
+            "flatten",
+            (),
+            "(C,H,W) -> (C*H*W) in C,H,W order",
+            _flatten_shape,
+            examples=(
+                ("flatten", (2, 3, 4)),
+                ("flatten", (5,)),
+                ("flatten start=1", (2, 3, 4), "E202"),
+            ),
+        ),
     )
 }

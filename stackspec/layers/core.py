@@ -81,11 +81,27 @@ LAYERS = {
             "fully connected: y = x @ W.T + b, then the activation",
             _dense_shape,
             _dense_weights,
+            examples=(
+                ("dense 4", (5,)),
+                ("dense 3 relu bias=false", (5,)),
+                ("dense 3 tanh init=he_normal", (4,)),
+                ("dense 4", (1, 8, 8), "E301"),
+                ("dense 0", (3,), "E304"),
+                ("dense 4 rellu", (3,), "E203"),
+            ),
         ),
         LayerKind(
             "dropout",
             (Arg("rate", "float", positional=True, low=0, high=1, high_open=True),),
             "inverted dropout in training, identity in evaluation",
+            examples=(
+                ("dropout 0.5", (6,)),
+                ("dropout 0.2", (2, 3, 3)),
+                ("dropout 0", (4,)),
+                ("dropout 1.5", (4,), "E205"),
+                ("dropout 1", (4,), "E205"),
+                ("dropout", (4,), "E206"),
+            ),
         ),
         LayerKind(
             "batchnorm",
@@ -98,12 +114,27 @@ LAYERS = {
             _batchnorm_shape,
             lambda p, s: _affine(p, s[0]),
             _batchnorm_state,
+            examples=(
+                ("batchnorm", (4,)),
+                ("batchnorm momentum=0.5 eps=0.1", (3, 4, 4)),
+                ("batchnorm affine=false", (2, 3, 2)),
+                ("batchnorm", (2, 3), "E301"),
+                ("batchnorm momentum=1.5", (4,), "E205"),
+                ("batchnorm eps=0", (4,), "E205"),
+            ),
         ),
         LayerKind(
             "layernorm",
             (Arg("eps", "float", 0.00001, low=0, low_open=True), Arg("affine", "bool", True)),
             "layer normalization over the last axis",
             weights=lambda p, s: _affine(p, s[-1]),
+            examples=(
+                ("layernorm", (6,)),
+                ("layernorm", (2, 3, 4)),
+                ("layernorm eps=0.01 affine=false", (2, 3, 5)),
+                ("layernorm eps=-1", (4,), "E205"),
+                ("layernorm affine=1", (4,), "E204"),
+            ),
         ),
     )
 }

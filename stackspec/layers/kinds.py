@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from .args import Arg
 
 Shape = tuple[int, ...]
+# (call, input shape) compiles; (call, input shape, code) fails with exactly that error code.
+Example = tuple[str, Shape] | tuple[str, Shape, str]
 
 
 class ShapeError(Exception):
@@ -53,3 +55,10 @@ class LayerKind:
     state: Callable[[dict, Shape], dict[str, Weight]] = no_weights
     # Fills defaults that depend on other arguments (pooling's stride defaults to its size).
     complete: Callable[[dict], dict] | None = None
+    # The tests' whole knowledge of this layer, as Keras's run_layer_test takes it: every valid
+    # example is compiled, run in both backends, gradient-checked, compared between backends,
+    # emitted and round-tripped; every invalid one must fail with its code. Together the valid
+    # ones give each argument a non-default value; the first one's input shape also suits the
+    # call with only the required arguments (tests build calls from it). Keep inputs small: the
+    # gradient check differentiates every input and weight value.
+    examples: tuple[Example, ...] = ()
