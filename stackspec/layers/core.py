@@ -99,6 +99,7 @@ LAYERS = {
             _batchnorm_shape,
             lambda p, s: _affine(p, s[0]),
             _batchnorm_state,
+            batch_statistics=True,
         ),
         LayerKind(
             "layernorm",

@@ -53,3 +53,6 @@ class LayerKind:
     state: Callable[[dict, Shape], dict[str, Weight]] = no_weights
     # Fills defaults that depend on other arguments (pooling's stride defaults to its size).
     complete: Callable[[dict], dict] | None = None
+    # Normalizes with the statistics of the batch while training, so a batch of one example
+    # cannot train it (fit.py drops or refuses such a batch).
+    batch_statistics: bool = False
