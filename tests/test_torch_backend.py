@@ -7,7 +7,7 @@ import pytest
 from conftest import EVERY_LAYER, FLAT, SPECS, deepest, needs_cuda, needs_torch
 
 import stackspec
-from stackspec.layers import LAYERS, STRUCTURAL
+from stackspec.layers import ACTIVATIONS, LAYERS, STRUCTURAL
 
 pytestmark = needs_torch
 
@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from stackspec.backends.torch import layers as torch_layers  # noqa: E402
+from stackspec.backends.torch.model import Residual  # noqa: E402
 from stackspec.diagnostics import UserError  # noqa: E402
 from stackspec.init import initial_weights  # noqa: E402
 
@@ -42,7 +43,7 @@ NATIVE = (
     nn.LeakyReLU,
     nn.Softplus,
     nn.Sequential,
-    torch_layers.Residual,
+    Residual,
 )
 
 
@@ -52,6 +53,10 @@ def compile_text(text: str, **options):
 
 def test_every_registry_key_has_a_torch_function_named_as_the_key():
     for name in (*LAYERS, *STRUCTURAL):
+        if name in ACTIVATIONS:  # one function for every activation, a table of classes
+            assert torch_layers.LAYER_FUNCTIONS[name] is torch_layers.activation_layer
+            assert hasattr(nn, torch_layers.ACTIVATIONS[name].cls)
+            continue
         fn = getattr(torch_layers, name, None)
         assert callable(fn), f"the torch backend lacks a function for '{name}'"
         assert fn.__name__ == name
