@@ -153,6 +153,16 @@ def test_every_layer_kind_has_source_and_an_unknown_one_is_an_error():
             emit_python(SimpleNamespace(ir=unknown, file=None), backend)
 
 
+def test_the_copied_module_imports_numpy_only():
+    # NumPy source copies inference.py's functions, so it may use numpy (as np) and nothing else.
+    from stackspec.backends.numpy import inference
+
+    tree = ast.parse(Path(inference.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported == {"numpy", "__future__"}
+
+
 def exec_source(source: str) -> dict:
     namespace: dict = {"__name__": "emitted"}
     exec(compile(source, "<emitted>", "exec"), namespace)

@@ -1,7 +1,9 @@
 """The NumPy backend: hand-written forward and backward passes, float32 throughout.
 
-layers.py, conv.py and activations.py hold one function per registry key (dispatch by name
-through `LAYERS`); losses.py and optimizers.py the training rules; model.py the NumpyModel.
+inference.py holds one pure evaluation function per registry key (the emitted source copies
+them); layers.py and conv.py the training layers, named as the keys (dispatch by name through
+`LAYERS`), activations.py their backprop rules; losses.py and optimizers.py the training rules;
+model.py the NumpyModel.
 """
 
 from __future__ import annotations

@@ -98,10 +98,14 @@ def chain(nodes, ctx: Context):
 
 
 def layer_function(op: str):
+    return _find(LAYERS, op, "layer")
+
+
+def _find(table: dict, name: str, what: str):
     try:
-        return LAYERS[op]
+        return table[name]
     except KeyError:
-        raise NotImplementedError(f"the numpy backend has no layer '{op}'") from None
+        raise NotImplementedError(f"the numpy backend has no {what} '{name}'") from None
 
 
 # --- evaluation mode --------------------------------------------------------------------------
@@ -122,15 +126,16 @@ def eval_calls(node) -> list[tuple[str, dict]]:
     then its activation's. A parameter of the function is the node's tensor of that name, else
     absent if it defaults to None (a tensor the node lacks), else the node's param."""
     calls = [(node.op, _arguments(node.op, node.params, node.keys()))]
-    activation = node.params.get("activation", "linear")
-    if activation != "linear":
-        calls.append((activation, _arguments(activation, activation_params(activation), {})))
+    act = node.params.get("activation", "linear")
+    if act != "linear":
+        calls.append((act, _arguments(act, activation_params(act), {})))
     return calls
 
 
 def _arguments(name: str, params: dict, keys: dict[str, str]) -> dict:
     derived, out = DERIVED.get(name, {}), {}
-    for arg in list(inspect.signature(inference_function(name)).parameters.values())[1:]:
+    signature = inspect.signature(_find(INFERENCE, name, "evaluation of"))
+    for arg in list(signature.parameters.values())[1:]:
         if arg.name in keys:
             out[arg.name] = Tensor(keys[arg.name])
         elif arg.name in derived:
@@ -138,13 +143,6 @@ def _arguments(name: str, params: dict, keys: dict[str, str]) -> dict:
         elif arg.default is not None:
             out[arg.name] = params[arg.name]
     return out
-
-
-def inference_function(name: str):
-    try:
-        return INFERENCE[name]
-    except KeyError:
-        raise NotImplementedError(f"the numpy backend has no evaluation of '{name}'") from None
 
 
 def evaluator(nodes, ctx: Context):
