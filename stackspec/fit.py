@@ -29,6 +29,7 @@ import numpy as np
 
 from . import metrics as metric_fns
 from .diagnostics import UserError
+from .layers import LAYERS
 from .progress import Progress, stop_requests
 from .settings import EARLY_STOP, METRICS, SEED_MAX
 
@@ -119,7 +120,7 @@ def resolve_settings(train: dict, **overrides) -> dict:
 
 
 def has_batchnorm(ir) -> bool:
-    return any(node.op == "batchnorm" for node in ir.walk())
+    return any(node.op in LAYERS and LAYERS[node.op].batch_statistics for node in ir.walk())
 
 
 def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:

@@ -26,6 +26,10 @@ class Node:
     state: dict[str, Weight] = field(default_factory=dict)  # non-trainable
     body: tuple[Node, ...] = ()
 
+    def keys(self) -> dict[str, str]:
+        """name -> weight-file key (`{id}.{name}`) of each tensor, trainable then state."""
+        return {name: f"{self.id}.{name}" for name in (*self.weights, *self.state)}
+
     @property
     def param_count(self) -> int:
         own = sum(math.prod(w.shape) for w in self.weights.values())
@@ -84,8 +88,9 @@ class IR:
         """Every weight-file entry `{node_id}.{name}` -> its Weight, trainable and state."""
         out = {}
         for node in self.walk():
-            for name, w in {**node.weights, **node.state}.items():
-                out[f"{node.id}.{name}"] = w
+            tensors = {**node.weights, **node.state}
+            for name, key in node.keys().items():
+                out[key] = tensors[name]
         return out
 
     def to_json(self) -> dict:

@@ -8,19 +8,22 @@ holding numpy, safetensors and torch are put back on sys.path.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from conftest import FLAT, HAS_TORCH, SPECS, deepest, every_layer_specs
 
 import stackspec
+from stackspec.backends.numpy.layers import INFERENCE
+from stackspec.backends.torch import layers as torch_layers
 from stackspec.emit import emit_python
-from stackspec.emit.numpy_source import NUMPY_FUNCTIONS
 from stackspec.layers import LAYERS, STRUCTURAL
 from stackspec.limits import DEPTH_CEILING, Limits
 
@@ -138,8 +141,30 @@ def test_emitted_source_imports_only_numpy_safetensors_and_torch(backend):
         assert imported <= allowed, imported
 
 
-def test_every_layer_kind_has_numpy_source():
-    assert set(NUMPY_FUNCTIONS) >= set(LAYERS) | set(STRUCTURAL)
+def test_every_layer_kind_has_source_and_an_unknown_one_is_an_error():
+    # Both emitters print what the backends build, so a kind is emitted once they have it.
+    assert set(LAYERS) <= set(INFERENCE)
+    assert set(LAYERS) | set(STRUCTURAL) <= set(torch_layers.LAYER_FUNCTIONS)
+    ops = {
+        n.op for t in (*every_layer_specs().values(), FLAT) for n in stackspec.parse(t).ir.walk()
+    }
+    assert ops == set(LAYERS) | set(STRUCTURAL)
+    # A kind that a backend lacks stops the emitter: no silent fallback.
+    ir = stackspec.parse("input 3\ndense 2").ir
+    unknown = dataclasses.replace(ir, nodes=(dataclasses.replace(ir.nodes[0], op="rmsnorm"),))
+    for backend in ("numpy", "torch"):
+        with pytest.raises(NotImplementedError, match="rmsnorm"):
+            emit_python(SimpleNamespace(ir=unknown, file=None), backend)
+
+
+def test_the_copied_module_imports_numpy_only():
+    # NumPy source copies inference.py's functions, so it may use numpy (as np) and nothing else.
+    from stackspec.backends.numpy import inference
+
+    tree = ast.parse(Path(inference.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported == {"numpy", "__future__"}
 
 
 def exec_source(source: str) -> dict:
@@ -194,6 +219,19 @@ def test_torch_source_model_is_a_module_in_eval_mode(tmp_path):
     assert isinstance(out, torch.Tensor)
     np.testing.assert_allclose(out.detach().numpy(), compiled._predict_batch(x), rtol=1e-6)
     np.testing.assert_allclose(model(x), compiled._predict_batch(x), rtol=1e-6)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="no torch")
+def test_the_compiled_state_dict_loads_into_the_emitted_module():
+    # One module layout for both: residual bodies are flat in each, numbered alike.
+    specs = [small(SPECS / "tiny_resnet.stack"), small(SPECS / "residual_mlp.stack")]
+    for spec in [*specs, *(stackspec.parse(t) for t in every_layer_specs().values())]:
+        compiled = spec.compile("torch", device="cpu")
+        compiled.set_weights(varied_weights(spec))
+        model = exec_source(emit_python(spec, "torch"))["Model"]()
+        model.load_state_dict(compiled.state_dict())  # strict: the same keys and shapes
+        x = np.random.default_rng(2).normal(size=(3, *spec.ir.input)).astype(np.float32)
+        np.testing.assert_allclose(model(x), compiled._predict_batch(x), rtol=1e-6, atol=1e-6)
 
 
 def test_cli_writes_the_source(tmp_path):

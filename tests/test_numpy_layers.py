@@ -12,8 +12,9 @@ from conftest import EXAMPLES, central_difference, dims
 
 import stackspec
 from stackspec.backends.numpy import LAYERS as NUMPY_LAYERS
+from stackspec.backends.numpy import inference
 from stackspec.backends.numpy.activations import SELU_ALPHA, SELU_SCALE
-from stackspec.backends.numpy.layers import Context, build
+from stackspec.backends.numpy.layers import INFERENCE, Context, build
 from stackspec.init import initial_weights
 from stackspec.layers import ACTIVATIONS, LAYERS, STRUCTURAL
 
@@ -87,8 +88,12 @@ def check_gradients(ir, ctx, forward, x, seed: int = 0):
 def test_every_registry_kind_has_a_numpy_function():
     kinds = {*LAYERS, *STRUCTURAL}
     assert kinds <= set(NUMPY_LAYERS), f"missing: {kinds - set(NUMPY_LAYERS)}"
-    for kind in kinds:
+    for kind in kinds - set(ACTIVATIONS):  # activations share one layer function
         assert NUMPY_LAYERS[kind].__name__ == kind
+    # ... and an evaluation function of that name in inference.py (emitted source copies it).
+    assert set(LAYERS) <= set(INFERENCE), f"no evaluation: {set(LAYERS) - set(INFERENCE)}"
+    for kind in LAYERS:
+        assert INFERENCE[kind] is getattr(inference, kind)
 
 
 @pytest.mark.parametrize("kind,shape,line", ALL_CASES)
@@ -310,3 +315,26 @@ def test_gelu_float32_accuracy():
     y = make("4001", "gelu", dtype=np.float32)[2](x[None].astype(np.float32), False)[0][0]
     want = np.array([v * _phi(v) for v in x])
     np.testing.assert_allclose(y, want, rtol=1e-6, atol=2e-7)
+
+
+def test_the_erfcx_table_is_its_chebyshev_fit():
+    """inference.ERFCX is a table (the emitted source may import numpy only): refit it here,
+    as a degree-28 Chebyshev interpolant of erfcx(x) = exp(x^2) erfc(x) in t = 1/(1 + x/k)."""
+    from numpy.polynomial import chebyshev
+
+    def erfcx(u):
+        t = np.maximum((u + 1) / 2, 1e-300)
+        out = []
+        for x in np.minimum(inference.ERFCX_K * (1 / t - 1), 1e300):
+            if x < 25:
+                out.append(math.erfc(x) * math.exp(x * x))
+            else:  # asymptotic series: erfc*exp(x^2) underflows/overflows separately here
+                s = term = 1.0
+                for n in range(1, 8):
+                    term *= -(2 * n - 1) / (2 * x * x)
+                    s += term
+                out.append(s / (x * math.sqrt(math.pi)))
+        return np.array(out)
+
+    fit = chebyshev.chebinterpolate(erfcx, len(inference.ERFCX) - 1)
+    np.testing.assert_allclose(fit, inference.ERFCX, rtol=1e-12, atol=1e-20)

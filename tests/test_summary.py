@@ -6,6 +6,7 @@ import pytest
 from conftest import EXAMPLES, example_spec
 
 import stackspec
+from stackspec.diagnostics import example_shape
 from stackspec.summary import _size, summary
 
 
@@ -78,7 +79,7 @@ def test_every_layer_has_a_row_with_its_shape_and_counts():
         (row,) = [line for line in summary(ir).splitlines() if line.startswith("0 ")]
         words = row.split()
         assert words[1] == op, call
-        assert f"({', '.join(map(str, node.output_shape))})" in row, call
+        assert example_shape(node.output_shape) in row, call
         assert words[-2:] == [f"{node.param_count:,}", f"{node.state_count:,}"], call
 
 

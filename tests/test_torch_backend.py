@@ -7,7 +7,7 @@ import pytest
 from conftest import SPECS, deepest, every_layer_specs, needs_cuda, needs_torch
 
 import stackspec
-from stackspec.layers import LAYERS, STRUCTURAL
+from stackspec.layers import ACTIVATIONS, LAYERS, STRUCTURAL
 
 pytestmark = needs_torch
 
@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from stackspec.backends.torch import layers as torch_layers  # noqa: E402
+from stackspec.backends.torch.model import Residual  # noqa: E402
 from stackspec.diagnostics import UserError  # noqa: E402
 from stackspec.init import initial_weights  # noqa: E402
 
@@ -23,7 +24,7 @@ SPECS_OF_EVERY_LAYER = every_layer_specs()
 
 def native(module) -> bool:
     """A module of torch.nn itself (or our residual): what a user's own code would build."""
-    return type(module).__module__.startswith("torch.nn.") or type(module) is torch_layers.Residual
+    return type(module).__module__.startswith("torch.nn.") or type(module) is Residual
 
 
 def compile_text(text: str, **options):
@@ -32,6 +33,10 @@ def compile_text(text: str, **options):
 
 def test_every_registry_key_has_a_torch_function_named_as_the_key():
     for name in (*LAYERS, *STRUCTURAL):
+        if name in ACTIVATIONS:  # one function for every activation, a table of classes
+            assert torch_layers.LAYER_FUNCTIONS[name] is torch_layers.activation_layer
+            assert hasattr(nn, torch_layers.ACTIVATIONS[name].cls)
+            continue
         fn = getattr(torch_layers, name, None)
         assert callable(fn), f"the torch backend lacks a function for '{name}'"
         assert fn.__name__ == name

@@ -7,7 +7,7 @@ if a backend lacks the function, if its gradient check fails or if the backends 
 
 from __future__ import annotations
 
-from .activations import ACTIVATION_LAYERS, ACTIVATIONS, ALIASES
+from .activations import ACTIVATION_LAYERS, ACTIVATIONS, ALIASES, activation_params
 from .args import REQUIRED, Arg, bind
 from .conv import CONV_LAYERS, conv_padding
 from .core import INITIALIZERS
@@ -31,6 +31,7 @@ __all__ = [
     "Shape",
     "ShapeError",
     "Weight",
+    "activation_params",
     "bind",
     "conv_padding",
 ]

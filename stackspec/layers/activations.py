@@ -46,3 +46,9 @@ ACTIVATION_LAYERS = {
 }
 
 ACTIVATIONS = tuple(ACTIVATION_LAYERS)
+
+
+def activation_params(name: str) -> dict:
+    """The params of an activation named as dense/conv2d's `activation` (`dense 64 elu`): its
+    defaults, so every backend and emitter reads `alpha=1.0` from the entry above."""
+    return {a.name: a.default for a in ACTIVATION_LAYERS[name].args}

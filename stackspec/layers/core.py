@@ -122,6 +122,7 @@ LAYERS = {
                 ("batchnorm momentum=1.5", (4,), "E205"),
                 ("batchnorm eps=0", (4,), "E205"),
             ),
+            batch_statistics=True,
         ),
         LayerKind(
             "layernorm",

@@ -62,3 +62,6 @@ class LayerKind:
     # call with only the required arguments (tests build calls from it). Keep inputs small: the
     # gradient check differentiates every input and weight value.
     examples: tuple[Example, ...] = ()
+    # Normalizes with the statistics of the batch while training, so a batch of one example
+    # cannot train it (fit.py drops or refuses such a batch).
+    batch_statistics: bool = False

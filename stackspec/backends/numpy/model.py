@@ -35,7 +35,7 @@ class NumpyModel(Model):
     def __init__(self, spec, seed: int | None = None):
         self.spec = spec
         ir = spec.ir
-        trainable = {f"{n.id}.{name}": w for n in ir.walk() for name, w in n.weights.items()}
+        trainable = {n.keys()[name]: w for n in ir.walk() for name, w in n.weights.items()}
         total = sum(math.prod(w.shape) for w in trainable.values())
         self._flat_params = np.zeros(total, dtype=np.float32)
         self._flat_grads = np.zeros(total, dtype=np.float32)

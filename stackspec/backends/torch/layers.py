@@ -1,177 +1,168 @@
-"""PyTorch layers: one function per registry key, each taking an IR node, returning an nn.Module.
+"""PyTorch layers: one function per registry key, each taking an IR node and returning the native
+modules that compute it (nn.Linear, then nn.ReLU, ...) as descriptions: a class of torch.nn and
+its arguments. model.py builds them; `compile --emit python` prints them. So this module never
+imports torch, emitting needs none, and the compiled and the emitted model are the same.
 
-Every function builds native modules (nn.Linear, nn.BatchNorm1d, ...), so the compiled model is
-an ordinary nn.Sequential that torch.compile, hooks and a user's own loop all understand. A layer
-with an activation returns nn.Sequential(layer, activation); the model flattens it, and the
-node's weights (§8 keys `{node.id}.{name}`) live on `holder(module)`, its first module.
-
-Semantics are LANGUAGE.md §5; the comments note where a torch default differs from ours.
+The model is one flat nn.Sequential of these modules (a residual is one module holding the flat
+sequence of its body), exactly what a user would write by hand; `state_keys` says where each
+weight-file tensor lives in it. Semantics are LANGUAGE.md §5; the comments note where a torch
+default differs from ours.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from dataclasses import dataclass, field, replace
 
-from ...layers import LAYERS, STRUCTURAL, conv_padding
-
-
-class Residual(nn.Module):
-    """y = x + body(x); the body is an nn.Sequential of the residual's nodes."""
-
-    def __init__(self, body: nn.Sequential):
-        super().__init__()
-        self.body = body
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+from ...layers import LAYERS, STRUCTURAL, activation_params, conv_padding
 
 
-def holder(module: nn.Module) -> nn.Module:
-    """The module holding a node's weights: the first one with tensors (the layer itself, not
-    its padding or activation)."""
-    if type(module) is not nn.Sequential:
-        return module
-    with_tensors = (m for m in module if any(True for _ in (*m.parameters(), *m.buffers())))
-    return next(with_tensors, module[0])
+@dataclass(frozen=True)
+class Module:
+    """`nn.<cls>(*args, **kwargs)`, or for cls "Residual" `Residual(nn.Sequential(*body))`.
+    `tensors` maps attribute names to the weight-file keys of the node tensors it holds;
+    `node` is the IR node it computes (part of), for the emitted source's comments."""
+
+    cls: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    tensors: dict[str, str] = field(default_factory=dict)
+    body: tuple[Module, ...] = ()
+    node: object = field(default=None, compare=False, repr=False)
 
 
-def _chain(*modules: nn.Module, activation: str = "linear") -> nn.Module:
-    """The modules, then the activation: one module alone, else an nn.Sequential."""
-    if activation != "linear":
-        modules = (*modules, LAYER_FUNCTIONS[activation](None))
-    return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
+def modules(nodes) -> tuple[Module, ...]:
+    """The flat sequence of modules computing `nodes`, from the functions named as their keys."""
+    return tuple(replace(m, node=n) for n in nodes for m in layer_function(n.op)(n))
 
 
-def dense(node) -> nn.Module:
+def layer_function(op: str):
+    try:
+        return LAYER_FUNCTIONS[op]
+    except KeyError:
+        raise NotImplementedError(f"the torch backend has no layer '{op}'") from None
+
+
+def state_keys(sequence: tuple[Module, ...], prefix: str = "layers.") -> dict[str, str]:
+    """Weight-file key -> state_dict key of every tensor in `sequence`, numbered as an
+    nn.Sequential numbers its modules; in the order of IR.tensors()."""
+    keys = {}
+    for i, m in enumerate(sequence):
+        keys.update({key: f"{prefix}{i}.{name}" for name, key in m.tensors.items()})
+        keys.update(state_keys(m.body, f"{prefix}{i}.body."))
+    return keys
+
+
+def _then(name: str) -> tuple[Module, ...]:
+    """dense/conv2d's activation module, with the registry's defaults; none for linear."""
+    return () if name == "linear" else (activation(name, activation_params(name)),)
+
+
+def dense(node) -> tuple[Module, ...]:
     p = node.params
-    linear = nn.Linear(node.input_shape[0], p["units"], bias=p["bias"])
-    return _chain(linear, activation=p["activation"])
+    linear = Module("Linear", (node.input_shape[0], p["units"]), {"bias": p["bias"]}, node.keys())
+    return (linear, *_then(p["activation"]))
 
 
-def conv2d(node) -> nn.Module:
+def conv2d(node) -> tuple[Module, ...]:
     p = node.params
     top, bottom, left, right = conv_padding(p)
     symmetric = (top, left) == (bottom, right)
-    conv = nn.Conv2d(
-        node.input_shape[0],
-        p["filters"],
-        p["kernel"],
-        stride=p["stride"],
-        padding=(top, left) if symmetric else 0,
-        bias=p["bias"],
+    conv = Module(
+        "Conv2d",
+        (node.input_shape[0], p["filters"]),
+        {
+            "kernel_size": p["kernel"],
+            "stride": p["stride"],
+            "padding": (top, left) if symmetric else 0,
+            "bias": p["bias"],
+        },
+        node.keys(),
     )
     if symmetric:
-        return _chain(conv, activation=p["activation"])
+        return (conv, *_then(p["activation"]))
     # `same` with an even kernel: the odd pixel goes at the bottom/right (conv_padding). An
     # explicit pad, as torch would do internally for padding="same" (with a warning).
-    pad = nn.ZeroPad2d((left, right, top, bottom))
-    return _chain(pad, conv, activation=p["activation"])
+    return (Module("ZeroPad2d", ((left, right, top, bottom),)), conv, *_then(p["activation"]))
 
 
-def dropout(node) -> nn.Module:
+def dropout(node) -> tuple[Module, ...]:
     # nn.Dropout draws its masks from torch's global RNG, which TorchModel seeds from the seed.
-    return nn.Dropout(node.params["rate"])
+    return (Module("Dropout", (node.params["rate"],)),)
 
 
-def batchnorm(node) -> nn.Module:
-    p = node.params
-    cls = nn.BatchNorm1d if len(node.input_shape) == 1 else nn.BatchNorm2d
+def batchnorm(node) -> tuple[Module, ...]:
+    p, features = node.params, node.input_shape[0]
     # Our momentum is the fraction of the running statistic kept (Keras); torch's is the
     # fraction replaced. torch already updates running_var with the unbiased batch variance.
-    return cls(node.input_shape[0], eps=p["eps"], momentum=1.0 - p["momentum"], affine=p["affine"])
+    kwargs = {"eps": p["eps"], "momentum": 1.0 - p["momentum"], "affine": p["affine"]}
+    cls = "BatchNorm1d" if len(node.input_shape) == 1 else "BatchNorm2d"
+    return (Module(cls, (features,), kwargs, node.keys()),)
 
 
-def layernorm(node) -> nn.Module:
+def layernorm(node) -> tuple[Module, ...]:
     p = node.params
-    return nn.LayerNorm(node.input_shape[-1], eps=p["eps"], elementwise_affine=p["affine"])
+    kwargs = {"eps": p["eps"], "elementwise_affine": p["affine"]}
+    return (Module("LayerNorm", (node.input_shape[-1],), kwargs, node.keys()),)
 
 
-def maxpool2d(node) -> nn.Module:
+def maxpool2d(node) -> tuple[Module, ...]:
     p = node.params
     # torch pads max pooling with -inf, as §4 says.
-    return nn.MaxPool2d(p["size"], stride=p["stride"], padding=p["padding"])
+    return (Module("MaxPool2d", (p["size"],), {"stride": p["stride"], "padding": p["padding"]}),)
 
 
-def avgpool2d(node) -> nn.Module:
+def avgpool2d(node) -> tuple[Module, ...]:
     p = node.params
-    return nn.AvgPool2d(
-        p["size"], stride=p["stride"], padding=p["padding"], count_include_pad=False
-    )
+    kwargs = {"stride": p["stride"], "padding": p["padding"], "count_include_pad": False}
+    return (Module("AvgPool2d", (p["size"],), kwargs),)
 
 
-def globalavgpool(node) -> nn.Module:
-    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+def globalavgpool(node) -> tuple[Module, ...]:
+    return (Module("AdaptiveAvgPool2d", (1,)), Module("Flatten"))
 
 
-def flatten(node) -> nn.Module:
-    return nn.Flatten()
+def flatten(node) -> tuple[Module, ...]:
+    return (Module("Flatten"),)
 
 
-def residual(node) -> nn.Module:
-    return Residual(nn.Sequential(*(module_for(n) for n in node.body)))
+def residual(node) -> tuple[Module, ...]:
+    return (Module("Residual", body=modules(node.body)),)
 
 
-# Activations are layers too (`relu`) and dense/conv2d arguments (`dense 64 relu`), where they
-# take their default parameters: node is None there.
-
-
-def _param(node, name: str, default: float) -> float:
-    return default if node is None else node.params[name]
-
-
-def linear(node) -> nn.Module:
-    return nn.Identity()
-
-
-def relu(node) -> nn.Module:
-    return nn.ReLU()
-
-
-def sigmoid(node) -> nn.Module:
-    return nn.Sigmoid()
-
-
-def tanh(node) -> nn.Module:
-    return nn.Tanh()
-
-
-def softmax(node) -> nn.Module:
-    return nn.Softmax(dim=-1)
-
-
-def gelu(node) -> nn.Module:
-    return nn.GELU()  # exact (erf), torch's default
-
-
-def silu(node) -> nn.Module:
-    return nn.SiLU()
-
-
-def elu(node) -> nn.Module:
-    return nn.ELU(alpha=_param(node, "alpha", 1.0))
-
-
-def selu(node) -> nn.Module:
-    return nn.SELU()
-
-
-def leaky_relu(node) -> nn.Module:
-    return nn.LeakyReLU(_param(node, "slope", 0.01))
-
-
-def softplus(node) -> nn.Module:
+# Activations: the class of torch.nn, and fixed keywords. The node's params (or, after dense
+# and conv2d, the registry's defaults) pass as keywords, renamed where torch names them otherwise.
+ACTIVATIONS = {
+    "linear": Module("Identity"),
+    "relu": Module("ReLU"),
+    "sigmoid": Module("Sigmoid"),
+    "tanh": Module("Tanh"),
+    "softmax": Module("Softmax", kwargs={"dim": -1}),
+    "gelu": Module("GELU"),  # exact (erf), torch's default
+    "silu": Module("SiLU"),
+    "elu": Module("ELU"),
+    "selu": Module("SELU"),
+    "leaky_relu": Module("LeakyReLU"),
     # threshold=20 returns x where log1p(exp(x)) - x < 3e-9: the same in float32.
-    return nn.Softplus()
+    "softplus": Module("Softplus"),
+}
+RENAMED = {"slope": "negative_slope"}
 
 
-def module_for(node) -> nn.Module:
-    """The module computing `node`, from the function named as its registry key."""
-    return LAYER_FUNCTIONS[node.op](node)
+def activation(name: str, params: dict) -> Module:
+    base = ACTIVATIONS[name]
+    kwargs = {RENAMED.get(k, k): v for k, v in params.items()}
+    return replace(base, kwargs={**base.kwargs, **kwargs})
 
 
-# Dispatch by name: every registry key (and residual) whose function this module defines.
-# tests/test_torch_backend.py fails if a key has none.
+def activation_layer(node) -> tuple[Module, ...]:
+    """Every activation layer (`relu`, `elu alpha=0.5`)."""
+    return (activation(node.op, node.params),)
+
+
+# Dispatch by name: every registry key (and residual) whose function this module defines, and
+# the activations. tests/test_torch_backend.py fails if a key has none.
 LAYER_FUNCTIONS = {
-    name: globals()[name] for name in (*LAYERS, *STRUCTURAL) if callable(globals().get(name))
+    name: globals()[name] if callable(globals().get(name)) else activation_layer
+    for name in (*LAYERS, *STRUCTURAL)
+    if callable(globals().get(name)) or name in ACTIVATIONS
 }

@@ -1,7 +1,9 @@
 """TorchModel: a spec compiled to a plain torch.nn.Module.
 
-The layers are one flat nn.Sequential of native modules (a residual is one module holding its
-body), exactly what a user would write by hand, so `model(x)`, `model.train()/eval()`,
+The layers are one flat nn.Sequential of native modules (a residual is one module holding the
+flat sequence of its body), built from the descriptions of layers.py, which the emitted source
+prints too: a compiled model's state_dict loads into the emitted module. That is what a user
+would write by hand, so `model(x)`, `model.train()/eval()`,
 `model.parameters()` in a user's own loop, and `torch.compile(model)` all work as usual.
 The Model mixin adds fit/predict/evaluate/save/load; this file supplies only the tensor code.
 
@@ -23,7 +25,27 @@ from ...diagnostics import UserError
 from ...init import initial_weights
 from ...model import Model
 from ...numerics import aligned_shape
-from .layers import holder, module_for
+from . import layers
+
+
+# `compile --emit python` copies this class into the emitted source (torch_source.py).
+class Residual(nn.Module):
+    """y = x + body(x); the body is an nn.Sequential."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def build(m: layers.Module) -> nn.Module:
+    """The module that a description of layers.py stands for."""
+    if m.cls == "Residual":
+        return Residual(nn.Sequential(*(build(b) for b in m.body)))
+    return getattr(nn, m.cls)(*m.args, **m.kwargs)
+
 
 # On (outputs, targets) of equal shapes. torch's huber is ours: 0.5 d^2 inside delta,
 # delta (|d| - delta/2) outside; bce is on logits; crossentropy takes integer labels.
@@ -74,15 +96,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _flatten_into(modules: list[nn.Module], module: nn.Module) -> None:
-    # A layer with its activation comes as nn.Sequential(layer, act); splicing it into the
-    # top-level Sequential keeps one module call per native module, as a hand-written model.
-    if type(module) is nn.Sequential:
-        modules.extend(module)
-    else:
-        modules.append(module)
-
-
 class TorchModel(Model, nn.Module):
     """A spec as an nn.Module; `forward` maps a float32 (N, *input) tensor to raw outputs."""
 
@@ -92,25 +105,17 @@ class TorchModel(Model, nn.Module):
         nn.Module.__init__(self)
         self.spec = spec
         self.device = resolve_device(device)
-        modules: list[nn.Module] = []
+        sequence = layers.modules(spec.ir.nodes)
+        self.layers = nn.Sequential(*(build(m) for m in sequence))
         # §8 key -> (module, attribute): where each weight-file tensor lives.
         self._slots: dict[str, tuple[nn.Module, str]] = {}
-        for node in spec.ir.nodes:
-            module = module_for(node)
-            self._register(node, module)
-            _flatten_into(modules, module)
-        self.layers = nn.Sequential(*modules)
+        for key, path in layers.state_keys(sequence).items():
+            owner, _, name = path.rpartition(".")
+            self._slots[key] = (self.get_submodule(owner), name)
         seed = spec.ir.train["seed"] if seed is None else seed
         self.set_weights(initial_weights(spec.ir, seed))
         self.to(self.device)
         self._optimizer = self._loss = None
-
-    def _register(self, node, module: nn.Module) -> None:
-        owner = holder(module)
-        for name in (*node.weights, *node.state):
-            self._slots[f"{node.id}.{name}"] = (owner, name)
-        for child, child_module in zip(node.body, module.body if node.body else (), strict=True):
-            self._register(child, child_module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
