@@ -1,7 +1,10 @@
 """Backend-neutral numerics on NumPy arrays: output probabilities and the losses (§5, §6).
 
 The training runtime (fit.py, metrics.py, model.py) evaluates every backend's raw outputs with
-these, and the NumPy backend trains with them, so neither imports the other.
+these, and the NumPy backend trains with them, so neither imports the other. sigmoid_values and
+softmax_values are also the NumPy backend's evaluation of those activations, so `compile --emit
+python` copies them from here: like every evaluation function they may read only `np`,
+builtins and module-level definitions of their module.
 
 `loss` is the IR's loss dict, e.g. {"name": "huber", "delta": 1.0}. `loss_and_grad` gives the
 value and d(loss)/d(pred) for training; `loss_value` the value only (validation, evaluate).

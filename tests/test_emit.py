@@ -157,14 +157,98 @@ def test_every_layer_kind_has_source_and_an_unknown_one_is_an_error():
             emit_python(SimpleNamespace(ir=unknown, file=None), backend)
 
 
-def test_the_copied_module_imports_numpy_only():
-    # NumPy source copies inference.py's functions, so it may use numpy (as np) and nothing else.
-    from stackspec.backends.numpy import inference
+# NumPy source copies the backend's evaluation functions and what they read: a module of
+# deliberately bad ones, each of which the copy must refuse, naming it and what it reaches for.
+COPIED = """
+import math
+import os
 
-    tree = ast.parse(Path(inference.__file__).read_text())
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert imported == {"numpy", "__future__"}
+import numpy as np
+
+LIMIT = 2.0
+SCALE = LIMIT * 3
+
+
+def helper(x):
+    return np.minimum(x, SCALE)
+
+
+def good_values(x, k=1):
+    tail = [abs(v) for v in range(k)]
+
+    def inner(z):
+        return helper(z) + len(tail)
+
+    return inner(x)
+
+
+def bad_values(x):
+    return x * math.pi
+
+
+def importing_values(x):
+    import os
+
+    return x
+
+
+def indirect_values(x):
+    return good_values(x) + reaches_os(x)
+
+
+def reaches_os(x):
+    return os.getcwd()
+
+
+def calls_eval_values(x):
+    return eval("x")
+
+
+def Model(x):
+    return x
+"""
+
+
+@pytest.fixture
+def copied_module(tmp_path, monkeypatch):
+    import importlib.util
+
+    (tmp_path / "copied_mod.py").write_text(COPIED)
+    spec = importlib.util.spec_from_file_location("copied_mod", tmp_path / "copied_mod.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "copied_mod", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_copied_source_brings_what_a_function_reads(copied_module):
+    from stackspec.emit.numpy_source import copied_source
+
+    source = copied_source([copied_module.good_values])
+    assert source.startswith("LIMIT = 2.0\nSCALE = LIMIT * 3\n\n\ndef helper(x):")
+    assert "def good_values(" in source and "math" not in source and "import" not in source
+    namespace = {"np": np}
+    exec(source, namespace)
+    assert namespace["good_values"](5.0, k=2) == 7.0  # min(5, 6) + 2
+
+
+@pytest.mark.parametrize(
+    "function,message",
+    [
+        ("bad_values", r"bad_values \(copied_mod\) reads 'math'"),
+        ("importing_values", r"importing_values \(copied_mod\) imports"),
+        ("indirect_values", r"reaches_os \(copied_mod\) reads 'os'"),
+        ("calls_eval_values", r"calls_eval_values \(copied_mod\) reads 'eval'"),
+        ("Model", r"Model \(copied_mod\) redefines the emitted module's 'Model'"),
+    ],
+)
+def test_copied_source_refuses_what_the_emitted_module_cannot_hold(
+    copied_module, function, message
+):
+    from stackspec.emit.numpy_source import CopyError, copied_source
+
+    with pytest.raises(CopyError, match=message):
+        copied_source([getattr(copied_module, function)])
 
 
 def exec_source(source: str) -> dict:
@@ -197,7 +281,8 @@ def test_source_is_readable_and_deterministic():
     assert source == emit_python(spec, "numpy")
     assert "stackspec" not in re.sub(r"(#.*|\"\"\"[\s\S]*?\"\"\")", "", source)
     assert "# 1.1: batchnorm momentum=0.9 eps=1e-05" in source
-    assert "def conv2d(" in source and "def dense(" in source and "def gelu(" not in source
+    assert "def conv2d_values(" in source and "def dense_values(" in source
+    assert "def gelu_values(" not in source
     assert max(len(line) for line in source.splitlines()) <= 120
     torch_source = emit_python(spec, "torch")
     assert "class Model(nn.Module)" in torch_source and "class Residual" in torch_source

@@ -12,7 +12,7 @@ from conftest import EXAMPLES, central_difference, dims
 
 import stackspec
 from stackspec.backends.numpy import LAYERS as NUMPY_LAYERS
-from stackspec.backends.numpy import inference
+from stackspec.backends.numpy import activations
 from stackspec.backends.numpy.activations import SELU_ALPHA, SELU_SCALE
 from stackspec.backends.numpy.layers import INFERENCE, Context, build
 from stackspec.init import initial_weights
@@ -90,10 +90,10 @@ def test_every_registry_kind_has_a_numpy_function():
     assert kinds <= set(NUMPY_LAYERS), f"missing: {kinds - set(NUMPY_LAYERS)}"
     for kind in kinds - set(ACTIVATIONS):  # activations share one layer function
         assert NUMPY_LAYERS[kind].__name__ == kind
-    # ... and an evaluation function of that name in inference.py (emitted source copies it).
+    # ... and an evaluation function `{kind}_values` (emitted source copies it).
     assert set(LAYERS) <= set(INFERENCE), f"no evaluation: {set(LAYERS) - set(INFERENCE)}"
     for kind in LAYERS:
-        assert INFERENCE[kind] is getattr(inference, kind)
+        assert INFERENCE[kind].__name__ == f"{kind}_values"
 
 
 @pytest.mark.parametrize("kind,shape,line", ALL_CASES)
@@ -318,14 +318,14 @@ def test_gelu_float32_accuracy():
 
 
 def test_the_erfcx_table_is_its_chebyshev_fit():
-    """inference.ERFCX is a table (the emitted source may import numpy only): refit it here,
+    """activations.ERFCX is a table (the emitted source may import numpy only): refit it here,
     as a degree-28 Chebyshev interpolant of erfcx(x) = exp(x^2) erfc(x) in t = 1/(1 + x/k)."""
     from numpy.polynomial import chebyshev
 
     def erfcx(u):
         t = np.maximum((u + 1) / 2, 1e-300)
         out = []
-        for x in np.minimum(inference.ERFCX_K * (1 / t - 1), 1e300):
+        for x in np.minimum(activations.ERFCX_K * (1 / t - 1), 1e300):
             if x < 25:
                 out.append(math.erfc(x) * math.exp(x * x))
             else:  # asymptotic series: erfc*exp(x^2) underflows/overflows separately here
@@ -336,5 +336,5 @@ def test_the_erfcx_table_is_its_chebyshev_fit():
                 out.append(s / (x * math.sqrt(math.pi)))
         return np.array(out)
 
-    fit = chebyshev.chebinterpolate(erfcx, len(inference.ERFCX) - 1)
-    np.testing.assert_allclose(fit, inference.ERFCX, rtol=1e-12, atol=1e-20)
+    fit = chebyshev.chebinterpolate(erfcx, len(activations.ERFCX) - 1)
+    np.testing.assert_allclose(fit, activations.ERFCX, rtol=1e-12, atol=1e-20)

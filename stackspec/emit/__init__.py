@@ -5,10 +5,10 @@ defines a class `Model`, whose call maps a float32 batch to the outputs in evalu
 `load(path)`, which checks a weight file's keys and shapes and returns a `Model` holding it.
 
 It is printed from the backends' own per-layer definitions: NumPy source copies the evaluation
-functions of backends/numpy/inference.py that the NumPy backend runs, and calls them as its
-`eval_calls` binds them; torch source prints the module descriptions that the torch backend
-builds (backends/torch/layers.py), so its state_dict keys are the compiled model's. A layer
-kind that a backend lacks is an error here too, never a guess.
+functions (`dense_values`, ...) that the NumPy backend runs, from the modules that define them,
+and calls them as its `eval_calls` binds them; torch source prints the module descriptions
+that the torch backend builds (backends/torch/layers.py), so its state_dict keys are the
+compiled model's. A layer kind that a backend lacks is an error here too, never a guess.
 
 Nothing from the spec reaches the source as code or inside a docstring: the file name goes in
 through repr() as the constant SPEC_FILE, and comments pass through `comment()`, so a hostile

@@ -1,7 +1,9 @@
-"""Activations in training: their values come from inference.py, the backprop rules live here.
+"""Activations: their evaluation functions (`relu_values(x)`) and their training functions.
 
 `FUNCTIONS[name](x, inplace=False, **params) -> (y, grad)` where grad(dy) -> dx; params are the
 node's (`elu alpha=0.5`) or, after dense/conv2d, the registry's defaults (activation_params).
+The evaluation functions follow the rules of layers.py's (`compile --emit python` copies them);
+sigmoid's and softmax's are numerics.py's, which predict and the metrics share.
 Every function preserves the dtype of x (float32 in models, float64 in gradient checks).
 
 Ownership: a function never writes into its input x, except `inplace=True` callers (dense and
@@ -16,20 +18,95 @@ import math
 import numpy as np
 
 from ...layers import activation_params
-from . import inference as F
-from .inference import SELU_ALPHA, SELU_SCALE
+from ...numerics import sigmoid_values, softmax_values
 
-# Names other modules and tests know these by.
-sigmoid_values, softmax_values = F.sigmoid, F.softmax
+__all__ = ["FUNCTIONS", "SELU_ALPHA", "SELU_SCALE", "after_layer"]
 
-__all__ = [
-    "FUNCTIONS",
-    "SELU_ALPHA",
-    "SELU_SCALE",
-    "after_layer",
-    "sigmoid_values",
-    "softmax_values",
-]
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+# Chebyshev coefficients of erfcx(a) = exp(a^2) erfc(a) on a in [0, inf), in the variable
+# u = 2 / (1 + a / ERFCX_K) - 1 on [-1, 1], where erfcx is smooth (even at a = inf): degree 28
+# is accurate to ~1e-14. Fitted from math.erfc; tests/test_numpy_layers.py refits them.
+ERFCX_K = 2.0
+ERFCX = (
+    0.37737609962585955, 0.4825091196506808, 0.12232459533097703, 0.017831149719276795,
+    0.0003211736524942588, -0.00035039525647976216, -2.2438806506247502e-05,
+    1.0537433119172769e-05, 5.671331131855764e-07, -4.297681577867315e-07, 5.104952259140559e-09,
+    1.889969907856695e-08, -2.242756010170831e-09, -6.855259694500271e-10, 2.1487900271454502e-10,
+    5.514719128722818e-12, -1.3478152667143166e-11, 2.0854627962384708e-12,
+    4.4711180708063235e-13, -2.281276756356707e-13, 1.7068590928101647e-14, 1.027867882332289e-14,
+    -5.2701195175092354e-15, -1.0446703031901527e-15, -9.234280746827687e-16,
+    -1.3122534662357752e-15, -1.1426358996497897e-15, -1.2183477479757417e-15,
+    -9.772490065150165e-16,
+)  # fmt: skip
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def linear_values(x):
+    return x
+
+
+def relu_values(x):
+    return np.maximum(x, 0)
+
+
+def tanh_values(x):
+    return np.tanh(x)
+
+
+def erfc_nonneg(a):
+    """erfc(a) for a >= 0, with relative precision even where it is tiny: the ERFCX series
+    by Clenshaw's recurrence, in the dtype of a."""
+    u = 2 / (1 + a / ERFCX_K) - 1
+    b1 = np.zeros_like(a)
+    b2 = np.zeros_like(a)
+    two_u = 2 * u
+    for c in reversed(ERFCX[1:]):
+        b1, b2 = two_u * b1 - b2 + c, b1
+    return (u * b1 - b2 + ERFCX[0]) * np.exp(-a * a)
+
+
+def normal_cdf(x):
+    """Phi(x) = erfc(-x / sqrt 2) / 2: NumPy has no erf, and scipy is not a dependency."""
+    half_tail = 0.5 * erfc_nonneg(np.abs(x) * 0.7071067811865475)  # 1 / sqrt(2)
+    return np.where(x < 0, half_tail, 1 - half_tail)
+
+
+def gelu_values(x):
+    # Exact GELU, x * Phi(x), as torch's default (approximate="none").
+    return x * normal_cdf(x)
+
+
+def silu_values(x):
+    return x * sigmoid_values(x)
+
+
+def scaled_elu(x, alpha, scale):
+    # expm1 only of the non-positive part, so large positive x cannot overflow.
+    neg = np.expm1(np.minimum(x, 0)) * (alpha * scale)
+    return np.where(x > 0, x * scale, neg)
+
+
+def elu_values(x, alpha):
+    return scaled_elu(x, alpha, 1.0)
+
+
+def selu_values(x):
+    return scaled_elu(x, SELU_ALPHA, SELU_SCALE)
+
+
+def leaky_relu_values(x, slope):
+    return np.where(x > 0, x, x * slope)
+
+
+def softplus_values(x):
+    return np.logaddexp(0, x)  # log(1 + exp(x)) without overflow
+
+
+# --- training ---------------------------------------------------------------------------------
 
 
 def _identity(dy):
@@ -41,7 +118,7 @@ def _linear(x, inplace=False):
 
 
 def _relu(x, inplace=False):
-    y = np.maximum(x, 0, out=x if inplace else None)  # F.relu, in the caller's buffer
+    y = np.maximum(x, 0, out=x if inplace else None)  # relu_values, in the caller's buffer
 
     def grad(dy):
         # Multiplying by a boolean mask in place: no float temporary, one pass.
@@ -51,7 +128,7 @@ def _relu(x, inplace=False):
 
 
 def _sigmoid(x, inplace=False):
-    y = F.sigmoid(x)
+    y = sigmoid_values(x)
 
     def grad(dy):
         dy *= y * (1 - y)
@@ -61,7 +138,7 @@ def _sigmoid(x, inplace=False):
 
 
 def _tanh(x, inplace=False):
-    y = np.tanh(x, out=x if inplace else None)  # F.tanh, in the caller's buffer
+    y = np.tanh(x, out=x if inplace else None)  # tanh_values, in the caller's buffer
 
     def grad(dy):
         dy *= 1 - y * y
@@ -71,7 +148,7 @@ def _tanh(x, inplace=False):
 
 
 def _softmax(x, inplace=False):
-    y = F.softmax(x)
+    y = softmax_values(x)
 
     def grad(dy):
         # Jacobian-vector product of softmax: y * (dy - <dy, y>) along the last axis.
@@ -84,8 +161,8 @@ def _softmax(x, inplace=False):
 
 
 def _gelu(x, inplace=False):
-    cdf = F.normal_cdf(x)
-    y = x * cdf  # F.gelu, keeping Phi(x) for the gradient
+    cdf = normal_cdf(x)
+    y = x * cdf  # gelu_values, keeping Phi(x) for the gradient
 
     def grad(dy):
         pdf = np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
@@ -96,8 +173,8 @@ def _gelu(x, inplace=False):
 
 
 def _silu(x, inplace=False):
-    s = F.sigmoid(x)
-    y = x * s  # F.silu, keeping sigmoid(x) for the gradient
+    s = sigmoid_values(x)
+    y = x * s  # silu_values, keeping sigmoid(x) for the gradient
 
     def grad(dy):
         dy *= s * (1 + x * (1 - s))
@@ -107,7 +184,7 @@ def _silu(x, inplace=False):
 
 
 def _scaled_elu(x, alpha, scale):
-    y = F.scaled_elu(x, alpha, scale)
+    y = scaled_elu(x, alpha, scale)
 
     def grad(dy):
         # Where x <= 0, y = alpha*scale*(exp(x) - 1): its derivative is y + alpha*scale.
@@ -126,7 +203,7 @@ def _selu(x, inplace=False):
 
 
 def _leaky_relu(x, slope, inplace=False):
-    y = F.leaky_relu(x, slope)
+    y = leaky_relu_values(x, slope)
 
     def grad(dy):
         dy *= np.where(x > 0, 1.0, slope).astype(dy.dtype, copy=False)
@@ -136,10 +213,10 @@ def _leaky_relu(x, slope, inplace=False):
 
 
 def _softplus(x, inplace=False):
-    y = F.softplus(x)
+    y = softplus_values(x)
 
     def grad(dy):
-        dy *= F.sigmoid(x)
+        dy *= sigmoid_values(x)
         return dy
 
     return y, grad

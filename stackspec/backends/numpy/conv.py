@@ -1,9 +1,10 @@
-"""Image layers on (N, C, H, W) batches in training: conv2d, maxpool2d, avgpool2d, globalavgpool.
+"""Image layers on (N, C, H, W) batches: conv2d, maxpool2d, avgpool2d, globalavgpool.
 
-Everything is vectorised: windows come from `inference.windows` (a view, no copy), conv2d is one
-GEMM over the im2col matrix (inference.py computes the forward), and the backward passes scatter
-window gradients back with one strided add per kernel offset (kh*kw adds, never a loop over
-pixels).
+Evaluation functions first (`conv2d_values`, with the rules of layers.py's: `compile --emit
+python` copies them and the helpers they call), then the training layers. Everything is
+vectorised: windows are a view (no copy), conv2d is one GEMM over the im2col matrix, and the
+backward passes scatter window gradients back with one strided add per kernel offset (kh*kw
+adds, never a loop over pixels). `padding` of conv2d_values is (top, bottom, left, right).
 """
 
 from __future__ import annotations
@@ -11,13 +12,70 @@ from __future__ import annotations
 import numpy as np
 
 from ...layers import conv_padding
-from . import inference as F
 from .activations import after_layer
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def pad(x, top, bottom, left, right, value=0.0):
+    """(N, C, H, W) padded on H and W; x itself when there is nothing to pad."""
+    if top == bottom == left == right == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def windows(xp, kernel, stride):
+    """(N, C, H', W', kh, kw) view (no copy) of the windows of a padded batch."""
+    (kh, kw), (sh, sw) = kernel, stride
+    v = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
+    return v[:, :, ::sh, ::sw]
+
+
+def im2col(x, kernel, stride, padding):
+    """The (N*H'*W', C*kh*kw) matrix of input windows, rows in output-pixel order and columns
+    in the (C, kh, kw) order of a conv weight; and the output size (N, H', W')."""
+    win = windows(pad(x, *padding), kernel, stride)
+    n, c, ho, wo, kh, kw = win.shape
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * kh * kw), (n, ho, wo)
+
+
+def conv2d_values(x, weight, stride, padding, bias=None):
+    """Cross-correlation of (N, C, H, W) with (F, C, kh, kw) weights."""
+    cols, size = im2col(x, weight.shape[2:], stride, padding)
+    return conv_cols(cols, size, weight, bias)
+
+
+def conv_cols(cols, size, weight, bias=None):
+    """The convolution from its im2col matrix: one GEMM, no weight copy; (N, F, H', W')."""
+    z = cols @ weight.reshape(len(weight), -1).T
+    if bias is not None:
+        z += bias
+    return np.ascontiguousarray(z.reshape(*size, -1).transpose(0, 3, 1, 2))
+
+
+def maxpool2d_values(x, size, stride, padding):
+    xp = pad(x, padding, padding, padding, padding, value=-np.inf)
+    return windows(xp, size, stride).max(axis=(4, 5))
+
+
+def avgpool2d_values(x, size, stride, padding):
+    # The mean over the real pixels of each window: padded zeros are not counted.
+    p = (padding,) * 4
+    ones = np.ones((1, 1) + x.shape[2:], x.dtype)
+    count = windows(pad(ones, *p), size, stride).sum(axis=(4, 5))
+    return windows(pad(x, *p), size, stride).sum(axis=(4, 5)) / count
+
+
+def globalavgpool_values(x):
+    return x.mean(axis=(2, 3))
+
+
+# --- training ---------------------------------------------------------------------------------
 
 
 def _scatter(dxp, dwin, kh, kw, sh, sw, ho, wo):
     """Adds window gradients dwin (N, C, ho, wo, kh, kw) into dxp (N, C, Hp, Wp): the adjoint
-    of `inference.windows`. Overlapping windows (stride < kernel) accumulate."""
+    of `windows`. Overlapping windows (stride < kernel) accumulate."""
     for i in range(kh):
         for j in range(kw):
             dxp[:, :, i : i + (ho - 1) * sh + 1 : sh, j : j + (wo - 1) * sw + 1 : sw] += dwin[
@@ -42,8 +100,8 @@ def conv2d(node, ctx):
     def forward(x):
         n = x.shape[0]
         # im2col rows are output pixels, its columns match the (filters, C, kh, kw) weights.
-        cols, size = F.im2col(x, (kh, kw), (sh, sw), padding)
-        y, act_grad = act(F.conv_cols(cols, size, weight, bias), inplace=True)
+        cols, size = im2col(x, (kh, kw), (sh, sw), padding)
+        y, act_grad = act(conv_cols(cols, size, weight, bias), inplace=True)
 
         def backprop(dy):
             dz = act_grad(dy).transpose(0, 2, 3, 1).reshape(-1, f)
@@ -61,12 +119,14 @@ def conv2d(node, ctx):
 
 
 def maxpool2d(node, ctx):
-    (kh, kw), (sh, sw), pad = node.params["size"], node.params["stride"], node.params["padding"]
+    p = node.params
+    (kh, kw), (sh, sw), padding = p["size"], p["stride"], p["padding"]
+    sides = (padding,) * 4
     (_, h, w), (_, ho, wo) = node.input_shape, node.output_shape
 
     def forward(x):
-        xp = F.pad(x, pad, pad, pad, pad, value=-np.inf)
-        win = F.windows(xp, (kh, kw), (sh, sw)).reshape(*x.shape[:2], ho, wo, kh * kw)
+        xp = pad(x, *sides, value=-np.inf)
+        win = windows(xp, (kh, kw), (sh, sw)).reshape(*x.shape[:2], ho, wo, kh * kw)
         # argmax returns the first maximum: ties route the gradient to the first element of
         # the window in row-major order, as torch does.
         arg = win.argmax(axis=-1)[..., None]
@@ -76,7 +136,7 @@ def maxpool2d(node, ctx):
             hit = arg == np.arange(kh * kw)  # (N, C, ho, wo, kh*kw) one-hot of the argmax
             dwin = (hit * dy[..., None]).reshape(*dy.shape, kh, kw)
             dxp = np.zeros(xp.shape, dtype=dy.dtype)
-            return _crop(_scatter(dxp, dwin, kh, kw, sh, sw, ho, wo), pad, pad, h, w)
+            return _crop(_scatter(dxp, dwin, kh, kw, sh, sw, ho, wo), padding, padding, h, w)
 
         return y, backprop
 
@@ -84,23 +144,25 @@ def maxpool2d(node, ctx):
 
 
 def avgpool2d(node, ctx):
-    (kh, kw), (sh, sw), pad = node.params["size"], node.params["stride"], node.params["padding"]
+    p = node.params
+    (kh, kw), (sh, sw), padding = p["size"], p["stride"], p["padding"]
+    sides = (padding,) * 4
     (_, h, w), (_, ho, wo) = node.input_shape, node.output_shape
     # Padded zeros are not counted (torch's count_include_pad=False): divide each window by
     # its number of real pixels, known from the shapes alone.
-    ones = F.pad(np.ones((1, 1, h, w)), pad, pad, pad, pad)
-    count = F.windows(ones, (kh, kw), (sh, sw)).sum(axis=(-2, -1))[0, 0]
+    ones = pad(np.ones((1, 1, h, w)), *sides)
+    count = windows(ones, (kh, kw), (sh, sw)).sum(axis=(-2, -1))[0, 0]
 
     def forward(x):
-        xp = F.pad(x, pad, pad, pad, pad)
+        xp = pad(x, *sides)
         inv = (1 / count).astype(x.dtype)
-        y = F.windows(xp, (kh, kw), (sh, sw)).sum(axis=(-2, -1)) * inv
+        y = windows(xp, (kh, kw), (sh, sw)).sum(axis=(-2, -1)) * inv
 
         def backprop(dy):
             share = dy * inv
             dwin = np.broadcast_to(share[..., None, None], (*share.shape, kh, kw))
             dxp = np.zeros(xp.shape, dtype=dy.dtype)
-            return _crop(_scatter(dxp, dwin, kh, kw, sh, sw, ho, wo), pad, pad, h, w)
+            return _crop(_scatter(dxp, dwin, kh, kw, sh, sw, ho, wo), padding, padding, h, w)
 
         return y, backprop
 

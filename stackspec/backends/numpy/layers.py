@@ -6,8 +6,13 @@ and params are decided by the registry, never here) and returns `forward(x)`, wh
 (thinc's layers, micrograd's closures). `build` chains nodes and runs the backprops in reverse;
 `residual` adds the gradients of the identity and of its body.
 
-Evaluation: `eval_calls(node)` names the pure functions of inference.py that compute the node
-and binds their arguments; the model runs them, and `compile --emit python` prints them.
+Evaluation: one pure function per registry key, named `{key}_values(x, **arguments) -> y`, next
+to the key's training function (here, in conv.py, or in activations.py). `eval_calls(node)`
+names the ones that compute a node and binds their arguments; the model runs them, and `compile
+--emit python` copies their source (checked there: they may read only `np`, builtins and other
+module-level functions and constants, which it copies too). They keep the dtype of x (constants
+are Python floats, which NumPy never upcasts with); a parameter that defaults to None is a
+tensor the node may lack (dense with bias=false).
 
 Buffer ownership, which lets the hot paths work in place: a forward never writes into its
 input x (earlier backprops may still hold it), while a backprop owns its dy and may overwrite
@@ -25,7 +30,7 @@ import numpy as np
 
 from ...layers import LAYERS as REGISTRY
 from ...layers import STRUCTURAL, activation_params, conv_padding
-from . import conv, inference
+from . import activations, conv, norm
 from .activations import FUNCTIONS, after_layer
 
 
@@ -68,7 +73,7 @@ class NodeTensors:
 
 def build(nodes, ctx: Context):
     """forward(x, training) -> (y, backprop) of the nodes run in order; in evaluation mode the
-    inference functions compute y and there is no backprop."""
+    evaluation functions compute y and there is no backprop."""
     train, evaluate = chain(nodes, ctx), evaluator(nodes, ctx)
 
     def forward(x, training):
@@ -117,12 +122,12 @@ class Tensor(NamedTuple):
     key: str
 
 
-# Arguments that an inference function takes in another form than the node's params.
+# Arguments that an evaluation function takes in another form than the node's params.
 DERIVED = {"conv2d": {"padding": conv_padding}}
 
 
 def eval_calls(node) -> list[tuple[str, dict]]:
-    """The node in evaluation mode: (inference function, keyword arguments) pairs, its own
+    """The node in evaluation mode: (registry key, keyword arguments) pairs, its own
     then its activation's. A parameter of the function is the node's tensor of that name, else
     absent if it defaults to None (a tensor the node lacks), else the node's param."""
     calls = [(node.op, _arguments(node.op, node.params, node.keys()))]
@@ -146,7 +151,7 @@ def _arguments(name: str, params: dict, keys: dict[str, str]) -> dict:
 
 
 def evaluator(nodes, ctx: Context):
-    """Evaluation: y = the nodes run in order through their inference functions."""
+    """Evaluation: y = the nodes run in order through their evaluation functions."""
     steps = []
     for node in nodes:
         if node.op == "residual":
@@ -169,7 +174,15 @@ def _residual_eval(x, body):
     return x + body(x)
 
 
-# --- training ---------------------------------------------------------------------------------
+# --- the layers: evaluation, then training -----------------------------------------------------
+
+
+def dense_values(x, weight, bias=None):
+    # W is (units, F) C-contiguous, so W.T is a transposed BLAS operand, not a copy.
+    y = x @ weight.T
+    if bias is not None:
+        y += bias
+    return y
 
 
 def dense(node, ctx):
@@ -178,7 +191,7 @@ def dense(node, ctx):
     act = after_layer(node.params["activation"])
 
     def forward(x):
-        y, act_grad = act(inference.dense(x, weight, bias), inplace=True)
+        y, act_grad = act(dense_values(x, weight, bias), inplace=True)
 
         def backprop(dy):
             dz = act_grad(dy)
@@ -200,6 +213,11 @@ def activation(node, ctx):
     """Every activation layer (`relu`, `elu alpha=0.5`): its params are the keywords."""
     fn, params = FUNCTIONS[node.op], node.params
     return lambda x: fn(x, **params)
+
+
+def dropout_values(x):
+    # Inverted dropout scales in training, so evaluation is the identity.
+    return x
 
 
 def dropout(node, ctx):
@@ -236,95 +254,8 @@ def _no_backprop(dy):
     raise RuntimeError("no gradient in evaluation mode: run forward with training=True")
 
 
-def _norm_axes(shape):
-    """Reduction axes and the broadcast shape of per-feature vectors for (N, F) or (N, C, H, W)."""
-    if len(shape) == 1:
-        return (0,), (1, shape[0])
-    return (0, 2, 3), (1, shape[0], 1, 1)
-
-
-def batchnorm(node, ctx):
-    p, t = node.params, ctx.tensors(node)
-    momentum, eps = p["momentum"], p["eps"]
-    axes, bshape = _norm_axes(node.input_shape)
-    running_mean, running_var = t.get("running_mean"), t.get("running_var")
-    gamma, beta, ggamma, gbeta = t.get("weight"), t.get("bias"), t.grad("weight"), t.grad("bias")
-
-    def forward(x):
-        count = x.size // x.shape[1]
-        if count < 2:
-            # The unbiased variance of one value is undefined (torch raises here too); fit.py
-            # drops a final batch of one when a model has batchnorm.
-            raise ValueError(
-                f"batchnorm {node.id}: training needs more than one value per feature, "
-                f"got input shape {x.shape}"
-            )
-        mean = x.mean(axis=axes, keepdims=True)
-        xc = x - mean
-        var = np.mean(np.square(xc), axis=axes, keepdims=True)
-        inv_std = 1 / np.sqrt(var + eps)
-        # gamma * xc * inv_std + beta, with gamma folded into the per-feature scale: the big
-        # tensor is touched twice.
-        scale = inv_std if gamma is None else inv_std * gamma.reshape(bshape)
-        y = xc * scale
-        if beta is not None:
-            y += beta.reshape(bshape)
-        # Keras's convention: momentum is the fraction of the running value kept. The running
-        # variance is unbiased (PyTorch/cuDNN), the normalizing one biased.
-        # (Slice assignment: the closure's arrays are updated in place, never rebound.)
-        running_mean[:] = momentum * running_mean + (1 - momentum) * mean.reshape(-1)
-        unbiased = (1 - momentum) * count / (count - 1)
-        running_var[:] = momentum * running_var + unbiased * var.reshape(-1)
-
-        def backprop(dy):
-            sum_dy = dy.sum(axis=axes, keepdims=True)
-            sum_dy_xc = np.sum(dy * xc, axis=axes, keepdims=True)
-            if gamma is not None:
-                ggamma[:] = (sum_dy_xc * inv_std).reshape(-1)
-                gbeta[:] = sum_dy.reshape(-1)
-            # With xhat = xc*inv_std and dxhat = gamma*dy, the usual
-            #   dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-            # is dy*scale + xc*k2 + k3 with per-feature k2, k3: four passes over the tensor.
-            k2 = scale * (inv_std * inv_std) * (sum_dy_xc * (-1 / count))
-            k3 = scale * (sum_dy * (-1 / count))
-            tmp = xc * k2
-            tmp += k3
-            dy *= scale
-            dy += tmp
-            return dy
-
-        return y, backprop
-
-    return forward
-
-
-def layernorm(node, ctx):
-    eps, t = node.params["eps"], ctx.tensors(node)
-    gamma, beta, ggamma, gbeta = t.get("weight"), t.get("bias"), t.grad("weight"), t.grad("bias")
-    batch_axes = tuple(range(len(node.input_shape)))  # every axis but the last, batch included
-
-    def forward(x):
-        mean = x.mean(axis=-1, keepdims=True)
-        xc = x - mean
-        inv_std = 1 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + eps)
-        xhat = xc * inv_std
-
-        def backprop(dy):
-            if gamma is not None:
-                np.sum(dy * xhat, axis=batch_axes, out=ggamma)
-                np.sum(dy, axis=batch_axes, out=gbeta)
-                dy *= gamma
-            mean_dy = dy.mean(axis=-1, keepdims=True)
-            mean_dy_xhat = np.mean(dy * xhat, axis=-1, keepdims=True)
-            dy -= mean_dy
-            dy -= xhat * mean_dy_xhat
-            dy *= inv_std
-            return dy
-
-        y = xhat if gamma is None else xhat * gamma + beta
-        return y, backprop
-
-    return forward
+def flatten_values(x):
+    return x.reshape(len(x), -1)
 
 
 def flatten(node, ctx):
@@ -351,15 +282,16 @@ def residual(node, ctx):
     return forward
 
 
-def _discover(modules, fallback=None) -> dict:
-    """Every function named as a registry key in `modules`; else `fallback`, if given, for an
-    activation. tests/test_numpy_layers.py fails if a key has none."""
+def _discover(modules, suffix="", fallback=None) -> dict:
+    """Every function named as a registry key (+ suffix) in `modules`; else `fallback`, if
+    given, for an activation. tests/test_numpy_layers.py fails if a key has none."""
     table = {}
     for name in (*REGISTRY, *STRUCTURAL):
-        found = (getattr(m, name) for m in modules if callable(getattr(m, name, None)))
-        table[name] = next(found, fallback if name in FUNCTIONS else None)
+        found = (getattr(m, name + suffix, None) for m in modules)
+        table[name] = next(filter(callable, found), fallback if name in FUNCTIONS else None)
     return {name: fn for name, fn in table.items() if fn is not None}
 
 
-LAYERS = _discover((sys.modules[__name__], conv), fallback=activation)
-INFERENCE = _discover((inference,))
+_MODULES = (sys.modules[__name__], conv, norm, activations)
+LAYERS = _discover(_MODULES[:3], fallback=activation)
+INFERENCE = _discover(_MODULES, "_values")

@@ -1,0 +1,118 @@
+"""Normalization layers: batchnorm and layernorm, each an evaluation function (`_values`, with the
+rules of layers.py's) and a training function with a hand-written backward pass.
+
+A backprop owns its dy and may overwrite it (see layers.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _norm_axes(shape):
+    """Reduction axes and the broadcast shape of per-feature vectors for (N, F) or (N, C, H, W)."""
+    if len(shape) == 1:
+        return (0,), (1, shape[0])
+    return (0, 2, 3), (1, shape[0], 1, 1)
+
+
+def batchnorm_values(x, running_mean, running_var, eps, weight=None, bias=None):
+    """The running statistics, per feature (N, F) or per channel (N, C, H, W)."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    scale = 1 / np.sqrt(running_var.reshape(shape) + eps)
+    if weight is not None:
+        scale = scale * weight.reshape(shape)
+    y = (x - running_mean.reshape(shape)) * scale
+    if bias is not None:
+        y += bias.reshape(shape)
+    return y
+
+
+def batchnorm(node, ctx):
+    p, t = node.params, ctx.tensors(node)
+    momentum, eps = p["momentum"], p["eps"]
+    axes, bshape = _norm_axes(node.input_shape)
+    running_mean, running_var = t.get("running_mean"), t.get("running_var")
+    gamma, beta, ggamma, gbeta = t.get("weight"), t.get("bias"), t.grad("weight"), t.grad("bias")
+
+    def forward(x):
+        count = x.size // x.shape[1]
+        if count < 2:
+            # The unbiased variance of one value is undefined (torch raises here too); fit.py
+            # drops a final batch of one when a model has batchnorm.
+            raise ValueError(
+                f"batchnorm {node.id}: training needs more than one value per feature, "
+                f"got input shape {x.shape}"
+            )
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
+        var = np.mean(np.square(xc), axis=axes, keepdims=True)
+        inv_std = 1 / np.sqrt(var + eps)
+        # gamma * xc * inv_std + beta, with gamma folded into the per-feature scale: the big
+        # tensor is touched twice.
+        scale = inv_std if gamma is None else inv_std * gamma.reshape(bshape)
+        y = xc * scale
+        if beta is not None:
+            y += beta.reshape(bshape)
+        # Keras's convention: momentum is the fraction of the running value kept. The running
+        # variance is unbiased (PyTorch/cuDNN), the normalizing one biased.
+        # (Slice assignment: the closure's arrays are updated in place, never rebound.)
+        running_mean[:] = momentum * running_mean + (1 - momentum) * mean.reshape(-1)
+        unbiased = (1 - momentum) * count / (count - 1)
+        running_var[:] = momentum * running_var + unbiased * var.reshape(-1)
+
+        def backprop(dy):
+            sum_dy = dy.sum(axis=axes, keepdims=True)
+            sum_dy_xc = np.sum(dy * xc, axis=axes, keepdims=True)
+            if gamma is not None:
+                ggamma[:] = (sum_dy_xc * inv_std).reshape(-1)
+                gbeta[:] = sum_dy.reshape(-1)
+            # With xhat = xc*inv_std and dxhat = gamma*dy, the usual
+            #   dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+            # is dy*scale + xc*k2 + k3 with per-feature k2, k3: four passes over the tensor.
+            k2 = scale * (inv_std * inv_std) * (sum_dy_xc * (-1 / count))
+            k3 = scale * (sum_dy * (-1 / count))
+            tmp = xc * k2
+            tmp += k3
+            dy *= scale
+            dy += tmp
+            return dy
+
+        return y, backprop
+
+    return forward
+
+
+def layernorm_values(x, eps, weight=None, bias=None):
+    xc = x - x.mean(axis=-1, keepdims=True)
+    y = xc * (1 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + eps))
+    return y if weight is None else y * weight + bias
+
+
+def layernorm(node, ctx):
+    eps, t = node.params["eps"], ctx.tensors(node)
+    gamma, beta, ggamma, gbeta = t.get("weight"), t.get("bias"), t.grad("weight"), t.grad("bias")
+    batch_axes = tuple(range(len(node.input_shape)))  # every axis but the last, batch included
+
+    def forward(x):
+        mean = x.mean(axis=-1, keepdims=True)
+        xc = x - mean
+        inv_std = 1 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + eps)
+        xhat = xc * inv_std
+
+        def backprop(dy):
+            if gamma is not None:
+                np.sum(dy * xhat, axis=batch_axes, out=ggamma)
+                np.sum(dy, axis=batch_axes, out=gbeta)
+                dy *= gamma
+            mean_dy = dy.mean(axis=-1, keepdims=True)
+            mean_dy_xhat = np.mean(dy * xhat, axis=-1, keepdims=True)
+            dy -= mean_dy
+            dy -= xhat * mean_dy_xhat
+            dy *= inv_std
+            return dy
+
+        y = xhat if gamma is None else xhat * gamma + beta
+        return y, backprop
+
+    return forward
