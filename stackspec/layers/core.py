@@ -137,5 +137,20 @@ LAYERS = {
                 ("layernorm affine=1", (4,), "E204"),
             ),
         ),
+        LayerKind(
+            "rmsnorm",
+            # eps=1e-6 as Keras's RMSNormalization and Llama; torch's default is the dtype's
+            # machine epsilon, so the torch backend passes ours.
+            (Arg("eps", "float", 0.000001, low=0, low_open=True), Arg("affine", "bool", True)),
+            "RMS normalization over the last axis: x / sqrt(mean(x^2) + eps) * weight",
+            weights=lambda p, s: {"weight": Weight((s[-1],), "ones")} if p["affine"] else {},
+            examples=(
+                ("rmsnorm", (6,)),
+                ("rmsnorm", (2, 3, 4)),
+                ("rmsnorm eps=0.01 affine=false", (2, 3, 5)),
+                ("rmsnorm eps=0", (4,), "E205"),
+                ("rmsnorm affine=1", (4,), "E204"),
+            ),
+        ),
     )
 }

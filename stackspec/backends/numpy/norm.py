@@ -1,5 +1,5 @@
-"""Normalization layers: batchnorm and layernorm, each an evaluation function (`_values`, with the
-rules of layers.py's) and a training function with a hand-written backward pass.
+"""Normalization layers (batchnorm, layernorm, rmsnorm): each an evaluation function (`_values`,
+with the rules of layers.py's) and a training function with a hand-written backward pass.
 
 A backprop owns its dy and may overwrite it (see layers.py).
 """
@@ -114,5 +114,34 @@ def layernorm(node, ctx):
 
         y = xhat if gamma is None else xhat * gamma + beta
         return y, backprop
+
+    return forward
+
+
+def rmsnorm_values(x, eps, weight=None):
+    y = x * (1 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps))
+    return y if weight is None else y * weight
+
+
+def rmsnorm(node, ctx):
+    eps, t = node.params["eps"], ctx.tensors(node)
+    gamma, ggamma = t.get("weight"), t.grad("weight")
+    batch_axes = tuple(range(len(node.input_shape)))  # every axis but the last, batch included
+
+    def forward(x):
+        inv_rms = 1 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+        xhat = x * inv_rms
+
+        def backprop(dy):
+            # With xhat = x * r, r = (mean(x^2) + eps)^(-1/2), and g = gamma * dy, the
+            # derivative of r is -r^3 x / F: dx = r * (g - xhat * mean(g * xhat)).
+            if gamma is not None:
+                np.sum(dy * xhat, axis=batch_axes, out=ggamma)
+                dy *= gamma
+            dy -= xhat * np.mean(dy * xhat, axis=-1, keepdims=True)
+            dy *= inv_rms
+            return dy
+
+        return (xhat if gamma is None else xhat * gamma), backprop
 
     return forward

@@ -105,6 +105,12 @@ def layernorm(node) -> tuple[Module, ...]:
     return (Module("LayerNorm", (node.input_shape[-1],), kwargs, node.keys()),)
 
 
+def rmsnorm(node) -> tuple[Module, ...]:
+    # eps explicitly: torch's default (None) is the machine epsilon of the input's dtype.
+    kwargs = {"eps": node.params["eps"], "elementwise_affine": node.params["affine"]}
+    return (Module("RMSNorm", (node.input_shape[-1],), kwargs, node.keys()),)
+
+
 def maxpool2d(node) -> tuple[Module, ...]:
     p = node.params
     # torch pads max pooling with -inf, as §4 says.
