@@ -14,18 +14,17 @@ import math
 
 from .diagnostics import Diagnostics, Span
 from .ir import IR, Node
-from .layers import conv_padding
+from .layers import LAYERS, conv_padding
 
 BYTES_PER_VALUE = 4  # float32
-# Layers that keep a second tensor the size of their output for the backward pass.
-_KEEP_ONE_MORE = ("batchnorm", "layernorm", "dropout")
 
 
 def node_values(node: Node) -> int:
     """Values per example that `node` holds during a training step (its body's not included)."""
     out = math.prod(node.output_shape)
     kept = out
-    if node.params.get("activation", "linear") != "linear" or node.op in _KEEP_ONE_MORE:
+    kind = LAYERS.get(node.op)
+    if node.params.get("activation", "linear") != "linear" or (kind and kind.keeps_output_copy):
         kept += out
     if node.op == "conv2d":
         c, h, w = node.input_shape

@@ -102,6 +102,7 @@ LAYERS = {
                 ("dropout 1", (4,), "E205"),
                 ("dropout", (4,), "E206"),
             ),
+            keeps_output_copy=True,
         ),
         LayerKind(
             "batchnorm",
@@ -123,6 +124,7 @@ LAYERS = {
                 ("batchnorm eps=0", (4,), "E205"),
             ),
             batch_statistics=True,
+            keeps_output_copy=True,
         ),
         LayerKind(
             "layernorm",
@@ -136,6 +138,7 @@ LAYERS = {
                 ("layernorm eps=-1", (4,), "E205"),
                 ("layernorm affine=1", (4,), "E204"),
             ),
+            keeps_output_copy=True,
         ),
         LayerKind(
             "rmsnorm",
@@ -151,6 +154,7 @@ LAYERS = {
                 ("rmsnorm eps=0", (4,), "E205"),
                 ("rmsnorm affine=1", (4,), "E204"),
             ),
+            keeps_output_copy=True,
         ),
     )
 }

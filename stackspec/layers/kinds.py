@@ -65,3 +65,6 @@ class LayerKind:
     # Normalizes with the statistics of the batch while training, so a batch of one example
     # cannot train it (fit.py drops or refuses such a batch).
     batch_statistics: bool = False
+    # Keeps a second tensor the size of its output for the backward pass (a normalized copy, a
+    # dropout mask): the activation-memory estimate (compiler's memory.py) counts it.
+    keeps_output_copy: bool = False
