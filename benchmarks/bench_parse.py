@@ -15,9 +15,9 @@ import statistics
 import sys
 import time
 
-from stackspec.compiler import compile_source
+from stackspec.compiler.pipeline import compile_source
 from stackspec.diagnostics import Diagnostics
-from stackspec.parser import get_parser, parse_program, paused_gc
+from stackspec.grammar.parser import get_parser, parse_program, paused_gc
 
 PATTERN = [
     "dense width relu",

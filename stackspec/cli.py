@@ -25,13 +25,13 @@ from .cli_options import (
     parse_sets,
     spec_options,
 )
+from .compiler.settings import SEED_MAX
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
 from .interrupts import exit_interrupted, exit_now, exiting, install
-from .settings import SEED_MAX
 
 
 def load_spec(path: str, sets: tuple[str, ...]):
-    from .spec import load
+    from .compiler.spec import load
 
     spec = load(path, parse_sets(sets), limits=current_limits())
     if spec.warnings:
@@ -41,8 +41,8 @@ def load_spec(path: str, sets: tuple[str, ...]):
 
 def check_memory(spec, batch: int) -> None:
     """E406 for a --batch that the train section's batch size passed."""
+    from .compiler.memory import check
     from .diagnostics import Diagnostics
-    from .memory import check
 
     diags = Diagnostics(spec.file)
     check(spec.ir, diags, current_limits().memory, batch, " (--batch)")
@@ -77,9 +77,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 @spec_options
 def check(specs, as_json, sets):
     """Parse and validate SPEC files; report every problem."""
-    from .compiler import compile_source
+    from .compiler.pipeline import compile_source
+    from .compiler.spec import read_spec
     from .inputs import display_name
-    from .spec import read_spec
 
     one_stdin(**{f"SPEC {i}": path for i, path in enumerate(specs, 1)})
     overrides = parse_sets(sets)
@@ -119,7 +119,7 @@ def check(specs, as_json, sets):
 @spec_options
 def summary(spec, sets):
     """Print a table of layers, output shapes and parameter counts."""
-    from .summary import summary as table
+    from .compiler.summary import summary as table
 
     s = load_spec(spec, sets)
     click.echo(table(s.ir, printable(s.file)))
@@ -140,7 +140,7 @@ def compile_(spec, backend, emit, output, sets):
     if emit == "ir":
         write_output(s.ir.dumps(), output)
     else:
-        from .emit import emit_python
+        from .backends import emit_python
 
         write_output(emit_python(s, backend), output)
 
@@ -161,9 +161,9 @@ def compile_(spec, backend, emit, output, sets):
 @limit_options
 def fmt(specs, check_only, sets):
     """Rewrite SPEC files in canonical form (`-` reads stdin and writes stdout)."""
+    from .compiler.spec import read_spec
     from .files import plan_output, write_output
-    from .fmt import format_source
-    from .spec import read_spec
+    from .grammar.fmt import format_source
 
     one_stdin(**{f"SPEC {i}": path for i, path in enumerate(specs, 1)})
     overrides = parse_sets(sets)
@@ -254,8 +254,8 @@ def train(
     """Train SPEC on a CSV; write weights, history, learning curves and the spec into --out."""
     from pathlib import Path
 
-    from .data import read_csv, split
-    from .runs import commit_outputs, plan_out_dir, write_run
+    from .training.data import read_csv, split
+    from .training.runs import commit_outputs, plan_out_dir, write_run
 
     if valid_path and valid_split is not None:
         raise click.UsageError("give --valid or --valid-split, not both")
@@ -304,7 +304,7 @@ OVERFLOW = "the values overflow float32 on this data (extreme feature values or 
 @spec_options
 def evaluate(spec, weights, data_path, target, backend, device, sets):
     """Print the loss and metrics of trained weights on a CSV (evaluation mode)."""
-    from .data import read_csv
+    from .training.data import read_csv
 
     one_stdin(SPEC=spec, **{"--weights": weights, "--data": data_path})
     s = load_spec(spec, sets)
@@ -336,8 +336,8 @@ def predict(spec, weights, data_path, target, output, backend, device, sets):
     output = plan_output(
         output, ("the spec", spec), ("the --weights file", weights), ("the --data file", data_path)
     )
-    from .data import read_csv
-    from .runs import prediction_csv
+    from .training.data import read_csv
+    from .training.runs import prediction_csv
 
     one_stdin(SPEC=spec, **{"--weights": weights, "--data": data_path})
     s = load_spec(spec, sets)

@@ -89,12 +89,12 @@ def test_usage_errors_exit_2(args):
 
 
 def test_internal_error_exit_3(spec, monkeypatch):
-    import stackspec.compiler
+    import stackspec.compiler.pipeline
 
     def boom(*args, **kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(stackspec.compiler, "compile_source", boom)
+    monkeypatch.setattr(stackspec.compiler.pipeline, "compile_source", boom)
     path = spec("input 3\ndense 2\n")
     result = run("check", path)
     assert result.exit_code == 3
@@ -105,12 +105,12 @@ def test_internal_error_exit_3(spec, monkeypatch):
 
 
 def test_interrupt_exit_130(spec, monkeypatch):
-    import stackspec.compiler
+    import stackspec.compiler.pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stackspec.compiler, "compile_source", interrupted)
+    monkeypatch.setattr(stackspec.compiler.pipeline, "compile_source", interrupted)
     assert run("check", spec("input 3\n")).exit_code == cli.EXIT_INTERRUPTED == 130
 
 

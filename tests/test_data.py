@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import stackspec
-from stackspec.arrays import as_arrays
-from stackspec.data import read_csv, split
 from stackspec.diagnostics import SpecError
+from stackspec.training.arrays import as_arrays
+from stackspec.training.data import read_csv, split
 
 REG = stackspec.parse("input 3\ndense 1\ntrain {\n loss mae\n}\n").ir
 IMG = stackspec.parse("input 1x2x2\nflatten\ndense 1\n").ir

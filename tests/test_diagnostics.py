@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import stackspec
 from stackspec.cli import main
-from stackspec.compiler import compile_source
+from stackspec.compiler.pipeline import compile_source
 from stackspec.diagnostics import (
     MAX_REPORTED,
     Diagnostic,
@@ -183,7 +183,7 @@ def test_recovery_stops_at_a_line_with_braces():
 
 
 def test_syntax_errors_are_capped():
-    from stackspec.parser import MAX_SYNTAX_ERRORS
+    from stackspec.grammar.parser import MAX_SYNTAX_ERRORS
 
     text = "input 11\n" + "dense 4 @\n" * (MAX_SYNTAX_ERRORS + 10)
     assert len(found(text)) == MAX_SYNTAX_ERRORS

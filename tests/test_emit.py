@@ -21,11 +21,11 @@ import pytest
 from conftest import FLAT, HAS_TORCH, SPECS, deepest, every_layer_specs
 
 import stackspec
+from stackspec.backends import emit_python
 from stackspec.backends.numpy.layers import INFERENCE
 from stackspec.backends.torch import layers as torch_layers
-from stackspec.emit import emit_python
+from stackspec.compiler.limits import DEPTH_CEILING, Limits
 from stackspec.layers import LAYERS, STRUCTURAL
-from stackspec.limits import DEPTH_CEILING, Limits
 
 BACKENDS = [
     "numpy",
@@ -222,7 +222,7 @@ def copied_module(tmp_path, monkeypatch):
 
 
 def test_copied_source_brings_what_a_function_reads(copied_module):
-    from stackspec.emit.numpy_source import copied_source
+    from stackspec.backends.numpy.source import copied_source
 
     source = copied_source([copied_module.good_values])
     assert source.startswith("LIMIT = 2.0\nSCALE = LIMIT * 3\n\n\ndef helper(x):")
@@ -245,7 +245,7 @@ def test_copied_source_brings_what_a_function_reads(copied_module):
 def test_copied_source_refuses_what_the_emitted_module_cannot_hold(
     copied_module, function, message
 ):
-    from stackspec.emit.numpy_source import CopyError, copied_source
+    from stackspec.backends.numpy.source import CopyError, copied_source
 
     with pytest.raises(CopyError, match=message):
         copied_source([getattr(copied_module, function)])

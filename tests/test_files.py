@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from stackspec import files
-from stackspec.curves import plain
 from stackspec.diagnostics import UserError
 from stackspec.files import Output, plan_output, sweep_stale, write_bytes, write_output
-from stackspec.runs import commit_outputs, plan_out_dir
+from stackspec.training.curves import plain
+from stackspec.training.runs import commit_outputs, plan_out_dir
 
 DEAD_PID = 99_999_999  # above any pid_max: no such process
 
@@ -238,7 +238,7 @@ def test_plot_text_survives_any_file_name():
     assert plain(os.fsdecode(b"\xff.stack")) == "\ufffd.stack"
     assert plain("a$x$\x1b[2J.stack") == r"a\$x\$\x1b[2J.stack"
     assert plain("\ud800") == "?"
-    from stackspec.curves import render_png
+    from stackspec.training.curves import render_png
 
     png = render_png({"loss": [1.0, 0.5]}, os.fsdecode(b"\xff$\\frac{.stack: curves"))
     assert png.startswith(b"\x89PNG")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import stackspec
-from stackspec.fit import History, resolve_settings
-from stackspec.model import Model
+from stackspec.training.fit import History, resolve_settings
+from stackspec.training.model import Model
 
 LINEAR = "input 2\ndense 1\ntrain {\n loss mse\n optimizer sgd lr=0.1\n batch 4\n epochs 3\n}\n"
 WITH_BN = "input 2\nbatchnorm\ndense 1\ntrain {\n loss mse\n batch 4\n epochs 2\n}\n"
@@ -319,7 +319,7 @@ def numpy_run(seed=None, text=None):
     )
     from conftest import DATA
 
-    from stackspec.data import read_csv
+    from stackspec.training.data import read_csv
 
     spec = stackspec.parse(text)
     ds = read_csv(DATA, spec.ir, "quality")

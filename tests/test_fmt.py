@@ -12,8 +12,8 @@ import pytest
 from conftest import every_layer_specs
 
 import stackspec
-from stackspec.fmt import format_source
-from stackspec.parser import _comments
+from stackspec.grammar.fmt import format_source
+from stackspec.grammar.parser import _comments
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "fmt"

@@ -9,8 +9,8 @@ import pytest
 from conftest import SPECS
 
 import stackspec
-from stackspec.init import INITIALIZERS, TRUNCATED_STD, initial_weights
 from stackspec.layers import INITIALIZERS as REGISTRY_INITIALIZERS
+from stackspec.layers.init import INITIALIZERS, TRUNCATED_STD, initial_weights
 
 
 def test_every_registry_initializer_exists():

@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 from stackspec.cli import main
-from stackspec.data import read_csv
+from stackspec.compiler.spec import parse, read_spec
 from stackspec.diagnostics import SpecError, render_all
 from stackspec.inputs import Bound, decode, read_bytes, read_text, read_weight_bytes
-from stackspec.spec import parse, read_spec
+from stackspec.training.data import read_csv
 
 SPEC = "input 3\ndense 1\n"
 CSV = "a,b,c,y\n1,2,3,4\n5,6,7,8\n"

@@ -8,7 +8,7 @@ import pytest
 from conftest import every_layer_specs
 
 import stackspec
-from stackspec.ir import FORMAT, VERSION
+from stackspec.compiler.ir import FORMAT, VERSION
 from stackspec.layers import LAYERS
 
 TINY = """input 3x8x8

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stackspec import metrics
 from stackspec.backends.numpy.activations import sigmoid_values, softmax_values
+from stackspec.training import metrics
 
 
 def test_regression_metrics_match_formulas_and_squeeze():

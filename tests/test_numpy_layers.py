@@ -15,8 +15,8 @@ from stackspec.backends.numpy import LAYERS as NUMPY_LAYERS
 from stackspec.backends.numpy import activations
 from stackspec.backends.numpy.activations import SELU_ALPHA, SELU_SCALE
 from stackspec.backends.numpy.layers import INFERENCE, Context, build
-from stackspec.init import initial_weights
 from stackspec.layers import ACTIVATIONS, LAYERS, STRUCTURAL
+from stackspec.layers.init import initial_weights
 
 BATCH = 3
 

@@ -11,7 +11,7 @@ from test_numpy_layers import assert_grad_close
 import stackspec
 from stackspec.backends.numpy import NumpyModel
 from stackspec.backends.numpy.layers import Context, build
-from stackspec.init import initial_weights
+from stackspec.layers.init import initial_weights
 from stackspec.numerics import loss_and_grad, loss_value
 
 
@@ -215,7 +215,7 @@ def test_crossentropy_training_with_integer_labels():
 
 
 def test_trains_and_predicts_at_the_deepest_nesting_allowed():
-    from stackspec.limits import DEPTH_CEILING, Limits
+    from stackspec.compiler.limits import DEPTH_CEILING, Limits
 
     spec = stackspec.parse(deepest(), limits=Limits(depth=DEPTH_CEILING))
     model = spec.compile("numpy")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from lark import Lark
 
-from stackspec import _tables
-from stackspec import syntax as s
 from stackspec.diagnostics import Diagnostics, Span
-from stackspec.parser import GRAMMAR, OPTIONS, get_parser, parse_program
+from stackspec.grammar import _tables
+from stackspec.grammar import syntax as s
+from stackspec.grammar.parser import GRAMMAR, OPTIONS, get_parser, parse_program
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def codes(text: str) -> list[str]:
 
 
 def test_tables_are_current():
-    """`python -m stackspec.parser` regenerates _tables.py after a grammar change."""
+    """`python -m stackspec.grammar.parser` regenerates _tables.py after a grammar change."""
     assert Path(GRAMMAR).read_text(encoding="utf-8") == _tables.GRAMMAR
 
 
@@ -282,7 +282,7 @@ def _spec_examples() -> list[str]:
 
 @pytest.mark.parametrize("example", _spec_examples())
 def test_docs_examples_parse(example):
-    from stackspec.compiler import compile_source
+    from stackspec.compiler.pipeline import compile_source
 
     assert codes(example) == []
     if "input " in example:  # a whole spec: it must also be valid

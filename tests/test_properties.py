@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stackspec
-from stackspec import syntax as s
 from stackspec.diagnostics import Diagnostics, SpecError
-from stackspec.fmt import format_source
+from stackspec.grammar import syntax as s
+from stackspec.grammar.fmt import format_source
+from stackspec.grammar.parser import parse_program
 from stackspec.layers import ACTIVATIONS
-from stackspec.parser import parse_program
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = [p.read_text() for p in sorted((ROOT / "specs").glob("*.stack"))]

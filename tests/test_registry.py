@@ -11,9 +11,9 @@ import pytest
 from conftest import BAD_EXAMPLES, EXAMPLES, example_params, example_spec
 
 import stackspec
-from stackspec.compiler import compile_source
+from stackspec.compiler.pipeline import compile_source
+from stackspec.grammar.syntax import Call
 from stackspec.layers import ACTIVATIONS, ALIASES, INITIALIZERS, LAYERS
-from stackspec.syntax import Call
 
 
 def compiled(call: str, shape: tuple[int, ...]):

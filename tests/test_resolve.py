@@ -8,10 +8,10 @@ import time
 import pytest
 
 import stackspec
-from stackspec.compiler import compile_source
-from stackspec.limits import DEFAULT
-from stackspec.overrides import parse_override
-from stackspec.settings import defaults
+from stackspec.compiler.limits import DEFAULT
+from stackspec.compiler.overrides import parse_override
+from stackspec.compiler.pipeline import compile_source
+from stackspec.compiler.settings import defaults
 
 MAX_LAYERS = DEFAULT.layers
 

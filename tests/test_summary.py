@@ -6,8 +6,8 @@ import pytest
 from conftest import EXAMPLES, example_spec
 
 import stackspec
+from stackspec.compiler.summary import _size, summary
 from stackspec.diagnostics import example_shape
-from stackspec.summary import _size, summary
 
 
 def test_red_wine_summary():

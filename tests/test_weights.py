@@ -12,7 +12,7 @@ from safetensors.numpy import load_file, save_file
 
 import stackspec
 from stackspec.diagnostics import SpecError
-from stackspec.weights import FORMAT, load_weights, save_weights
+from stackspec.training.weights import FORMAT, load_weights, save_weights
 
 SPEC = "input 3\ndense 4 relu\nbatchnorm\ndropout 0.5\ndense 1\n"
 
@@ -381,7 +381,7 @@ def test_two_saves_are_byte_identical(tmp_path):
 def test_encode_is_the_library_format():
     from safetensors.numpy import save
 
-    from stackspec.weights import encode
+    from stackspec.training.weights import encode
 
     t = {"b": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.ones(0, np.float32)}
     assert encode(t, {"k": "v"}) == save(t, metadata={"k": "v"})

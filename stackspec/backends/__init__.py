@@ -1,6 +1,6 @@
 """Backends: NumPy (hand-written forward/backward, the default) and PyTorch (a real nn.Module).
 
-A backend supplies only tensor code, as the abstract methods of `stackspec.model.Model`;
+A backend supplies only tensor code, as the abstract methods of `stackspec.training.model.Model`;
 batching, history, early stopping, progress and files live once, in model.py and fit.py.
 Backend layer functions are named as the registry keys (stackspec.layers.LAYERS).
 """
@@ -29,7 +29,7 @@ def require_torch():
 def compile_model(spec, backend: str = "numpy", **options):
     """A model of `spec` for `backend`; options go to the backend (e.g. torch's `device`)."""
     if options.get("seed") is not None:
-        from ..fit import check_seed
+        from ..training.fit import check_seed
 
         check_seed(options["seed"])  # before torch is imported: a ValueError, not torch's
     if backend == "numpy":
@@ -42,3 +42,17 @@ def compile_model(spec, backend: str = "numpy", **options):
 
         return TorchModel(spec, **options)
     raise UserError(f"unknown backend '{backend}'; choose one of: {', '.join(BACKENDS)}")
+
+
+def emit_python(spec, backend: str) -> str:
+    """Standalone source of `spec`'s model for `backend` ("numpy" or "torch"): see source.py.
+    Emitting never imports torch."""
+    if backend == "numpy":
+        from .numpy.source import numpy_source
+
+        return numpy_source(spec)
+    if backend == "torch":
+        from .torch.source import torch_source
+
+        return torch_source(spec)
+    raise ValueError(f"unknown backend '{backend}'")

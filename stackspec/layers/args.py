@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostics, Span, did_you_mean
-from ..syntax import Value
+from ..grammar.syntax import Value
 
 REQUIRED = object()
 

@@ -44,7 +44,7 @@ def keeps_initial_weights(spec: str):
 
     def check(tmp: Path, proc) -> None:
         import stackspec
-        from stackspec.weights import load_weights
+        from stackspec.training.weights import load_weights
 
         ir = stackspec.parse(spec).ir
         saved, _ = load_weights(tmp / "run" / "weights.safetensors", ir)

@@ -61,7 +61,7 @@ def weights_bytes(spec: str = SPEC, seed: int = 0) -> bytes:
     import tempfile
 
     import stackspec
-    from stackspec.weights import save_weights
+    from stackspec.training.weights import save_weights
 
     s = stackspec.parse(spec)
     with tempfile.TemporaryDirectory() as d:

@@ -2,7 +2,8 @@
 
 Whatever the bytes, read_csv either returns finite float32 arrays of the right shape, every
 cell of which is an ASCII decimal literal, or raises SpecError with E5xx diagnostics that name
-the CSV file. The grammar is written out again here, independently of stackspec.data's regex.
+the CSV file. The grammar is written out again here, independently of
+stackspec.training.data's regex.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stackspec
-from stackspec.data import read_csv
 from stackspec.diagnostics import MAX_REPORTED, SpecError
+from stackspec.training.data import read_csv
 
 from .catalogue import FUZZ_EXAMPLES
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stackspec.curves import plain
 from stackspec.diagnostics import UserError
 from stackspec.files import plan_output, write_output
+from stackspec.training.curves import plain
 
 from .catalogue import FUZZ_EXAMPLES
 

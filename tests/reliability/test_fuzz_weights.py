@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import stackspec
 from stackspec.diagnostics import SpecError
-from stackspec.weights import encode, save_weights, weights_from_bytes
+from stackspec.training.weights import encode, save_weights, weights_from_bytes
 
 from .catalogue import FUZZ_EXAMPLES
 

@@ -171,16 +171,16 @@ from pathlib import Path
 
 SIG, WHERE = getattr(signal, sys.argv[1]), sys.argv[2]
 sys.argv = ["stackspec", *sys.argv[3:]]
-import stackspec.weights
+import stackspec.training.weights
 
 if WHERE == "write":  # after the weights are written into the temp folder
-    save = stackspec.weights.save_weights
+    save = stackspec.training.weights.save_weights
 
     def save_weights(*args, **kwargs):
         save(*args, **kwargs)
         os.kill(os.getpid(), SIG)
 
-    stackspec.weights.save_weights = save_weights
+    stackspec.training.weights.save_weights = save_weights
 else:  # at the first rename that moves an output out of the temp folder into --out
     replace = os.replace
 
@@ -264,7 +264,7 @@ def test_a_python_warning_reaches_the_terminal_as_one_line(tmp_path):
     code = (
         "import sys, warnings\n"
         "sys.argv = ['stackspec', 'check', 'm.stack']\n"
-        "import stackspec.compiler as c\n"
+        "import stackspec.compiler.pipeline as c\n"
         "original = c.compile_source\n"
         "def noisy(*a, **k):\n"
         "    warnings.warn('overflow encountered in matmul', RuntimeWarning)\n"

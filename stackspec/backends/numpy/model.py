@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from ...init import initial_weights
-from ...model import Model
+from ...layers.init import initial_weights
 from ...numerics import loss_and_grad
+from ...training.model import Model
 from .layers import Context, build
 from .optimizers import Optimizer
 

@@ -7,9 +7,10 @@ would write by hand, so `model(x)`, `model.train()/eval()`,
 `model.parameters()` in a user's own loop, and `torch.compile(model)` all work as usual.
 The Model mixin adds fit/predict/evaluate/save/load; this file supplies only the tensor code.
 
-Randomness: initial weights come from `stackspec.init.initial_weights(ir, seed)`, shared with the
-NumPy backend. Dropout masks come from torch's global RNG (nn.Dropout has no generator argument),
-which `_begin_training` seeds with `torch.manual_seed(seed)`: same seed, same masks.
+Randomness: initial weights come from `stackspec.layers.init.initial_weights(ir, seed)`,
+shared with the NumPy backend. Dropout masks come from torch's global RNG (nn.Dropout has no
+generator argument), which `_begin_training` seeds with `torch.manual_seed(seed)`: same seed,
+same masks.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...diagnostics import UserError
-from ...init import initial_weights
-from ...model import Model
+from ...layers.init import initial_weights
 from ...numerics import aligned_shape
+from ...training.model import Model
 from . import layers
 
 

@@ -1,0 +1,104 @@
+"""Standalone torch source: the torch backend's own module descriptions, printed.
+
+The backend builds its model from `layers.modules(ir.nodes)` and finds its tensors by
+`layers.state_keys`; this prints the same sequence as `nn.<class>(args)` and the same keys, so a
+compiled model's state_dict loads into the emitted one. The Residual class is copied from
+model.py, read as text: emitting needs no torch.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from ..source import comment, describe, header, join_lines
+from . import layers
+
+
+def _residual_class() -> str:
+    path = Path(layers.__file__).with_name("model.py")
+    source = path.read_text(encoding="utf-8")
+    for stmt in ast.parse(source).body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "Residual":
+            return ast.get_source_segment(source, stmt)
+    raise AssertionError(f"no class Residual in {path}")
+
+
+def _constructor(m: layers.Module) -> str:
+    args = [repr(a) for a in m.args] + [f"{k}={v!r}" for k, v in m.kwargs.items()]
+    return f"nn.{m.cls}({', '.join(args)})"
+
+
+def _sequential(sequence, lines: list[str], bodies: list[str]) -> None:
+    """Lines of an nn.Sequential's arguments, each node's modules under its comment. A
+    residual's body is built first, as a variable in `bodies` (innermost first): nested
+    expressions would pass Python's limit of 200 nested parentheses at 100 nested residuals."""
+    node = None
+    for m in sequence:
+        if m.node is not node:
+            node = m.node
+            lines.append(comment(describe(node)))
+        if m.cls != "Residual":
+            lines.append(_constructor(m) + ",")
+            continue
+        inner: list[str] = []
+        _sequential(m.body, inner, bodies)
+        name = "body_" + node.id.replace(".", "_")
+        bodies += [f"{name} = nn.Sequential(", *("    " + s for s in inner), ")"]
+        lines.append(f"Residual({name}),")
+
+
+def torch_source(spec) -> str:
+    sequence = layers.modules(spec.ir.nodes)
+    lines: list[str] = []
+    bodies: list[str] = []
+    _sequential(sequence, lines, bodies)
+    imports = (
+        "import numpy as np\nimport torch\nfrom safetensors.numpy import load_file\n"
+        "from torch import nn"
+    )
+    body = join_lines(" " * 12 + line for line in lines)
+    residuals = "".join(" " * 8 + line + "\n" for line in bodies)
+    residual_class = f"\n{_residual_class()}\n\n" if bodies else ""
+    state_keys = join_lines(f"    {k!r}: {v!r}," for k, v in layers.state_keys(sequence).items())
+    return f'''{header(spec, "torch", imports)}
+
+# Weight-file key -> this module's state_dict key.
+STATE_KEYS = {{
+{state_keys}
+}}
+
+{residual_class}
+class Model(nn.Module):
+    """The model as an nn.Module, in evaluation mode until .train() is called.
+
+    A torch tensor in gives a tensor out, as any module; a NumPy batch in gives a NumPy batch out.
+    """
+
+    def __init__(self):
+        super().__init__()
+{residuals}        self.layers = nn.Sequential(
+{body}
+        )
+        self.eval()
+
+    def forward(self, x):
+        if isinstance(x, np.ndarray):
+            first = next(iter(self.state_dict().values()), None)
+            device = "cpu" if first is None else first.device
+            with torch.no_grad():
+                x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+                return self.layers(x).cpu().numpy()
+        return self.layers(x)
+
+
+def load(path, device="cpu"):
+    """A Model holding the weights of the safetensors file at `path`, in evaluation mode."""
+    weights = read_weights(path)
+    model = Model()
+    state = {{STATE_KEYS[key]: torch.from_numpy(value) for key, value in weights.items()}}
+    # The file has every tensor; torch's num_batches_tracked counters are not part of it.
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing)
+    return model.to(device).eval()
+'''

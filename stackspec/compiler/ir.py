@@ -1,0 +1,133 @@
+"""The validated IR (LANGUAGE.md §8): plain frozen data that every backend compiles from."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ..layers import Weight
+
+FORMAT, VERSION = "stackspec-ir", 1
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer of the IR; a residual holds its body."""
+
+    id: str
+    op: str
+    params: dict
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    line: int
+    column: int
+    weights: dict[str, Weight] = field(default_factory=dict)  # trainable, in key order
+    state: dict[str, Weight] = field(default_factory=dict)  # non-trainable
+    body: tuple[Node, ...] = ()
+
+    def keys(self) -> dict[str, str]:
+        """name -> weight-file key (`{id}.{name}`) of each tensor, trainable then state."""
+        return {name: f"{self.id}.{name}" for name in (*self.weights, *self.state)}
+
+    @property
+    def param_count(self) -> int:
+        own = sum(math.prod(w.shape) for w in self.weights.values())
+        return own + sum(n.param_count for n in self.body)
+
+    @property
+    def state_count(self) -> int:
+        own = sum(math.prod(w.shape) for w in self.state.values())
+        return own + sum(n.state_count for n in self.body)
+
+    def to_json(self) -> dict:
+        d = {
+            "id": self.id,
+            "op": self.op,
+            "params": {k: _jsonable(v) for k, v in self.params.items()},
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "param_count": self.param_count,
+            "state_count": self.state_count,
+            "source": {"line": self.line, "column": self.column},
+        }
+        if self.op == "residual":
+            d["body"] = [n.to_json() for n in self.body]
+        return d
+
+
+@dataclass(frozen=True)
+class IR:
+    """The validated model: input shape, nodes and train settings."""
+
+    input: tuple[int, ...]
+    nodes: tuple[Node, ...]
+    train: dict
+
+    @property
+    def param_count(self) -> int:
+        return sum(n.param_count for n in self.nodes)
+
+    @property
+    def state_count(self) -> int:
+        return sum(n.state_count for n in self.nodes)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.nodes[-1].output_shape if self.nodes else self.input
+
+    def walk(self) -> Iterator[Node]:
+        """Every node, residual bodies included, in execution order (a residual before its body)."""
+        stack = list(reversed(self.nodes))
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.body))
+
+    def tensors(self) -> dict[str, Weight]:
+        """Every weight-file entry `{node_id}.{name}` -> its Weight, trainable and state."""
+        out = {}
+        for node in self.walk():
+            tensors = {**node.weights, **node.state}
+            for name, key in node.keys().items():
+                out[key] = tensors[name]
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "input": list(self.input),
+            "nodes": [n.to_json() for n in self.nodes],
+            "train": _jsonable(self.train),
+            "param_count": self.param_count,
+            "state_count": self.state_count,
+        }
+
+    def dumps(self) -> str:
+        import json  # here, not at the top: `stackspec check` never needs it and starts faster
+
+        return json.dumps(self.to_json(), indent=2)
+
+    def model_hash(self) -> str:
+        """A hash of what decides the weights' meaning: layers, params and shapes, not training
+        settings or source positions, so a reformatted spec or a new learning rate keeps it."""
+        layers = [
+            {k: v for k, v in n.to_json().items() if k not in ("source", "body")}
+            for n in self.walk()
+        ]
+        import hashlib
+        import json
+
+        blob = json.dumps({"input": list(self.input), "layers": layers}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return v

@@ -1,0 +1,107 @@
+"""The front end's pipeline: text -> syntax tree -> expansion -> IR, collecting diagnostics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..diagnostics import Diagnostics, Span
+from ..grammar import syntax as s
+from ..grammar.parser import parse_program, paused_gc
+from . import memory
+from .ir import IR, Node
+from .limits import DEFAULT, Limits
+from .resolve import resolve
+from .settings import bind_train
+from .shapes import ShapeInference, input_shape
+
+LOGIT_LOSSES = {"bce": "sigmoid", "crossentropy": "softmax"}
+
+
+@dataclass
+class Compiled:
+    """What the pipeline produced: the tree and the IR (None after errors)."""
+
+    program: s.Program | None
+    ir: IR | None
+    diags: Diagnostics
+
+
+def compile_source(
+    source: str,
+    file: str = "<spec>",
+    overrides: dict[str, str] | None = None,
+    max_params: int | None = None,
+    limits: Limits = DEFAULT,
+) -> Compiled:
+    """Parse, expand and check `source`; the IR is None if any error was found.
+    `max_params`, when given, replaces `limits.params`."""
+    if max_params is not None:
+        limits = replace(limits, params=max_params)
+    with paused_gc():
+        return _compile(source, Diagnostics(file), overrides, limits)
+
+
+def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Compiled:
+    program = parse_program(source, diags, limits)
+    if program is None:
+        return Compiled(None, None, diags)
+    resolved = resolve(program, diags, overrides, limits)
+    train = bind_train(resolved.train, diags, resolved.names)
+    shape = input_shape(resolved.input, diags)
+    inference = ShapeInference(diags, limits.params)
+    if resolved.input is not None and shape is None:
+        inference.missing_input_reported = True  # already reported as a bad input
+    nodes, _ = inference.nodes(resolved.items, shape)
+    if not resolved.input_seen and not inference.missing_input_reported:
+        diags.error(
+            "E302",
+            "the spec has no `input`",
+            Span.point(1, 1),
+            "start the spec with `input N` or `input CxHxW`",
+        )
+    elif shape is not None and not resolved.items and not diags.has_errors:
+        diags.warning(
+            "W203", "the spec has no layers; the model is the identity", resolved.input.span
+        )
+    if diags.has_errors:
+        return Compiled(program, None, diags)
+    ir = IR(shape, tuple(nodes), train)
+    memory.check(ir, diags, limits.memory, train["batch"])
+    if diags.has_errors:
+        return Compiled(program, None, diags)
+    _lint(ir, diags)
+    return Compiled(program, ir, diags)
+
+
+def _final_activation(node: Node) -> str:
+    if node.op in ("dense", "conv2d"):
+        return node.params["activation"]
+    return node.op
+
+
+def _lint(ir: IR, diags: Diagnostics) -> None:
+    """Warnings for legal but suspicious specs."""
+    loss = ir.train["loss"]["name"]
+    if not ir.nodes:
+        return
+    last = ir.nodes[-1]
+    span = _span(last)
+    if loss in LOGIT_LOSSES and _final_activation(last) in LOGIT_LOSSES.values():
+        diags.warning(
+            "W301",
+            f"loss {loss} expects logits, but the model ends in {_final_activation(last)}",
+            span,
+            f"remove the final {_final_activation(last)}; "
+            f"`predict` already reports probabilities for {loss}",
+        )
+    if loss == "crossentropy" and ir.output_shape[-1] < 2:
+        diags.warning(
+            "W302",
+            "crossentropy with a single output: every example is the same class",
+            span,
+            "end with `dense K` for K classes, or use `loss bce` for a binary target",
+        )
+
+
+def _span(node: Node) -> Span:
+    return Span(node.line, node.column, node.line, node.column + len(node.op))

@@ -1,0 +1,146 @@
+"""The syntax tree: frozen dataclasses with source spans, built by parser.py, checked later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..diagnostics import Span
+
+
+@dataclass(frozen=True)
+class Value:
+    """A literal or a name as written. kind: number, shape, string, name, bool, or invalid (a
+    literal already reported as an error, which later checks skip silently)."""
+
+    kind: str
+    value: object  # int | float | tuple[int, ...] | str | bool
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Kwarg:
+    """A `name=value` argument of a call."""
+
+    name: str
+    value: Value
+    span: Span  # the name
+
+
+@dataclass(frozen=True)
+class Call:
+    """A layer call, a block call, or a train setting: `NAME positional* key=value*`."""
+
+    name: str
+    args: tuple[Value, ...]
+    kwargs: tuple[Kwarg, ...]
+    span: Span  # the name
+    end: Span  # the whole statement
+
+
+@dataclass(frozen=True)
+class Input:
+    """`input 11` or `input 1x28x28`."""
+
+    shape: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Let:
+    """`let name = value`, a constant that `--set` may override."""
+
+    name: str
+    value: Value
+    span: Span  # the name
+
+
+@dataclass(frozen=True)
+class Param:
+    """A block parameter, with its default value if it has one."""
+
+    name: str
+    default: Value | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Body:
+    """The statements between `{` and `}`, with the braces' positions."""
+
+    stmts: tuple[Stmt, ...]
+    open: Span
+    close: Span
+
+
+@dataclass(frozen=True)
+class Block:
+    """`block name(params) { body }`, a user-defined layer."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: Body
+    span: Span  # the name
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """`repeat N { body }`."""
+
+    count: Value
+    body: Body
+    span: Span  # the keyword
+
+
+@dataclass(frozen=True)
+class Residual:
+    """`residual { body }`: y = x + body(x)."""
+
+    body: Body
+    span: Span
+
+
+@dataclass(frozen=True)
+class Train:
+    """`train { settings }`."""
+
+    body: Body
+    span: Span
+
+
+Stmt = Input | Let | Block | Repeat | Residual | Train | Call
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A `#` comment, kept for `fmt`."""
+
+    text: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Program:
+    """A whole spec file: its top-level statements and its comments."""
+
+    stmts: tuple[Stmt, ...]
+    comments: tuple[Comment, ...] = ()
+
+
+def first_line(stmt: Stmt) -> int:
+    return stmt.span.line
+
+
+def last_line(stmt: Stmt) -> int:
+    """The line a statement ends on (its closing brace for statements with a body)."""
+    body = getattr(stmt, "body", None)
+    if body is not None:
+        return body.close.line
+    if isinstance(stmt, Call):
+        return stmt.end.end_line
+    if isinstance(stmt, Input):
+        return stmt.shape.span.end_line
+    if isinstance(stmt, Let):
+        return stmt.value.span.end_line
+    return stmt.span.line

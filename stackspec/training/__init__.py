@@ -1,0 +1,2 @@
+"""The model API shared by both backends: fit, metrics, data files, weight files, run folders and
+learning curves."""

@@ -1,0 +1,335 @@
+"""The training loop, shared by every backend: a backend supplies only `_train_step` and
+`_predict_batch`; batch order, history, validation, early stopping, NaN handling, interruption and
+progress live here once. docs/training.md explains each rule; the short version:
+
+- Batch order: `np.random.default_rng(seed)` draws one permutation per epoch (with shuffle on),
+  so it depends on the seed alone. The last, smaller batch is used, except that a final batch of
+  exactly one example is skipped when the model has batchnorm (batch statistics of one example
+  are degenerate; torch refuses them), with one warning line. With shuffle on, a different example
+  is skipped each epoch.
+- The epoch's loss and metrics are batch-size-weighted means of the batch values (as Keras
+  reports them), from the outputs of the training steps. Validation runs in evaluation mode.
+- Early stopping watches val_loss (loss, with a warning, when there is no validation data): an
+  epoch improves when it beats the best by more than min_delta; training stops after `patience`
+  epochs without improvement; with restore_best the best epoch's weights are restored when
+  training ends, however it ends (finished, stopped early or interrupted).
+- A non-finite loss, a training step's or the epoch's validation loss, stops at once; the weights
+  go back to those at the start of that epoch (the last epoch whose losses were all finite, or
+  the initial weights in epoch 1), and that epoch is not in the history.
+- Ctrl-C or SIGTERM stops after the current batch and keeps everything done so far (a second
+  Ctrl-C raises KeyboardInterrupt at once).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..compiler.settings import EARLY_STOP, METRICS, SEED_MAX
+from ..diagnostics import UserError
+from ..layers import LAYERS
+from . import metrics as metric_fns
+from .progress import Progress, stop_requests
+
+EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
+
+
+class SettingError(UserError, ValueError):
+    """A training setting that cannot work: a ValueError for the API, exit 1 in the CLI."""
+
+
+class History(dict):
+    """Per-epoch values keyed as Keras keys them: loss, val_loss, then NAME, val_NAME per metric.
+
+    A dict of lists; `history.history` is the same dict (Keras compatibility). Attributes say how
+    training ended: stop_reason ("completed", "early_stop", "nan", "interrupted"), message,
+    monitor, best_epoch (1-based) and best, restored_best, seconds (per epoch).
+    """
+
+    def __init__(self, keys: list[str]):
+        super().__init__({k: [] for k in keys})
+        self.epoch: list[int] = []
+        self.seconds: list[float] = []
+        self.stop_reason = "completed"
+        self.message = ""
+        self.monitor: str | None = None
+        self.best_epoch: int | None = None
+        self.best: float | None = None
+        self.restored_best = False
+        self.weights = ""  # which weights the model holds now, in words
+
+    @property
+    def history(self) -> History:
+        return self
+
+    @property
+    def failed(self) -> bool:
+        return self.stop_reason == "nan"
+
+    def to_csv(self) -> str:
+        """history.csv: epoch, then the keys in order; full precision (repr) for exact reruns."""
+        keys = list(self)
+        lines = [",".join(["epoch", *keys])]
+        for i, epoch in enumerate(self.epoch):
+            lines.append(",".join([str(epoch), *(repr(float(self[k][i])) for k in keys)]))
+        return "\n".join(lines) + "\n"
+
+
+def check_seed(seed) -> None:
+    """A seed is an int in [0, 2^63-1], as the spec's `seed` setting; a bool is not a seed."""
+    if (
+        not isinstance(seed, (int, np.integer))
+        or isinstance(seed, bool)
+        or not 0 <= seed <= SEED_MAX
+    ):
+        raise SettingError(f"seed must be an integer from 0 to 2^63-1, got {seed!r}")
+
+
+def resolve_settings(train: dict, **overrides) -> dict:
+    """The IR's train settings with the non-None overrides of fit() applied, checked."""
+    out = {**train, "early_stop": train.get("early_stop")}
+    for key, value in overrides.items():
+        if value is not None:
+            out[key] = value
+    for key in ("epochs", "batch"):
+        if (
+            not isinstance(out[key], (int, np.integer))
+            or isinstance(out[key], bool)
+            or out[key] < 1
+        ):
+            raise SettingError(f"{key} must be a positive integer, got {out[key]!r}")
+    check_seed(out["seed"])
+    unknown = [m for m in out["metrics"] if m not in METRICS]
+    if unknown:
+        raise SettingError(f"unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")
+    es = out["early_stop"]
+    if es is True:
+        es = dict(EARLY_STOP_DEFAULTS)
+    elif es is False:
+        es = None
+    elif es is not None:
+        bad = set(es) - set(EARLY_STOP_DEFAULTS)
+        if bad:
+            raise SettingError(f"unknown early_stop setting {sorted(bad)[0]!r}")
+        es = {**EARLY_STOP_DEFAULTS, **es}
+    out["early_stop"] = es
+    out["metrics"] = list(out["metrics"])
+    return out
+
+
+def has_batchnorm(ir) -> bool:
+    return any(node.op in LAYERS and LAYERS[node.op].batch_statistics for node in ir.walk())
+
+
+def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:
+    """Raw outputs in evaluation mode, batch by batch (slices are views, not copies)."""
+    out = np.empty((len(X), *model.ir.output_shape), dtype=np.float32)
+    # Extreme inputs or weights overflow float32: the result holds inf or nan, which the caller
+    # reports (the CLI as one warning line), not a RuntimeWarning per operation.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, len(X), batch):
+            out[start : start + batch] = model._predict_batch(X[start : start + batch])
+    return out
+
+
+def evaluate_arrays(model, X, y, loss: dict, names: list[str], batch: int) -> dict[str, float]:
+    """{"loss": ..., NAME: ...} over the whole set, in evaluation mode."""
+    from ..numerics import loss_value
+
+    out = predict_raw(model, X, batch)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as in predict_raw
+        return {
+            "loss": float(loss_value(loss, out, y)),
+            **metric_fns.compute(names, out, y, loss["name"]),
+        }
+
+
+def _what(value: float) -> str:
+    return "nan" if math.isnan(value) else "infinite"
+
+
+def fit(model, X, y, validation=None, verbose="auto", **overrides) -> History:
+    """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None."""
+    train = resolve_settings(model.ir.train, **overrides)
+    progress = Progress(verbose, train["epochs"])
+    try:
+        return _Loop(model, train, progress).run(X, y, validation)
+    finally:
+        progress.close()
+
+
+class _Loop:
+    def __init__(self, model, train: dict, progress: Progress):
+        self.model, self.train, self.progress = model, train, progress
+        self.loss_name = train["loss"]["name"]
+        self.metrics = train["metrics"]
+
+    def run(self, X, y, validation) -> History:
+        model, train, progress = self.model, self.train, self.progress
+        n, bs = len(X), train["batch"]
+        used = n
+        if has_batchnorm(model.ir) and min(n, bs) == 1:
+            raise SettingError(
+                f"{'batch 1' if bs == 1 else 'one training example'} cannot train a model with "
+                "batchnorm: every batch would hold a single example"
+            )
+        if has_batchnorm(model.ir) and n % bs == 1:
+            used = n - 1
+            progress.log(
+                f"warning: {n} examples in batches of {bs} leave a last batch of 1; the model has "
+                "batchnorm, so that batch is skipped each epoch"
+                + (" (a different example each epoch)" if train["shuffle"] else "")
+            )
+        history = self._history(validation)
+        model._begin_training(train)
+        rng = np.random.default_rng(train["seed"])
+        self.snapshot = model._snapshot()  # weights at the start of the current epoch
+        self.best_weights, self.wait = None, 0
+        batches = math.ceil(used / bs)
+        history.weights = "the initial weights"
+        # Overflow on the way to a non-finite loss is reported once, by the NaN rule below.
+        with stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(1, train["epochs"] + 1):
+                started = time.perf_counter()
+                order = rng.permutation(n) if train["shuffle"] else np.arange(n)
+                progress.start(epoch, batches)
+                done = self._epoch(X, y, order[:used], bs, epoch, stop)
+                if self._stops(history, epoch, done, batches, stop, validation, started):
+                    break
+        es = train["early_stop"]
+        restore = es and es["restore_best"] and self.best_weights is not None
+        if restore and history.stop_reason != "nan":
+            model._restore(self.best_weights)
+            history.restored_best = True
+            history.weights = f"the weights of epoch {history.best_epoch}, the best"
+        self._summary(history)
+        return history
+
+    def _history(self, validation) -> History:
+        """An empty history with Keras's keys, watching val_loss (loss without validation)."""
+        keys = ["loss"] + (["val_loss"] if validation is not None else [])
+        for m in self.metrics:
+            keys += [m] + ([f"val_{m}"] if validation is not None else [])
+        history = History(keys)
+        history.monitor = "val_loss" if validation is not None else "loss"
+        if self.train["early_stop"] and validation is None:
+            self.progress.log(
+                "warning: early_stop without validation data watches the training loss"
+            )
+        return history
+
+    def _stops(self, history, epoch, done, batches, stop, validation, started) -> bool:
+        """Record a finished epoch; True when training ends after it (NaN, interrupted, early
+        stop), with the history saying why."""
+        if done is None:  # non-finite loss: back to the start of this epoch
+            e, b, what = self.nan_at
+            self._fail(history, f"training loss became {what} in epoch {e}, batch {b}")
+            return True
+        if stop.requested and done[2] < batches:  # keep the weights, not the numbers
+            self.progress.close()
+            history.stop_reason = "interrupted"
+            history.weights = f"the weights after batch {done[2]} of epoch {epoch}"
+            history.message = (
+                f"interrupted ({stop.requested}) in epoch {epoch} after batch {done[2]} "
+                f"of {batches}"
+            )
+            return True
+        logs = self._logs(done, validation)
+        bad = next((k for k in ("loss", "val_loss") if not math.isfinite(logs.get(k, 0.0))), None)
+        if bad:  # the same rule for the epoch's mean and the validation loss
+            name = "validation loss" if bad == "val_loss" else "training loss"
+            self._fail(history, f"{name} became {_what(logs[bad])} in epoch {epoch}")
+            return True
+        seconds = time.perf_counter() - started
+        history.epoch.append(epoch)
+        history.seconds.append(seconds)
+        for k in history:
+            history[k].append(logs[k])
+        self.progress.end(epoch, logs, seconds)
+        self.snapshot = self.model._snapshot()
+        history.weights = f"the weights of epoch {epoch}"
+        if self._early_stop(history, epoch, logs[history.monitor]):
+            return True
+        if stop.requested:
+            history.stop_reason = "interrupted"
+            history.message = f"interrupted ({stop.requested}) after epoch {epoch}"
+            return True
+        return False
+
+    def _early_stop(self, history: History, epoch: int, current: float) -> bool:
+        """Track the best epoch; True once `patience` epochs have not improved on it."""
+        es = self.train["early_stop"]
+        if history.best is None or current < history.best - (es or {}).get("min_delta", 0):
+            history.best, history.best_epoch, self.wait = current, epoch, 0
+            self.best_weights = self.snapshot
+            return False
+        if not es:
+            return False
+        self.wait += 1
+        if self.wait < es["patience"]:
+            return False
+        history.stop_reason = "early_stop"
+        history.message = (
+            f"early stop after epoch {epoch}: {history.monitor} has not improved "
+            f"for {self.wait} epochs"
+        )
+        return True
+
+    def _fail(self, history: History, what: str) -> None:
+        """The NaN rule: back to the weights of the last epoch whose losses were all finite."""
+        self.model._restore(self.snapshot)
+        history.stop_reason = "nan"
+        history.message = f"the {what}; stopped, keeping {history.weights}"
+
+    def _epoch(self, X, y, order, bs, epoch, stop):
+        """Train one epoch; (loss sum, metric sums, batches done, examples) or None on NaN."""
+        model, progress, names, loss_name = self.model, self.progress, self.metrics, self.loss_name
+        loss_sum, count, b = 0.0, 0, 0
+        sums = dict.fromkeys(names, 0.0)
+        for b, start in enumerate(range(0, len(order), bs), 1):
+            idx = order[start : start + bs]
+            xb, yb = X[idx], y[idx]
+            loss, out = model._train_step(xb, yb)
+            if not math.isfinite(loss):
+                self.nan_at = (epoch, b, _what(loss))
+                progress.close()
+                return None
+            k = len(idx)
+            loss_sum += loss * k
+            count += k
+            for name in names:
+                sums[name] += metric_fns.METRICS[name](out, yb, loss_name) * k
+            progress.step(loss_sum, count)
+            if stop.requested:
+                break
+        return loss_sum, sums, b, count
+
+    def _logs(self, done, validation) -> dict[str, float]:
+        loss_sum, sums, _, count = done
+        logs = {"loss": loss_sum / count}
+        val = None
+        if validation is not None:
+            val = evaluate_arrays(
+                self.model, *validation, self.train["loss"], self.metrics, self.train["batch"]
+            )
+            logs["val_loss"] = val["loss"]
+        for name in self.metrics:
+            logs[name] = sums[name] / count
+            if val is not None:
+                logs[f"val_{name}"] = val[name]
+        return logs
+
+    def _summary(self, history: History) -> None:
+        log = self.progress.log
+        if history.message:
+            log(("stopped: " if history.stop_reason == "nan" else "") + history.message)
+        if not history.epoch:
+            return
+        last = "  ".join(f"{k} {v[-1]:.4f}" for k, v in history.items() if k.endswith("loss"))
+        total = sum(history.seconds)
+        line = f"done: {len(history.epoch)} epochs in {total:.1f}s; final {last}"
+        if history.best_epoch is not None:
+            line += f"; best {history.monitor} {history.best:.4f} at epoch {history.best_epoch}"
+        log(line + f"; the model holds {history.weights}")

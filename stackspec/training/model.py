@@ -1,0 +1,185 @@
+"""The model API of LANGUAGE.md §10, shared by every backend.
+
+`Model` holds everything that is not tensor code: fit (via fit.py), predict, evaluate, save and
+load. A backend subclasses it and implements the five abstract methods below; nothing else.
+Data crosses the boundary as float32 NumPy arrays, so batching, batch order, history, early
+stopping, NaN handling and files behave identically in both backends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..diagnostics import array_shape
+
+
+class Model:
+    """Mixin: subclasses set `self.spec` (a stackspec.Spec) and implement the tensor code."""
+
+    backend: str = "?"
+
+    @property
+    def ir(self):
+        return self.spec.ir
+
+    # --- tensor code, supplied by each backend --------------------------------------------
+
+    def _predict_batch(self, x: np.ndarray) -> np.ndarray:
+        """Evaluation mode: float32 (N, *input_shape) -> float32 (N, *output_shape), raw outputs
+        (logits for bce/crossentropy). Never updates running statistics."""
+        raise NotImplementedError
+
+    def _begin_training(self, train: dict) -> None:
+        """Prepare a training run from the resolved train settings (the IR's `train` dict with
+        overrides applied): build the optimizer for train["optimizer"] (fresh state), the loss for
+        train["loss"], and seed the dropout RNG from train["seed"]."""
+        raise NotImplementedError
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One step in training mode on a batch: forward, loss (mean over the batch), backward,
+        optimizer update, batchnorm running statistics. Returns (loss, float32 outputs).
+        y is float32 for mse/mae/huber/bce and int64 class labels for crossentropy."""
+        raise NotImplementedError
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Every tensor of the weight file (`ir.tensors()` keys, running statistics included) as
+        float32 NumPy copies in §8 layouts."""
+        raise NotImplementedError
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Replace every tensor; `weights` has exactly the `ir.tensors()` keys and shapes."""
+        raise NotImplementedError
+
+    def _checked(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`weights` as float32 arrays in `ir.tensors()` order, or a ValueError naming the
+        missing and extra keys or the first tensor of another shape: for set_weights."""
+        expected = self.ir.tensors()
+        missing = [k for k in expected if k not in weights]
+        extra = [k for k in weights if k not in expected]
+        if missing or extra:
+            raise ValueError(f"weights do not match the model: missing {missing}, extra {extra}")
+        out = {}
+        for key, w in expected.items():
+            value = np.asarray(weights[key], np.float32)
+            if value.shape != tuple(w.shape):
+                raise ValueError(
+                    f"weight {key}: expected shape {array_shape(w.shape)}, "
+                    f"got {array_shape(value.shape)}"
+                )
+            out[key] = value
+        return out
+
+    def _snapshot(self):
+        """An opaque copy of every tensor for the training loop's rollback and best-epoch
+        copies. Defaults to get_weights; a GPU backend overrides it to copy on the device."""
+        return self.get_weights()
+
+    def _restore(self, snapshot) -> None:
+        """Put back a `_snapshot()`."""
+        self.set_weights(snapshot)
+
+    # --- the shared API (LANGUAGE.md §10); no tensor code below this line ------------------
+
+    def fit(
+        self,
+        X,
+        y,
+        validation_data=None,
+        validation_split: float | None = None,
+        epochs: int | None = None,
+        batch: int | None = None,
+        seed: int | None = None,
+        shuffle: bool | None = None,
+        early_stop: dict | bool | None = None,
+        metrics: list[str] | None = None,
+        verbose: int | str = "auto",
+    ):
+        """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
+        `history.history`: loss, val_loss, then NAME, val_NAME per metric).
+
+        Settings default to the spec's train section; each argument overrides one. `seed` sets
+        the batch order, the validation split and the dropout masks (the initial weights were
+        drawn when the model was compiled: `spec.compile(backend, seed=...)`). `validation_data`
+        is (Xv, yv); `validation_split` instead holds out a random fraction of X, from the seed.
+        `early_stop`: a dict of patience/min_delta/restore_best, True for the defaults, False to
+        turn off the spec's. X is (N, *input) or, for image inputs, flat (N, C*H*W). A
+        non-finite loss or Ctrl-C ends training without an exception: see `history.stop_reason`.
+        """
+        from . import data
+        from .arrays import as_arrays
+        from .fit import fit as run_fit
+
+        if validation_data is not None and validation_split:
+            raise ValueError("give validation_data or validation_split, not both")
+        X, y = as_arrays(self.ir, X, y, "<X, y>")
+        validation = None
+        if validation_split:
+            seed_ = self.ir.train["seed"] if seed is None else seed
+            keep, held = data.split(len(X), validation_split, seed_)
+            validation = (X[held], y[held])
+            X, y = X[keep], y[keep]
+        elif validation_data is not None:
+            validation = as_arrays(self.ir, *validation_data, "<validation_data>")
+        self.history = run_fit(
+            self,
+            X,
+            y,
+            validation,
+            verbose,
+            epochs=epochs,
+            batch=batch,
+            seed=seed,
+            shuffle=shuffle,
+            early_stop=early_stop,
+            metrics=metrics,
+        )
+        return self.history
+
+    def predict(self, X, batch: int | None = None) -> np.ndarray:
+        """Outputs in evaluation mode, shaped (N, *output_shape): an output of (1) stays (N, 1),
+        as in Keras. Probabilities for bce (sigmoid) and crossentropy (softmax over the last
+        axis), the raw outputs for every other loss."""
+        from ..numerics import sigmoid_values, softmax_values
+        from .arrays import as_arrays
+        from .fit import predict_raw
+
+        X, _ = as_arrays(self.ir, X)
+        out = predict_raw(self, X, batch or self.ir.train["batch"])
+        loss = self.ir.train["loss"]["name"]
+        if loss == "bce":
+            return sigmoid_values(out)
+        if loss == "crossentropy":
+            return softmax_values(out)
+        return out
+
+    def evaluate(self, X, y, batch: int | None = None) -> dict[str, float]:
+        """{"loss": ..., NAME: ...} for the spec's loss and metrics, in evaluation mode."""
+        from .arrays import as_arrays
+        from .fit import evaluate_arrays
+
+        X, y = as_arrays(self.ir, X, y)
+        train = self.ir.train
+        return evaluate_arrays(self, X, y, train["loss"], train["metrics"], batch or train["batch"])
+
+    def save(self, path) -> None:
+        """Write every weight and running statistic to a safetensors file (atomically)."""
+        from .weights import save_weights
+
+        save_weights(path, self.ir, self.get_weights())
+
+    def load(self, path):
+        """Load a safetensors file saved from this spec (by either backend); returns self.
+        Raises SpecError naming the first mismatching tensor; warns if the spec's hash differs."""
+        import warnings
+
+        for note in self._load_file(path):
+            warnings.warn(f"{note.file}: {note.message}", stacklevel=2)
+        return self
+
+    def _load_file(self, path) -> list:
+        """Load a checked weight file; returns its warnings (Diagnostics) for the caller to show."""
+        from .weights import load_weights
+
+        tensors, notes = load_weights(path, self.ir)
+        self.set_weights(tensors)
+        return notes
