@@ -11,15 +11,15 @@ from .version import __version__ as __version__  # a constant only: no window fo
 _HOMES = {
     "Diagnostic": "diagnostics",
     "SpecError": "diagnostics",
-    "Spec": "compiler.spec",
-    "load": "compiler.spec",
-    "parse": "compiler.spec",
+    "Spec": "spec",
+    "load": "spec",
+    "parse": "spec",
 }
 
 TYPE_CHECKING = False  # not typing's: importing typing alone is a window of its own
 if TYPE_CHECKING:
-    from .compiler.spec import Spec, load, parse
     from .diagnostics import Diagnostic, SpecError
+    from .spec import Spec, load, parse
 
 
 def __getattr__(name: str):

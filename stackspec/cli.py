@@ -31,7 +31,7 @@ from .interrupts import exit_interrupted, exit_now, exiting, install
 
 
 def load_spec(path: str, sets: tuple[str, ...]):
-    from .compiler.spec import load
+    from .spec import load
 
     spec = load(path, parse_sets(sets), limits=current_limits())
     if spec.warnings:
@@ -78,8 +78,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 def check(specs, as_json, sets):
     """Parse and validate SPEC files; report every problem."""
     from .compiler.pipeline import compile_source
-    from .compiler.spec import read_spec
     from .inputs import display_name
+    from .spec import read_spec
 
     one_stdin(**{f"SPEC {i}": path for i, path in enumerate(specs, 1)})
     overrides = parse_sets(sets)
@@ -161,9 +161,9 @@ def compile_(spec, backend, emit, output, sets):
 @limit_options
 def fmt(specs, check_only, sets):
     """Rewrite SPEC files in canonical form (`-` reads stdin and writes stdout)."""
-    from .compiler.spec import read_spec
+    from .compiler.fmt import format_source
     from .files import plan_output, write_output
-    from .grammar.fmt import format_source
+    from .spec import read_spec
 
     one_stdin(**{f"SPEC {i}": path for i, path in enumerate(specs, 1)})
     overrides = parse_sets(sets)

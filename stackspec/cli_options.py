@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from .compiler.limits import DEFAULT as DEFAULT_LIMITS
-from .compiler.limits import DEPTH_CEILING, Limits
+from .limits import DEFAULT as DEFAULT_LIMITS
+from .limits import DEPTH_CEILING, Limits
 
 # Input paths are not checked by click: the library reports a missing, unreadable or special
 # file with its own code (E001 spec, E501 data, E601 weights) and exit 1, as the docs say.
@@ -51,7 +51,7 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 
 def _limit(field: str):
     def store(ctx: click.Context, param, value) -> None:
-        ctx.meta.setdefault("stackspec.compiler.limits", {})[field] = value
+        ctx.meta.setdefault("stackspec.limits", {})[field] = value
 
     return store
 
@@ -104,7 +104,7 @@ def limit_options(f):
 
 def current_limits() -> Limits:
     """The limits given by this command's --max-* flags."""
-    return Limits(**click.get_current_context().meta.get("stackspec.compiler.limits", {}))
+    return Limits(**click.get_current_context().meta.get("stackspec.limits", {}))
 
 
 def backend_options(f):

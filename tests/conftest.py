@@ -71,7 +71,7 @@ FLAT = "input 2x3x3\nconv2d 2 kernel=2 stride=2 padding=1\nflatten\ndense 2 bias
 def deepest(depth: int | None = None) -> str:
     """Residuals nested to the deepest --max-depth allows (limits.DEPTH_CEILING): every backend
     and every emitted source must run it."""
-    from stackspec.compiler.limits import DEPTH_CEILING
+    from stackspec.limits import DEPTH_CEILING
 
     d = DEPTH_CEILING if depth is None else depth
     nested = "residual {\n" * d + "dense 2 tanh\n" + "}\n" * d

@@ -24,8 +24,8 @@ import stackspec
 from stackspec.backends import emit_python
 from stackspec.backends.numpy.layers import INFERENCE
 from stackspec.backends.torch import layers as torch_layers
-from stackspec.compiler.limits import DEPTH_CEILING, Limits
 from stackspec.layers import LAYERS, STRUCTURAL
+from stackspec.limits import DEPTH_CEILING, Limits
 
 BACKENDS = [
     "numpy",

@@ -12,7 +12,7 @@ import pytest
 from conftest import every_layer_specs
 
 import stackspec
-from stackspec.grammar.fmt import format_source
+from stackspec.compiler.fmt import format_source
 from stackspec.grammar.parser import _comments
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from stackspec.cli import main
-from stackspec.compiler.spec import parse, read_spec
 from stackspec.diagnostics import SpecError, render_all
 from stackspec.inputs import Bound, decode, read_bytes, read_text, read_weight_bytes
+from stackspec.spec import parse, read_spec
 from stackspec.training.data import read_csv
 
 SPEC = "input 3\ndense 1\n"

@@ -215,7 +215,7 @@ def test_crossentropy_training_with_integer_labels():
 
 
 def test_trains_and_predicts_at_the_deepest_nesting_allowed():
-    from stackspec.compiler.limits import DEPTH_CEILING, Limits
+    from stackspec.limits import DEPTH_CEILING, Limits
 
     spec = stackspec.parse(deepest(), limits=Limits(depth=DEPTH_CEILING))
     model = spec.compile("numpy")

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stackspec
+from stackspec.compiler.fmt import format_source
 from stackspec.diagnostics import Diagnostics, SpecError
 from stackspec.grammar import syntax as s
-from stackspec.grammar.fmt import format_source
 from stackspec.grammar.parser import parse_program
 from stackspec.layers import ACTIVATIONS
 

@@ -8,10 +8,10 @@ import time
 import pytest
 
 import stackspec
-from stackspec.compiler.limits import DEFAULT
 from stackspec.compiler.overrides import parse_override
 from stackspec.compiler.pipeline import compile_source
 from stackspec.compiler.settings import defaults
+from stackspec.limits import DEFAULT
 
 MAX_LAYERS = DEFAULT.layers
 

@@ -363,7 +363,7 @@ def test_cli_train_evaluate_predict_with_backend_torch(tmp_path):
 def test_trains_and_predicts_at_the_deepest_nesting_allowed():
     # torch calls each nested residual through six Python frames; the depth ceiling keeps the
     # forward within Python's recursion limit, with room for the caller's frames.
-    from stackspec.compiler.limits import DEPTH_CEILING, Limits
+    from stackspec.limits import DEPTH_CEILING, Limits
 
     spec = stackspec.parse(deepest(), limits=Limits(depth=DEPTH_CEILING))
     model = spec.compile("torch", device="cpu")

@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 from ..diagnostics import Diagnostics, Span
 from ..grammar import syntax as s
 from ..grammar.parser import parse_program, paused_gc
+from ..limits import DEFAULT, Limits
 from . import memory
 from .ir import IR, Node
-from .limits import DEFAULT, Limits
 from .resolve import resolve
 from .settings import bind_train
 from .shapes import ShapeInference, input_shape

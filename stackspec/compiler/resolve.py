@@ -14,8 +14,8 @@ from ..diagnostics import Diagnostics, Span, did_you_mean
 from ..grammar import syntax as s
 from ..layers import ALIASES, LAYERS
 from ..layers.args import match, plural
+from ..limits import DEFAULT, Limits
 from .definitions import apply_overrides, calls_in, collect_definitions, find_recursion
-from .limits import DEFAULT, Limits
 from .settings import SETTINGS
 
 

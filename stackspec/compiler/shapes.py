@@ -12,8 +12,8 @@ from dataclasses import replace
 
 from ..diagnostics import Diagnostics, Span, example_shape
 from ..layers import LAYERS, ShapeError, bind
+from ..limits import DEFAULT
 from .ir import Node
-from .limits import DEFAULT
 from .resolve import LayerCall, ResidualCall, Unknown
 
 # The shape after a reported error: later layers are still bound (their own argument errors

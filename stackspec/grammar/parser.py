@@ -19,8 +19,8 @@ import re
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from ..compiler.limits import DEFAULT, Limits, size_text
 from ..diagnostics import Diagnostics, Span, source_lines
+from ..limits import DEFAULT, Limits, size_text
 from . import syntax as s
 from .lexical import KEYWORDS, code_of, scan
 

@@ -11,8 +11,11 @@ import math
 
 import numpy as np
 
-from ..compiler.ir import IR
 from . import Weight
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the IR is only walked here; importing it would point up the pipeline
+    from ..compiler.ir import IR
 
 # Keras's truncated normals cut at 2 standard deviations; dividing the standard deviation by
 # the std of a standard normal truncated to [-2, 2] keeps the intended variance.

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stackspec
-from stackspec.compiler.limits import DEPTH_CEILING, Limits
+from stackspec.compiler.fmt import format_source
 from stackspec.compiler.pipeline import compile_source
 from stackspec.diagnostics import SpecError, render_all
-from stackspec.grammar.fmt import format_source
+from stackspec.limits import DEPTH_CEILING, Limits
 
 from .catalogue import FUZZ_EXAMPLES
 

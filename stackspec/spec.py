@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..diagnostics import Diagnostic
-from ..grammar.syntax import Program
-from ..inputs import Bound, display_name, read_text
-from .ir import IR
+from .compiler.ir import IR
+from .compiler.pipeline import compile_source
+from .diagnostics import Diagnostic
+from .grammar.syntax import Program
+from .inputs import Bound, display_name, read_text
 from .limits import DEFAULT, Limits, size_text
-from .pipeline import compile_source
 
 
 class Spec:
@@ -25,13 +25,13 @@ class Spec:
         self.warnings = warnings
 
     def summary(self) -> str:
-        from .summary import summary
+        from .compiler.summary import summary
 
         return summary(self.ir)
 
     def compile(self, backend: str = "numpy", **options):
         """A trainable model: `numpy` (the default) or `torch` (a real torch.nn.Module)."""
-        from ..backends import compile_model
+        from .backends import compile_model
 
         return compile_model(self, backend, **options)
 

@@ -10,11 +10,11 @@ line of the statement it followed. Literals are printed as written (`1e-3` stays
 
 from __future__ import annotations
 
-from ..compiler.limits import DEFAULT, Limits
-from ..compiler.overrides import check_override_names
 from ..diagnostics import Diagnostics, source_lines
-from . import syntax as s
-from .parser import parse_program, paused_gc
+from ..grammar import syntax as s
+from ..grammar.parser import parse_program, paused_gc
+from ..limits import DEFAULT, Limits
+from .overrides import check_override_names
 
 INDENT = "  "
 
