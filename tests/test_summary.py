@@ -64,7 +64,7 @@ def test_describe_layers():
     assert names == [
         "conv2d 2",
         "maxpool2d 2x3",
-        "avgpool2d 2x2",
+        "avgpool2d 2",  # a square size as the spec writes it
         "flatten (2)",
         "dense 3",
         "leaky_relu (3)",

@@ -18,18 +18,10 @@ file name with triple quotes and a call to os.system in it stays a string.
 
 from __future__ import annotations
 
+from ..compiler.summary import call_text
 from ..diagnostics import printable
-from ..layers import LAYERS
 
 # --- shared pieces ----------------------------------------------------------------------------
-
-
-def fmt_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return str(v[0]) if len(set(v)) == 1 else "x".join(map(str, v))
-    return str(v)
 
 
 def comment(text: str) -> str:
@@ -40,17 +32,7 @@ def comment(text: str) -> str:
 
 def describe(node) -> str:
     """`3: conv2d 16 relu stride=2`: the node as a spec line, defaults left out, for comments."""
-    kind = LAYERS.get(node.op)
-    words = [f"{node.id}: {node.op}"]
-    for arg in kind.args if kind else ():
-        value = node.params[arg.name]
-        if arg.positional and not (arg.name == "activation" and value == "linear"):
-            words.append(fmt_value(value))
-        elif arg.positional or value == arg.default or arg.name == "init":
-            continue
-        elif not (arg.name == "stride" and value == node.params.get("size")):
-            words.append(f"{arg.name}={fmt_value(value)}")
-    return " ".join(words)
+    return f"{node.id}: {call_text(node, keywords=True)}"
 
 
 def batch_shape(shape) -> str:

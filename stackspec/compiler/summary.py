@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 from ..diagnostics import example_shape, shape_source
+from ..layers import LAYERS
 from .ir import IR, Node
 from .memory import approx, estimate
 
 BYTES_PER_VALUE = 4  # float32
 
 
-def _describe(node: Node) -> str:
-    p = node.params
-    if node.op in ("dense", "conv2d"):
-        first = p["units"] if node.op == "dense" else p["filters"]
-        act = p["activation"]
-        return f"{node.op} {first}" + ("" if act == "linear" else f" {act}")
-    if node.op == "dropout":
-        return f"dropout {p['rate']:g}"
-    if node.op in ("maxpool2d", "avgpool2d"):
-        return f"{node.op} {shape_source(p['size'])}"
-    return node.op
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return shape_source(v[:1]) if len(set(v)) == 1 else shape_source(v)
+    return str(v)
+
+
+def call_text(node: Node, keywords: bool = False) -> str:
+    """The node as a spec line, read from the registry: `dense 1024 relu`, `maxpool2d 2`; with
+    `keywords`, also the keyword arguments that differ from their defaults (`conv2d 16 relu
+    stride=2`), as the emitted source's comments show them. Structural nodes are their name."""
+    kind = LAYERS.get(node.op)
+    words = [node.op]
+    for arg in kind.args if kind else ():
+        value = node.params[arg.name]
+        if arg.positional and not (arg.name == "activation" and value == "linear"):
+            words.append(_value(value))
+        elif arg.positional or not keywords or value == arg.default or arg.name == "init":
+            continue
+        elif not (arg.name == "stride" and value == node.params.get("size")):
+            words.append(f"{arg.name}={_value(value)}")
+    return " ".join(words)
 
 
 def _size(n_values: int) -> str:
@@ -34,7 +47,7 @@ def _size(n_values: int) -> str:
 def _rows(nodes, depth: int = 0):
     for node in nodes:
         yield (
-            "  " * depth + f"{node.id:<5} {_describe(node)}",
+            "  " * depth + f"{node.id:<5} {call_text(node)}",
             example_shape(node.output_shape),
             node,
         )
