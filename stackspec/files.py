@@ -42,6 +42,8 @@ _FD_NAME = re.compile(r"/dev/(?:stdin|stdout|stderr|fd/\d+)|/proc/(?:self|\d+)/f
 
 @dataclass(frozen=True)
 class Output:
+    """Where an output goes: its kind, where to write, and the name shown in messages."""
+
     shown: str  # as the user wrote it: every message names this, never a temp file
     kind: str  # "stdout" | "direct" | "replace"
     path: str  # where to write; for "replace" the real target (symlinks resolved)

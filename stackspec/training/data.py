@@ -68,6 +68,8 @@ Row = tuple[int, list[str]]  # (the line the row starts on, its cells)
 
 @dataclass
 class Dataset:
+    """A data file read for a spec: features shaped as its input, targets, and names."""
+
     X: np.ndarray  # float32 (N, *input_shape)
     y: np.ndarray | None  # float32 (N,) or int64 (N,) for crossentropy; None without a target
     features: list[str]
