@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import HAS_TORCH
+from conftest import DATA, HAS_TORCH
 from test_emit import exec_source
 from test_numpy_layers import assert_grad_close, make, numeric_grad
 
@@ -184,3 +184,26 @@ def test_extreme_pre_activations_give_finite_losses_and_gradients(form, backend)
     value, _ = model._train_step(x, y)
     assert np.isfinite(value)
     assert all(np.isfinite(w).all() for w in model.get_weights().values())
+
+
+def test_cli_train_evaluate_and_predict_agree_between_the_forms(write_spec, tmp_path):
+    """Through the CLI on the wine data, same seed: the probability form trains to the logit
+    form's weights, evaluates to its numbers and predicts its probabilities (once)."""
+    from test_cli_train import CLASSES, run, train
+
+    outputs = {}
+    for form, text in {"probs": CLASSES.replace("dense 10\n", "dense 10 softmax\n"),
+                       "logits": CLASSES}.items():  # fmt: skip
+        spec = write_spec(text, f"{form}.stack")
+        assert train(spec, tmp_path / form).exit_code == 0
+        weights = tmp_path / form / "weights.safetensors"
+        common = ("--weights", weights, "--data", DATA, "--target", "quality")
+        outputs[form] = (
+            (tmp_path / form / "history.csv").read_text(),
+            run("evaluate", spec, *common).stdout,
+            run("predict", spec, *common).stdout,
+        )
+    assert outputs["probs"] == outputs["logits"]
+    rows = outputs["probs"][2].splitlines()[1:]
+    p = np.array([[float(v) for v in row.split(",")[:10]] for row in rows])
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
