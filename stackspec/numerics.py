@@ -8,6 +8,9 @@ builtins and module-level definitions of their module.
 
 `loss` is the IR's loss dict, e.g. {"name": "huber", "delta": 1.0}. `loss_and_grad` gives the
 value and d(loss)/d(pred) for training; `loss_value` the value only (validation, evaluate).
+bce and crossentropy read logits: for a model that ends in the sigmoid/softmax fused with them
+(§6) the backends pass the values before it (`IR.logit_nodes()`), so the loss is the exact
+log-sigmoid/log-softmax of Keras's from_logits=False, without clipping the probabilities.
 Each entry of LOSSES maps (pred, y, **params) -> (loss, grad). Gradients are fresh arrays in
 pred's dtype and shape (a backprop may overwrite them).
 """

@@ -105,7 +105,11 @@ CATEGORIES = {
     "W202": ("block b() {\n  relu\n}\ninput 11\ndense 4\n", [("W202", 1, 7)]),
     "W203": ("input 11\n", [("W203", 1, 7)]),
     "W204": ("input 11\nresidual {}\n", [("W204", 2, 1)]),
-    "W301": ("input 11\ndense 1\nsigmoid\ntrain {\n  loss bce\n}\n", [("W301", 3, 1)]),
+    # a final sigmoid with bce (softmax with crossentropy) is fused with the loss (§6), no warning
+    "W301": ("input 11\ndense 3\nsigmoid\ntrain {\n  loss crossentropy\n}\n", [("W301", 3, 1)]),
+    "W301 softmax": ("input 11\ndense 2 softmax\ntrain {\n  loss bce\n}\n", [("W301", 2, 1)]),
+    "fused sigmoid": ("input 11\ndense 1\nsigmoid\ntrain {\n  loss bce\n}\n", []),
+    "fused softmax": ("input 11\ndense 3 softmax\ntrain {\n  loss crossentropy\n}\n", []),
     "W302": ("input 11\ndense 1\ntrain {\n  loss crossentropy\n}\n", [("W302", 2, 1)]),
 }
 

@@ -24,6 +24,7 @@ from conftest import (
 
 import stackspec
 from stackspec.layers import ACTIVATIONS
+from stackspec.numerics import loss_and_grad
 
 pytestmark = needs_torch
 torch = pytest.importorskip("torch")
@@ -220,6 +221,38 @@ def test_losses_and_their_gradients_agree(loss, outputs, device):
     close(t_losses, np_losses, 1e-5, "loss values")
     for key in np_w:
         close(t_w[key], np_w[key], 1e-5, key)
+
+
+FUSED = [("crossentropy", "dense 3 softmax", 3), ("bce", "dense 1 sigmoid", 1)]
+FUSED += [("crossentropy", "dense 3\nsoftmax", 3), ("bce", "dense 2\nsigmoid", 2)]
+
+
+@pytest.mark.parametrize(("loss", "head", "outputs"), FUSED, ids=[h for _, h, _ in FUSED])
+def test_fused_losses_and_their_gradients_agree(loss, head, outputs, device):
+    """A final softmax/sigmoid fused with its loss (§6): the loss on the pre-activation, every
+    weight's gradient and the weights after one and after three steps agree."""
+    spec = stackspec.parse(
+        f"input 4\ndense 6 relu\n{head}\ntrain {{\n loss {loss}\n optimizer sgd lr=0.5\n}}"
+    )
+    assert spec.ir.fused_activation()
+    np_model, t_model = pair(spec, device)
+    x, y = batch(spec, n=8), targets(loss, outputs, 8)
+    out, backprop = np_model.logits(x, True)
+    value, dout = loss_and_grad(spec.ir.train["loss"], out, y)
+    backprop(dout)
+    t_model._begin_training(spec.ir.train)
+    t_loss = t_model._loss(
+        t_model._aligned(t_model.logits(t_model._tensor(x)), y), t_model._tensor(y, t_model._labels)
+    )
+    t_loss.backward()
+    close(t_loss.item(), value, 1e-5, "loss")
+    for key, (module, name) in t_model._slots.items():
+        close(getattr(module, name).grad.cpu(), np_model.grads[key], 1e-4, f"gradient of {key}")
+    for steps in (1, 3):
+        (np_losses, np_w), (t_losses, t_w) = train_both(spec, device, steps, loss, outputs)
+        close(t_losses, np_losses, 1e-5, "loss values")
+        for key in np_w:
+            close(t_w[key], np_w[key], 1e-5 if steps == 1 else 1e-4, f"{key} after {steps}")
 
 
 def test_batchnorm_running_statistics_after_several_steps(device):

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..layers import Weight
 
 FORMAT, VERSION = "stackspec-ir", 1
+
+# §6: the final activation that each of these losses takes over. A model ending in it outputs
+# probabilities, and the loss reads the values before it through a fused, stable log-softmax or
+# log-sigmoid (Keras's from_logits=False, without the clipping), so the activation is applied
+# once, by the model, and never squashed twice.
+FUSED_ACTIVATIONS = {"crossentropy": "softmax", "bce": "sigmoid"}
+
+
+def final_activation(node: Node) -> str:
+    """The activation a node ends in: dense/conv2d's argument, an activation layer's own name;
+    anything else is its op."""
+    if node.op in ("dense", "conv2d"):
+        return node.params["activation"]
+    return node.op
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,25 @@ class IR:
     @property
     def output_shape(self) -> tuple[int, ...]:
         return self.nodes[-1].output_shape if self.nodes else self.input
+
+    def fused_activation(self) -> str | None:
+        """`softmax` or `sigmoid` when the final layer ends in the activation that the loss takes
+        over (FUSED_ACTIVATIONS), else None (the outputs are then the logits themselves)."""
+        wanted = FUSED_ACTIVATIONS.get(self.train["loss"]["name"])
+        if wanted is None or not self.nodes or final_activation(self.nodes[-1]) != wanted:
+            return None
+        return wanted
+
+    def logit_nodes(self) -> tuple[Node, ...]:
+        """The nodes computing what the loss reads: all of them, but without a fused final
+        activation (an activation layer left out, dense/conv2d's activation made linear). Its
+        weight-file keys are the model's, so a backend runs these on the same tensors."""
+        if self.fused_activation() is None:
+            return self.nodes
+        *rest, last = self.nodes
+        if last.op not in ("dense", "conv2d"):
+            return tuple(rest)
+        return (*rest, replace(last, params={**last.params, "activation": "linear"}))
 
     def walk(self) -> Iterator[Node]:
         """Every node, residual bodies included, in execution order (a residual before its body)."""

@@ -9,12 +9,10 @@ from ..grammar import syntax as s
 from ..grammar.parser import parse_program, paused_gc
 from ..limits import DEFAULT, Limits
 from . import memory
-from .ir import IR, Node
+from .ir import FUSED_ACTIVATIONS, IR, Node, final_activation
 from .resolve import resolve
 from .settings import bind_train
 from .shapes import ShapeInference, input_shape
-
-LOGIT_LOSSES = {"bce": "sigmoid", "crossentropy": "softmax"}
 
 
 @dataclass
@@ -73,12 +71,6 @@ def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Comp
     return Compiled(program, ir, diags)
 
 
-def _final_activation(node: Node) -> str:
-    if node.op in ("dense", "conv2d"):
-        return node.params["activation"]
-    return node.op
-
-
 def _lint(ir: IR, diags: Diagnostics) -> None:
     """Warnings for legal but suspicious specs."""
     loss = ir.train["loss"]["name"]
@@ -86,13 +78,15 @@ def _lint(ir: IR, diags: Diagnostics) -> None:
         return
     last = ir.nodes[-1]
     span = _span(last)
-    if loss in LOGIT_LOSSES and _final_activation(last) in LOGIT_LOSSES.values():
+    # A matching final activation is fused with the loss (§6); the other one is read as logits.
+    act, wanted = final_activation(last), FUSED_ACTIVATIONS.get(loss)
+    if wanted and act != wanted and act in FUSED_ACTIVATIONS.values():
+        other = next(k for k, v in FUSED_ACTIVATIONS.items() if v == act)
         diags.warning(
             "W301",
-            f"loss {loss} expects logits, but the model ends in {_final_activation(last)}",
+            f"loss {loss} reads a final {act} as logits: only a final {wanted} is fused with it",
             span,
-            f"remove the final {_final_activation(last)}; "
-            f"`predict` already reports probabilities for {loss}",
+            f"end in `{wanted}` (or no activation) for {loss}, or use `loss {other}`",
         )
     if loss == "crossentropy" and ir.output_shape[-1] < 2:
         diags.warning(

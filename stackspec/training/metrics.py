@@ -1,8 +1,10 @@
 """Metrics of the train section (`metrics mae mse accuracy`), computed from raw model outputs.
 
-Every metric takes the raw outputs of the model (logits for bce and crossentropy), the targets and
-the loss name, and returns a Python float that is a mean over the examples, so the epoch value is
-the batch-size-weighted mean of the batch values (as Keras reports it).
+Every metric takes the raw outputs of the model (`Model._predict_batch`: logits for bce and
+crossentropy, also when the model ends in the sigmoid/softmax that the loss takes over, so both
+forms give the same metrics), the targets and the loss name, and returns a Python float that
+is a mean over the examples, so the epoch value is the batch-size-weighted mean of the batch
+values (as Keras reports it).
 
 What each metric compares:
 - regression losses (mse, mae, huber): the outputs themselves;

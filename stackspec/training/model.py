@@ -25,8 +25,10 @@ class Model:
     # --- tensor code, supplied by each backend --------------------------------------------
 
     def _predict_batch(self, x: np.ndarray) -> np.ndarray:
-        """Evaluation mode: float32 (N, *input_shape) -> float32 (N, *output_shape), raw outputs
-        (logits for bce/crossentropy). Never updates running statistics."""
+        """Evaluation mode: float32 (N, *input_shape) -> float32 (N, *output_shape), the values
+        the loss reads: for bce/crossentropy always logits, a final sigmoid/softmax being left
+        out (`ir.logit_nodes()`, §6), so metrics and predict apply it once. Never updates
+        running statistics."""
         raise NotImplementedError
 
     def _begin_training(self, train: dict) -> None:
@@ -37,7 +39,8 @@ class Model:
 
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One step in training mode on a batch: forward, loss (mean over the batch), backward,
-        optimizer update, batchnorm running statistics. Returns (loss, float32 outputs).
+        optimizer update, batchnorm running statistics. Returns (loss, float32 outputs), the
+        outputs as _predict_batch gives them (logits for bce/crossentropy).
         y is float32 for mse/mae/huber/bce and int64 class labels for crossentropy."""
         raise NotImplementedError
 
@@ -138,7 +141,8 @@ class Model:
     def predict(self, X, batch: int | None = None) -> np.ndarray:
         """Outputs in evaluation mode, shaped (N, *output_shape): an output of (1) stays (N, 1),
         as in Keras. Probabilities for bce (sigmoid) and crossentropy (softmax over the last
-        axis), the raw outputs for every other loss."""
+        axis), whether the model ends in that activation or in logits: it is applied exactly
+        once (§6). The raw outputs for every other loss."""
         from ..numerics import sigmoid_values, softmax_values
         from .arrays import as_arrays
         from .fit import predict_raw

@@ -28,6 +28,10 @@ class NumpyModel(Model):
     Beyond the Model API, `forward(x, training)` returns `(y, backprop)`; `backprop(dy)` returns
     the input gradient and fills `grads` (weight-file key -> gradient of each trainable tensor).
     Parity tests and tools use these; `params` holds every tensor (trainable and state).
+    `forward` is the whole model, as the emitted source computes it; `logits` is the same
+    without a final activation that the loss takes over (`ir.logit_nodes()`, §6), and is what
+    training and `_predict_batch` run: the fused loss reads its values, predict applies the
+    activation once.
     """
 
     backend = "numpy"
@@ -51,6 +55,8 @@ class NumpyModel(Model):
         self.params, self.grads = params, grads
         self._ctx = Context(params, grads)
         self.forward = build(ir.nodes, self._ctx)
+        fused = ir.fused_activation() is not None
+        self.logits = build(ir.logit_nodes(), self._ctx) if fused else self.forward
         self._loss: dict | None = None
         self._optimizer: Optimizer | None = None
         self.set_weights(initial_weights(ir, seed if seed is not None else ir.train["seed"]))
@@ -58,7 +64,7 @@ class NumpyModel(Model):
     # --- the Model API's tensor code ------------------------------------------------------
 
     def _predict_batch(self, x: np.ndarray) -> np.ndarray:
-        y, _ = self.forward(np.asarray(x, dtype=np.float32), False)
+        y, _ = self.logits(np.asarray(x, dtype=np.float32), False)
         return y
 
     def _begin_training(self, train: dict) -> None:
@@ -69,7 +75,7 @@ class NumpyModel(Model):
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         if self._optimizer is None:
             raise RuntimeError("_begin_training must be called before _train_step")
-        out, backprop = self.forward(np.asarray(x, dtype=np.float32), True)
+        out, backprop = self.logits(np.asarray(x, dtype=np.float32), True)
         loss, dout = loss_and_grad(self._loss, out, y)
         backprop(dout)
         self._optimizer.step()

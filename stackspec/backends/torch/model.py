@@ -16,6 +16,7 @@ same masks.
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import torch
@@ -98,7 +99,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 class TorchModel(Model, nn.Module):
-    """A spec as an nn.Module; `forward` maps a float32 (N, *input) tensor to raw outputs."""
+    """A spec as an nn.Module; `forward` maps a float32 (N, *input) tensor to the model's
+    outputs (probabilities after a final sigmoid/softmax), `logits` to what the loss reads."""
 
     backend = "torch"
 
@@ -108,6 +110,13 @@ class TorchModel(Model, nn.Module):
         self.device = resolve_device(device)
         sequence = layers.modules(spec.ir.nodes)
         self.layers = nn.Sequential(*(build(m) for m in sequence))
+        # A final sigmoid/softmax that the loss takes over (§6) is the last module: training and
+        # _predict_batch stop before it (the loss is on logits), while `forward`, like the
+        # emitted source, keeps it and gives probabilities.
+        fused = spec.ir.fused_activation()
+        self._logit_modules = len(self.layers) - (fused is not None)
+        if fused and not isinstance(self.layers[-1], nn.Softmax | nn.Sigmoid):
+            raise AssertionError(f"the model's last module is not its final {fused}")
         # §8 key -> (module, attribute): where each weight-file tensor lives.
         self._slots: dict[str, tuple[nn.Module, str]] = {}
         for key, path in layers.state_keys(sequence).items():
@@ -120,6 +129,12 @@ class TorchModel(Model, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The model without a final activation that the loss takes over: what the loss reads."""
+        for module in itertools.islice(self.layers, self._logit_modules):
+            x = module(x)
+        return x
 
     def _apply(self, fn, *args, **kwargs):
         # model.to(...)/.cuda()/.cpu() all come here: keep the device that batches go to in step.
@@ -143,7 +158,7 @@ class TorchModel(Model, nn.Module):
         self.eval()
         try:
             with torch.no_grad():
-                return self.layers(self._tensor(x)).cpu().numpy()
+                return self.logits(self._tensor(x)).cpu().numpy()
         finally:
             self.train(was_training)
 
@@ -166,7 +181,7 @@ class TorchModel(Model, nn.Module):
         # Both copies to the device before the forward: a copy from pageable host memory
         # queued after the forward's kernels would make the host wait for them.
         xb, yb = self._tensor(x), self._tensor(y, self._labels)
-        out = self.layers(xb)
+        out = self.logits(xb)
         loss = self._loss(self._aligned(out, y), yb)
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
