@@ -1,8 +1,8 @@
 """The adapt step: the statistics of the layers that standardize the raw input (`normalize`,
 Keras's Normalization.adapt), computed from the training split before the first step.
 
-fit.py runs it at the start of every fit, so a second fit, or continued training from a weight
-file (`train --init`), adapts again to the data it is given; validation data is never seen. The
+fit.py runs it at the start of every fit, so a second fit, or continued training of a model
+loaded from a weight file, adapts again to the data it is given; validation data is never seen. The
 statistics are exact: two passes in float64 (the mean, then the mean squared deviation), in
 chunks, so a feature such as 1e6 + small noise keeps its variance, which float32 sums or
 E[x^2] - E[x]^2 would lose, and no float64 copy of the whole set is made.
