@@ -77,7 +77,7 @@ def varied_weights(spec, seed=0):
     rng = np.random.default_rng(seed)
     weights = spec.compile("numpy").get_weights()
     for key, w in spec.ir.tensors().items():
-        if key.endswith("running_var"):
+        if key.endswith(("running_var", ".var")):
             weights[key] = rng.uniform(0.5, 2.0, w.shape).astype(np.float32)
         elif w.init in ("ones", "zeros"):
             weights[key] = ((w.init == "ones") + rng.normal(0, 0.2, w.shape)).astype(np.float32)

@@ -40,9 +40,9 @@ def make(shape: str, line: str, dtype=np.float64, seed: int = 0):
     params = {}
     for key, w in initial_weights(ir, seed).items():
         value = w.astype(dtype)
-        if key.endswith("running_var"):
+        if key.endswith(("running_var", ".var")):
             value = rng.uniform(0.5, 1.5, value.shape).astype(dtype)
-        elif key.endswith(("bias", "running_mean")) or ir.tensors()[key].init == "ones":
+        elif key.endswith(("bias", "running_mean", ".mean")) or ir.tensors()[key].init == "ones":
             value = value + rng.normal(0, 0.3, value.shape).astype(dtype)
         params[key] = value
     ctx = Context(params)

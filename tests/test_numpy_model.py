@@ -62,7 +62,7 @@ def _float64_model(spec, seed: int = 0):
     params = {}
     for key, w in initial_weights(spec.ir, seed).items():
         w = w.astype(np.float64)
-        if key.endswith(("bias", "running_mean")):
+        if key.endswith(("bias", "running_mean", ".mean")):
             w = w + rng.normal(0, 0.2, w.shape)
         params[key] = w
     ctx = Context(params)

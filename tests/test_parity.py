@@ -72,9 +72,9 @@ def varied(spec, seed=0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     weights = spec.compile("numpy").get_weights()
     for key, w in spec.ir.tensors().items():
-        if key.endswith("running_var"):
+        if key.endswith(("running_var", ".var")):
             weights[key] = rng.uniform(0.5, 2.0, w.shape)
-        elif key.endswith("running_mean"):
+        elif key.endswith(("running_mean", ".mean")):
             weights[key] = rng.normal(0, 0.3, w.shape)
         elif w.init in ("ones", "zeros"):
             weights[key] = (w.init == "ones") + rng.normal(0, 0.2, w.shape)

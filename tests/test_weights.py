@@ -24,7 +24,7 @@ def ir_of(text: str = SPEC):
 def tensors(ir, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     out = {k: rng.standard_normal(w.shape).astype(np.float32) for k, w in ir.tensors().items()}
-    return {k: abs(v) if k.endswith(".running_var") else v for k, v in out.items()}
+    return {k: abs(v) if k.endswith((".running_var", ".var")) else v for k, v in out.items()}
 
 
 def saved(tmp_path, ir=None):

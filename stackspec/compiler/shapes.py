@@ -66,6 +66,10 @@ class ShapeInference:
         if shape is None:
             self._missing_input(c.span)
             return None, UNKNOWN
+        if kind.adapted and node_id != "0":
+            self._not_first(c, node_id)
+            self._add_context(before, c.context)
+            return None, UNKNOWN
         if shape is UNKNOWN:
             return None, UNKNOWN
         try:
@@ -112,6 +116,15 @@ class ShapeInference:
         return Node(
             node_id, "residual", {}, shape, out, r.span.line, r.span.column, body=tuple(body)
         ), out
+
+    def _not_first(self, c: LayerCall, node_id: str) -> None:
+        where = "inside a residual" if "." in node_id else f"as layer {int(node_id) + 1}"
+        self.diags.error(
+            "E214",
+            f"{c.op} is allowed only as the first layer, not {where}",
+            c.span,
+            f"its statistics are those of the raw input: move `{c.op}` right after `input`",
+        )
 
     def _add_context(self, before: int, context: str) -> None:
         """Name the block call behind the errors of a layer written inside a block. The same

@@ -67,6 +67,17 @@ def _batchnorm_state(p: dict, shape: Shape) -> dict[str, Weight]:
     return {"running_mean": Weight((n,), "zeros"), "running_var": Weight((n,), "ones")}
 
 
+def _normalize_shape(p: dict, shape: Shape) -> Shape:
+    _norm_features("normalize", shape)
+    return shape
+
+
+def _normalize_state(p: dict, shape: Shape) -> dict[str, Weight]:
+    # Until adapted (fit.py), mean 0 and variance 1: the identity.
+    n = shape[0]
+    return {"mean": Weight((n,), "zeros"), "var": Weight((n,), "ones")}
+
+
 LAYERS = {
     k.name: k
     for k in (
@@ -125,6 +136,21 @@ LAYERS = {
             ),
             batch_statistics=True,
             keeps_output_copy=True,
+        ),
+        LayerKind(
+            "normalize",
+            (),
+            "standardization with the training split's mean and variance (Keras Normalization "
+            "after adapt), per feature (F) or per channel (C,H,W); first layer only",
+            _normalize_shape,
+            state=_normalize_state,
+            examples=(
+                ("normalize", (5,)),
+                ("normalize", (2, 3, 3)),
+                ("normalize 3", (4,), "E209"),
+                ("normalize eps=0.1", (4,), "E202"),
+            ),
+            adapted=True,
         ),
         LayerKind(
             "layernorm",

@@ -68,3 +68,7 @@ class LayerKind:
     # Keeps a second tensor the size of its output for the backward pass (a normalized copy, a
     # dropout mask): the activation-memory estimate (compiler's memory.py) counts it.
     keeps_output_copy: bool = False
+    # Its state is adapted from the training data before the first step (fit.py's adapt step)
+    # and never trained; it is allowed only as the model's first layer (E214 elsewhere), where
+    # the data it sees is the raw input.
+    adapted: bool = False

@@ -16,6 +16,8 @@ progress live here once. docs/training.md explains each rule; the short version:
 - A non-finite loss, a training step's or the epoch's validation loss, stops at once; the weights
   go back to those at the start of that epoch (the last epoch whose losses were all finite, or
   the initial weights in epoch 1), and that epoch is not in the history.
+- Adapt: before the first step, a `normalize` layer's mean and variance are set from the
+  training data (adapt.py), at the start of every fit; they are never trained.
 - Ctrl-C or SIGTERM stops after the current batch and keeps everything done so far (a second
   Ctrl-C raises KeyboardInterrupt at once).
 """
@@ -31,6 +33,7 @@ from ..compiler.settings import EARLY_STOP, METRICS, SEED_MAX
 from ..diagnostics import UserError
 from ..layers import LAYERS
 from . import metrics as metric_fns
+from .adapt import adapt
 from .progress import Progress, stop_requests
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
@@ -183,6 +186,7 @@ class _Loop:
                 + (" (a different example each epoch)" if train["shuffle"] else "")
             )
         history = self._history(validation)
+        adapt(model, X)  # the training split only, before the first snapshot
         model._begin_training(train)
         rng = np.random.default_rng(train["seed"])
         self.snapshot = model._snapshot()  # weights at the start of the current epoch

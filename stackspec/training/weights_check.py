@@ -161,15 +161,17 @@ def _check_layout(path, spans: list[tuple[int, int, str]], body: int) -> None:
 
 
 def check_values(path, tensors: dict[str, np.ndarray]) -> None:
-    """Raise E607 for a NaN or infinite weight, E608 for a negative batchnorm variance: the
-    first problem, with a count of the tensors after it that have one too."""
+    """Raise E607 for a NaN or infinite weight, E608 for a negative variance (batchnorm's
+    running_var, normalize's var): the first problem, with a count of the tensors after it that
+    have one too."""
     problems = []
     for key, a in tensors.items():
         bad = ~np.isfinite(a)
         if bad.any():
             problems.append(("E607", _non_finite(key, a, bad), HINT_NON_FINITE))
-        elif key.endswith(".running_var") and (a < 0).any():
-            problems.append(("E608", _negative(key, a), HINT_NEGATIVE))
+        elif key.endswith((".running_var", ".var")) and (a < 0).any():
+            layer = "batchnorm running" if key.endswith(".running_var") else "normalize"
+            problems.append(("E608", _negative(key, a), HINT_NEGATIVE.format(layer)))
     if problems:
         code, message, hint = problems[0]
         more = len(problems) - 1
@@ -183,8 +185,7 @@ HINT_NON_FINITE = (
     "(a lower learning rate?)"
 )
 HINT_NEGATIVE = (
-    "a batchnorm running variance is never negative: the file is damaged or was not written "
-    "by stackspec"
+    "a {} variance is never negative: the file is damaged or was not written by stackspec"
 )
 
 

@@ -1,5 +1,6 @@
-"""Normalization layers (batchnorm, layernorm, rmsnorm): each an evaluation function (`_values`,
-with the rules of layers.py's) and a training function with a hand-written backward pass.
+"""Normalization layers (normalize, batchnorm, layernorm, rmsnorm): each an evaluation function
+(`_values`, with the rules of layers.py's) and a training function with a hand-written backward
+pass.
 
 A backprop owns its dy and may overwrite it (see layers.py).
 """
@@ -14,6 +15,33 @@ def _norm_axes(shape):
     if len(shape) == 1:
         return (0,), (1, shape[0])
     return (0, 2, 3), (1, shape[0], 1, 1)
+
+
+def normalize_values(x, mean, var):
+    """(x - mean) / max(sqrt(var), 1e-7), per feature (N, F) or per channel (N, C, H, W): Keras's
+    Normalization, whose floor (its epsilon) leaves a constant feature at x - mean."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    std = np.maximum(np.sqrt(var.reshape(shape)), 1e-7)
+    return (x - mean.reshape(shape)) / std
+
+
+def normalize(node, ctx):
+    t = ctx.tensors(node)
+    mean, var = t.get("mean"), t.get("var")
+
+    def forward(x):
+        # The statistics are state, adapted by fit.py before the first step, never trained:
+        # the only gradient is the input's, 1/std per feature.
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        inv_std = 1 / np.maximum(np.sqrt(var.reshape(shape)), 1e-7)
+
+        def backprop(dy):
+            dy *= inv_std
+            return dy
+
+        return normalize_values(x, mean, var), backprop
+
+    return forward
 
 
 def batchnorm_values(x, running_mean, running_var, eps, weight=None, bias=None):

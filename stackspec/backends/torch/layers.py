@@ -15,10 +15,14 @@ from dataclasses import dataclass, field, replace
 
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv_padding
 
+# The classes torch.nn lacks, defined in model.py (which the emitted source copies).
+LOCAL = ("Residual", "Normalize")
+
 
 @dataclass(frozen=True)
 class Module:
-    """`nn.<cls>(*args, **kwargs)`, or for cls "Residual" `Residual(nn.Sequential(*body))`.
+    """`nn.<cls>(*args, **kwargs)`; a class in LOCAL is model.py's own (without `nn.`), and
+    for cls "Residual" it is `Residual(nn.Sequential(*body))`.
     `tensors` maps attribute names to the weight-file keys of the node tensors it holds;
     `node` is the IR node it computes (part of), for the emitted source's comments."""
 
@@ -97,6 +101,12 @@ def batchnorm(node) -> tuple[Module, ...]:
     kwargs = {"eps": p["eps"], "momentum": 1.0 - p["momentum"], "affine": p["affine"]}
     cls = "BatchNorm1d" if len(node.input_shape) == 1 else "BatchNorm2d"
     return (Module(cls, (features,), kwargs, node.keys()),)
+
+
+def normalize(node) -> tuple[Module, ...]:
+    # torch.nn has no standardization with fixed statistics: model.py's Normalize, whose
+    # buffers `mean` and `var` are the node's state.
+    return (Module("Normalize", (node.input_shape[0],), {}, node.keys()),)
 
 
 def layernorm(node) -> tuple[Module, ...]:

@@ -30,7 +30,8 @@ from ...training.model import Model
 from . import layers
 
 
-# `compile --emit python` copies this class into the emitted source (torch_source.py).
+# The modules torch.nn lacks (layers.LOCAL): `compile --emit python` copies these classes into
+# the emitted source (source.py), so keep each self-contained.
 class Residual(nn.Module):
     """y = x + body(x); the body is an nn.Sequential."""
 
@@ -42,10 +43,28 @@ class Residual(nn.Module):
         return x + self.body(x)
 
 
+class Normalize(nn.Module):
+    """y = (x - mean) / max(sqrt(var), 1e-7) per feature (N, F) or channel (N, C, H, W): Keras's
+    Normalization after adapt. The statistics are buffers (state, never trained) that stackspec's
+    fit adapts from the training split."""
+
+    def __init__(self, num_features):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("var", torch.ones(num_features))
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        std = self.var.sqrt().clamp(min=1e-7).reshape(shape)
+        return (x - self.mean.reshape(shape)) / std
+
+
 def build(m: layers.Module) -> nn.Module:
     """The module that a description of layers.py stands for."""
     if m.cls == "Residual":
         return Residual(nn.Sequential(*(build(b) for b in m.body)))
+    if m.cls == "Normalize":
+        return Normalize(*m.args, **m.kwargs)
     return getattr(nn, m.cls)(*m.args, **m.kwargs)
 
 

@@ -2,8 +2,8 @@
 
 The backend builds its model from `layers.modules(ir.nodes)` and finds its tensors by
 `layers.state_keys`; this prints the same sequence as `nn.<class>(args)` and the same keys, so a
-compiled model's state_dict loads into the emitted one. The Residual class is copied from
-model.py, read as text: emitting needs no torch.
+compiled model's state_dict loads into the emitted one. The classes torch.nn lacks (Residual,
+Normalize) are copied from model.py, read as text: emitting needs no torch.
 """
 
 from __future__ import annotations
@@ -15,18 +15,28 @@ from ..source import comment, describe, header, join_lines
 from . import layers
 
 
-def _residual_class() -> str:
+def _local_classes(names: set[str]) -> str:
+    """The source of model.py's classes in `names`, in layers.LOCAL order."""
     path = Path(layers.__file__).with_name("model.py")
     source = path.read_text(encoding="utf-8")
-    for stmt in ast.parse(source).body:
-        if isinstance(stmt, ast.ClassDef) and stmt.name == "Residual":
-            return ast.get_source_segment(source, stmt)
-    raise AssertionError(f"no class Residual in {path}")
+    found = {
+        stmt.name: ast.get_source_segment(source, stmt)
+        for stmt in ast.parse(source).body
+        if isinstance(stmt, ast.ClassDef) and stmt.name in names
+    }
+    missing = names - set(found)
+    assert not missing, f"no class {sorted(missing)} in {path}"
+    return "".join(f"\n{found[name]}\n\n" for name in layers.LOCAL if name in names)
+
+
+def _used(sequence) -> set[str]:
+    own = {m.cls for m in sequence if m.cls in layers.LOCAL}
+    return own.union(*(_used(m.body) for m in sequence))
 
 
 def _constructor(m: layers.Module) -> str:
     args = [repr(a) for a in m.args] + [f"{k}={v!r}" for k, v in m.kwargs.items()]
-    return f"nn.{m.cls}({', '.join(args)})"
+    return f"{'' if m.cls in layers.LOCAL else 'nn.'}{m.cls}({', '.join(args)})"
 
 
 def _sequential(sequence, lines: list[str], bodies: list[str]) -> None:
@@ -59,7 +69,7 @@ def torch_source(spec) -> str:
     )
     body = join_lines(" " * 12 + line for line in lines)
     residuals = "".join(" " * 8 + line + "\n" for line in bodies)
-    residual_class = f"\n{_residual_class()}\n\n" if bodies else ""
+    local_classes = _local_classes(_used(sequence))
     state_keys = join_lines(f"    {k!r}: {v!r}," for k, v in layers.state_keys(sequence).items())
     return f'''{header(spec, "torch", imports)}
 
@@ -68,7 +78,7 @@ STATE_KEYS = {{
 {state_keys}
 }}
 
-{residual_class}
+{local_classes}
 class Model(nn.Module):
     """The model as an nn.Module, in evaluation mode until .train() is called.
 
