@@ -70,11 +70,9 @@ def check_count(header, cols: Columns, section: dict, ir, d: Diagnostics) -> Non
         return
     used = [header[i] for i in cols.features]
     if len(names) > need:
-        hint = (
-            f"drop {len(names) - need} more, e.g. `drop {' '.join(used[-(len(names) - need) :])}`"
-        )
+        hint = f"{len(names) - need} too many: `drop` the columns that are not features"
     else:
-        hint = f"the spec needs {need - len(names)} more features: is a column dropped or kept?"
+        hint = f"{need - len(names)} too few: is a feature column dropped, kept or a target?"
     blocks = [
         f"{h} ({len(section['categorical'][h]['values'])} one-hot)"
         for h in used
@@ -126,7 +124,7 @@ def learn(section: dict, header: list[str], rows: list[Row], cols: Columns, d: D
             if strategy == "zero":
                 impute[header[i]] = 0.0
                 continue
-            values = _numbers(rows, i, header, d)
+            values = _numbers(rows, i, header, [])  # bad cells: reported by encode
             values = values[~np.isnan(values)]
             stat = np.mean if strategy == "mean" else np.median
             impute[header[i]] = float(stat(values)) if len(values) else 0.0
@@ -144,45 +142,44 @@ def _auto_labels(cells: list[str]) -> list[str]:
     return [first[k] for k in keys]
 
 
-def _numbers(rows: list[Row], i: int, header: list[str], d: Diagnostics) -> np.ndarray:
-    """Column `i` as float64, NaN for empty cells; other bad cells are reported (E507/E508)."""
-    found: list[Problem] = []
-    out = np.empty(len(rows))
+def _numbers(rows: list[Row], i: int, header: list[str], found: list[Problem]) -> np.ndarray:
+    """Column `i` as float64, NaN for empty cells; other bad cells go to `found` (E507/E508)."""
+    out = np.full(len(rows), np.nan)
     for k, (line, cells) in enumerate(rows):
         text = cells[i] if i < len(cells) else ""
         if _is_missing(text):
-            out[k] = np.nan
             continue
         what = cell_problem(text)
         if what:
             found.append(cell_error(line, i + 1, header, what))
         else:
             out[k] = float(text)
-    report(d, found[: MAX_REPORTED + 1], len(found))
     return out
 
 
 def encode(
     section: dict, learned: dict, header: list[str], rows: list[Row], cols: Columns, d
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """float32 features (N, F) and float64 targets (N, T), or None without target columns."""
+    """float32 features (N, F) and float64 targets (N, T), or None without target columns.
+    Every cell's problem is reported, together and in file order."""
     _check_ragged(header, rows, d)
+    found: list[Problem] = []
     blocks = []
     for i in cols.features:
         vocab = learned["categorical"].get(header[i])
         if vocab is None:
-            blocks.append(_numeric(section, learned, header, rows, i, d)[:, None])
+            blocks.append(_numeric(learned, header, rows, i, found)[:, None])
         else:
             unknown = section["categorical"].get(header[i], {}).get("unknown", "error")
-            blocks.append(_one_hot(vocab, unknown, section["missing"], header, rows, i, d))
-    d.raise_if_errors()
+            blocks.append(_one_hot(vocab, unknown, section["missing"], header, rows, i, found))
     X = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(rows), 0))
-    if not cols.targets:
-        return X.astype(np.float32), None
-    if learned["labels"] is not None:
-        Y = _label_indices(learned["labels"], header, rows, cols.targets[0], d)[:, None]
-    else:
-        Y = np.stack([_required(header, rows, t, d) for t in cols.targets], axis=1)
+    Y = None
+    if cols.targets and learned["labels"] is not None:
+        Y = _label_indices(learned["labels"], header, rows, cols.targets[0], found)[:, None]
+    elif cols.targets:
+        Y = np.stack([_required(header, rows, t, found) for t in cols.targets], axis=1)
+    found.sort(key=lambda p: (p[2].line, p[2].column))
+    report(d, found[: MAX_REPORTED + 1], len(found))
     return X.astype(np.float32), Y
 
 
@@ -200,39 +197,37 @@ def _check_ragged(header: list[str], rows: list[Row], d: Diagnostics) -> None:
     report(d, found[: MAX_REPORTED + 1], len(found))
 
 
-def _numeric(section, learned, header, rows, i, d) -> np.ndarray:
-    values = _numbers(rows, i, header, d)
-    missing = np.isnan(values)
+def _numeric(learned, header, rows, i, found) -> np.ndarray:
+    values = _numbers(rows, i, header, found)
+    missing = _empty(rows, i)
     if missing.any():
         if header[i] in learned["impute"]:
             values[missing] = learned["impute"][header[i]]
         else:
-            _report_missing(rows, i, header, missing, section, d)
+            hint = "set `missing mean|median|zero|drop` in the data section"
+            _missing(rows, i, header, missing, hint, found)
     return values
 
 
-def _required(header, rows, i, d) -> np.ndarray:
+def _required(header, rows, i, found) -> np.ndarray:
     """A target column: every cell must be there (`missing drop` removed incomplete rows)."""
-    values = _numbers(rows, i, header, d)
-    missing = np.isnan(values)
-    if missing.any():
-        _report_missing(rows, i, header, missing, None, d)
+    values = _numbers(rows, i, header, found)
+    _missing(rows, i, header, _empty(rows, i), "", found)
     return values
 
 
-def _report_missing(rows, i, header, missing, section, d) -> None:
-    hint = "" if section is None else "set `missing mean|median|zero|drop` in the data section"
-    found = [
-        (*cell_error(rows[k][0], i + 1, header, "empty cell")[:3], hint)
-        for k in np.flatnonzero(missing)[: MAX_REPORTED + 1]
-    ]
-    report(d, found, int(missing.sum()))
+def _empty(rows: list[Row], i: int) -> np.ndarray:
+    return np.array([_is_missing(cells[i]) for _, cells in rows], dtype=bool)
 
 
-def _one_hot(vocab, unknown, missing, header, rows, i, d) -> np.ndarray:
+def _missing(rows, i, header, missing, hint: str, found: list[Problem]) -> None:
+    for k in np.flatnonzero(missing):
+        found.append((*cell_error(rows[k][0], i + 1, header, "empty cell")[:3], hint))
+
+
+def _one_hot(vocab, unknown, missing, header, rows, i, found) -> np.ndarray:
     index = {value_key(v): j for j, v in enumerate(vocab)}
     out = np.zeros((len(rows), len(vocab)))
-    found: list[Problem] = []
     for k, (line, cells) in enumerate(rows):
         text = cells[i]
         j = index.get(value_key(text))
@@ -245,22 +240,14 @@ def _one_hot(vocab, unknown, missing, header, rows, i, d) -> np.ndarray:
                 f"value '{text.strip()[:20]}' at row {line}, column {i + 1} ('{header[i]}') is "
                 f"not one of the categorical values [{', '.join(vocab)}]"
             )
-            found.append(
-                (
-                    "E513",
-                    message,
-                    Span.point(line, i + 1),
-                    "add it to the list, or write `unknown=ignore` for an all-zero block",
-                )
-            )
-    report(d, found[: MAX_REPORTED + 1], len(found))
+            hint = "add it to the list, or write `unknown=ignore` for an all-zero block"
+            found.append(("E513", message, Span.point(line, i + 1), hint))
     return out
 
 
-def _label_indices(labels, header, rows, t, d) -> np.ndarray:
+def _label_indices(labels, header, rows, t, found) -> np.ndarray:
     index = {value_key(v): j for j, v in enumerate(labels)}
-    out = np.empty(len(rows))
-    found: list[Problem] = []
+    out = np.zeros(len(rows))
     for k, (line, cells) in enumerate(rows):
         j = index.get(value_key(cells[t]))
         if j is None:
@@ -272,5 +259,4 @@ def _label_indices(labels, header, rows, t, d) -> np.ndarray:
             found.append(("E510", message, Span.point(line, t + 1), ""))
         else:
             out[k] = j
-    report(d, found[: MAX_REPORTED + 1], len(found))
     return out
