@@ -310,3 +310,24 @@ def test_api_save_and_load_keep_the_encoding(tmp_path):
     model.save(tmp_path / "w.safetensors")
     other = s.compile("numpy").load(tmp_path / "w.safetensors")
     assert other.encoding == model.encoding
+
+
+def test_api_read_data(tmp_path):
+    s = stackspec.parse(CLASSIFIER)
+    path = write(tmp_path, "id,color,x,note,kind\na,red,1,n,bee\nb,white,,n,ant\nc,red,1,n,cat\n")
+    ds = s.read_data(path)
+    assert ds.X.tolist() == [[1, 0, 1], [0, 1, 1], [1, 0, 1]] and ds.y.tolist() == [1, 0, 2]
+    assert ds.encoding["labels"] == ["ant", "bee", "cat"]
+    model = s.compile("numpy")
+    model.encoding = ds.encoding
+    model.save(tmp_path / "w.safetensors")
+    loaded = s.compile("numpy").load(tmp_path / "w.safetensors")
+    again = s.read_data(write(tmp_path, "id,color,x,note,kind\nc,red,,n,bee\n", "p.csv"),
+                        encoding=loaded.encoding)  # fmt: skip
+    assert again.X.tolist() == [[1, 0, 1]] and again.y.tolist() == [1]
+
+
+def test_api_read_data_without_a_section(tmp_path):
+    s = stackspec.parse("input 2\ndense 1\n")
+    ds = s.read_data(write(tmp_path, "a,b,y\n1,2,3\n"), target="y")
+    assert ds.X.tolist() == [[1, 2]] and ds.y.tolist() == [3] and ds.encoding is None

@@ -76,6 +76,7 @@ class Dataset:
     file: str
     keep: dict[str, list[str]] | None = None  # `keep` columns, copied through to predict
     notes: list[str] | None = None  # one-line notes for the user (rows dropped, ...)
+    encoding: dict | None = None  # what a data section learned (encoding.py)
 
     def __len__(self) -> int:
         return len(self.X)

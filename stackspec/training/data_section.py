@@ -86,6 +86,12 @@ def read_encoded(path, ir, section: dict, learned: dict | None, need_target: boo
     return ds
 
 
+def learned_from(path, ir, section: dict, need_target: bool) -> dict:
+    """What the section learns from every row of `path` (the Python API's read_data)."""
+    header, rows, cols, d, _ = _raw(path, ir, section, need_target)
+    return encoding.learn(section, header, rows, cols, d)
+
+
 def _dataset(section, learned, header, rows, cols, ir, need_target, d) -> Dataset:
     X, Y = encoding.encode(section, learned, header, rows, cols, d)
     X = np.ascontiguousarray(X).reshape(len(rows), *ir.input)
@@ -96,7 +102,7 @@ def _dataset(section, learned, header, rows, cols, ir, need_target, d) -> Datase
     )
     keep = {header[i]: [r[1][i] for r in rows] for i in cols.keep}
     target = ", ".join(header[t] for t in cols.targets) or None
-    return Dataset(X, y, learned["features"], target, d.file, keep)
+    return Dataset(X, y, learned["features"], target, d.file, keep, encoding=learned)
 
 
 def _targets_of(Y, learned, header, rows, cols, ir, d):
