@@ -7,9 +7,10 @@ in the section are column names or values as written, never constants.
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostics, Span, did_you_mean
+from ..diagnostics import Diagnostics, Span
 from ..grammar.syntax import Call, Value
 from ..layers.args import Arg, bind
+from .settings import known_setting
 
 MISSING = ("error", "mean", "median", "zero", "drop")
 DELIMITERS = {"auto": "auto", ",": ",", ";": ";", "\t": "\t", "|": "|"}
@@ -49,22 +50,8 @@ def bind_data(calls: list[Call] | None, diags: Diagnostics) -> dict | None:
     out = defaults()
     seen: dict[str, Span] = {}
     for call in calls:
-        if call.name not in SETTINGS:
-            diags.error(
-                "E212",
-                f"unknown data setting '{call.name}'{did_you_mean(call.name, SETTINGS)}",
-                call.span,
-                "settings: " + ", ".join(SETTINGS),
-            )
+        if not known_setting("data", call, SETTINGS, seen, diags, ("categorical",)):
             continue
-        if call.name in seen and call.name != "categorical":
-            diags.error(
-                "E207",
-                f"data setting '{call.name}' given twice (first at line {seen[call.name].line})",
-                call.span,
-            )
-            continue
-        seen[call.name] = call.span
         if call.name in _COLUMNS:
             value = _columns(call, diags)
         elif call.name == "categorical":
