@@ -20,6 +20,8 @@ from .cli_options import (
     FiniteFloatRange,
     backend_options,
     current_limits,
+    data_options,
+    data_section,
     limit_options,
     one_stdin,
     parse_sets,
@@ -221,7 +223,8 @@ def load_weights_into(model, path: str) -> None:
 @main.command()
 @click.argument("spec", type=INPUT)
 @click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
-@click.option("--target", required=True, help="The CSV column to predict.")
+@click.option("--target", help="The CSV column to predict [default: the data section's].")
+@data_options
 @backend_options
 @click.option(
     "--valid-split",
@@ -241,6 +244,8 @@ def train(
     spec,
     data_path,
     target,
+    drop,
+    delimiter,
     backend,
     device,
     valid_split,
@@ -254,7 +259,7 @@ def train(
     """Train SPEC on a CSV; write weights, history, learning curves and the spec into --out."""
     from pathlib import Path
 
-    from .training.data import read_csv, split
+    from .training.data_section import training_arrays
     from .training.runs import commit_outputs, plan_out_dir, write_run
 
     if valid_path and valid_split is not None:
@@ -268,16 +273,13 @@ def train(
     inputs = (("the spec", spec), ("the --data file", data_path), ("the --valid file", valid_path))
     real_out = plan_out_dir(out, inputs)
     seed = s.ir.train["seed"] if seed is None else seed
-    ds = read_csv(data_path, s.ir, target)
-    X, y, validation = ds.X, ds.y, None
-    if valid_path:
-        vd = read_csv(valid_path, s.ir, target)
-        validation = (vd.X, vd.y)
-    else:
-        keep, held = split(len(X), 0.3 if valid_split is None else valid_split, seed, ds.file)
-        if len(held):
-            X, y, validation = X[keep], y[keep], (X[held], y[held])
+    section = data_section(s.ir, target, drop, delimiter)
+    X, y, validation, learned, notes = training_arrays(
+        s.ir, section, data_path, target, valid_path, valid_split, seed
+    )
+    click.echo("".join(f"note: {printable(n)}\n" for n in notes), err=True, nl=False)
     model = build_model(s, backend, device, seed)
+    model.encoding = learned
     history = model.fit(
         X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, verbose="auto"
     )
@@ -299,18 +301,20 @@ OVERFLOW = "the values overflow float32 on this data (extreme feature values or 
 @click.argument("spec", type=INPUT)
 @click.option("--weights", required=True, type=INPUT)
 @click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
-@click.option("--target", required=True, help="The CSV column with the true values.")
+@click.option("--target", help="The CSV column of true values [default: the data section's].")
+@data_options
 @backend_options
 @spec_options
-def evaluate(spec, weights, data_path, target, backend, device, sets):
+def evaluate(spec, weights, data_path, target, drop, delimiter, backend, device, sets):
     """Print the loss and metrics of trained weights on a CSV (evaluation mode)."""
-    from .training.data import read_csv
+    from .training.data_section import dataset_for
 
     one_stdin(SPEC=spec, **{"--weights": weights, "--data": data_path})
     s = load_spec(spec, sets)
     model = build_model(s, backend, device)
     load_weights_into(model, weights)
-    ds = read_csv(data_path, s.ir, target)
+    section = data_section(s.ir, target, drop, delimiter)
+    ds = dataset_for(s.ir, section, data_path, target, model.encoding)
     results = model.evaluate(ds.X, ds.y)
     for name, value in results.items():
         click.echo(f"{name}: {value:.6g}")
@@ -326,9 +330,10 @@ def evaluate(spec, weights, data_path, target, backend, device, sets):
 @click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
 @click.option("--target", help="A column to ignore if present (the true values).")
 @click.option("-o", "--output", type=click.Path(), help="CSV file [default: stdout]")
+@data_options
 @backend_options
 @spec_options
-def predict(spec, weights, data_path, target, output, backend, device, sets):
+def predict(spec, weights, data_path, target, output, drop, delimiter, backend, device, sets):
     """Write predictions as CSV: `prediction` (or prediction_0..k), and `label` for
     crossentropy. Probabilities for bce and crossentropy, raw outputs otherwise."""
     import numpy as np
@@ -336,21 +341,22 @@ def predict(spec, weights, data_path, target, output, backend, device, sets):
     output = plan_output(
         output, ("the spec", spec), ("the --weights file", weights), ("the --data file", data_path)
     )
-    from .training.data import read_csv
+    from .training.data_section import dataset_for
     from .training.runs import prediction_csv
 
     one_stdin(SPEC=spec, **{"--weights": weights, "--data": data_path})
     s = load_spec(spec, sets)
     model = build_model(s, backend, device)
     load_weights_into(model, weights)
-    ds = read_csv(data_path, s.ir, target, need_target=False)
+    section = data_section(s.ir, target, drop, delimiter, need_target=False)
+    ds = dataset_for(s.ir, section, data_path, target, model.encoding, need_target=False)
     pred = model.predict(ds.X)
     bad = int((~np.isfinite(pred.reshape(len(pred), -1))).any(axis=1).sum())
     if bad:
         click.echo(
             f"warning: {bad} of {len(pred)} predictions are not finite: {OVERFLOW}", err=True
         )
-    write_output(prediction_csv(pred, s.ir.train["loss"]["name"]), output)
+    write_output(prediction_csv(pred, s.ir.train["loss"]["name"], model.encoding, ds.keep), output)
 
 
 def run() -> None:

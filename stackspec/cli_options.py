@@ -119,3 +119,43 @@ def backend_options(f):
         "--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True
     )(f)
     return f
+
+
+def data_options(f):
+    """--drop and --delimiter: over the spec's data section (LANGUAGE.md §11)."""
+    f = click.option(
+        "--delimiter",
+        callback=_delimiter,
+        help="auto, ',', ';', tab or '|' [default: the data section's, else ',']",
+    )(f)
+    f = click.option("--drop", multiple=True, help="A column to ignore (repeatable).")(f)
+    return f
+
+
+def _delimiter(ctx, param, value):
+    from .compiler.data_settings import DELIMITERS
+
+    words = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    value = words.get(value, value)
+    if value is not None and value not in DELIMITERS:
+        raise click.BadParameter("expected auto, ',', ';', tab or '|'")
+    return value
+
+
+def data_section(ir, target: str | None, drop, delimiter, need_target: bool = True):
+    """The data section in effect (None: the plain CSV rules); a usage error without a target
+    where one is needed."""
+    from .compiler.data_settings import defaults
+
+    if ir.data is None and not drop and delimiter is None:
+        section = None
+    else:
+        section = dict(defaults() if ir.data is None else ir.data)
+        section.update({k: v for k, v in (("drop", list(drop)), ("delimiter", delimiter)) if v})
+        if target is not None:
+            section["target"] = [target]
+    if need_target and target is None and (section is None or not section["target"]):
+        raise click.UsageError(
+            "Missing option '--target' (or a `target` line in the spec's data section)."
+        )
+    return section

@@ -35,6 +35,21 @@ class Spec:
 
         return compile_model(self, backend, **options)
 
+    def read_data(self, path, target: str | None = None, encoding: dict | None = None):
+        """A CSV read by this spec's rules (its data section, if any): a Dataset with `X`, `y`
+        (None without a target) and `encoding`, what the data section learned from this file's
+        rows, or the given `encoding` (a trained model's) applied unchanged. Setting
+        `model.encoding = ds.encoding` stores it with the model's weights."""
+        from .training.data_section import dataset_for, learned_from
+
+        section = None if self.ir.data is None else dict(self.ir.data)
+        if section is not None and target is not None:
+            section["target"] = [target]
+        need = target is not None or bool(section and section["target"])
+        if section is not None and encoding is None:
+            encoding = learned_from(path, self.ir, section, need)
+        return dataset_for(self.ir, section, path, target, encoding, need)
+
     def __repr__(self) -> str:
         return f"<Spec {self.file}: {len(self.ir.nodes)} layers, {self.ir.param_count:,} params>"
 

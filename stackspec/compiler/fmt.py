@@ -127,6 +127,8 @@ class _Formatter:
             self.body("residual", st.body, depth, st.span.line)
         elif isinstance(st, s.Train):
             self.body("train", st.body, depth, st.span.line)
+        elif isinstance(st, s.Data):
+            self.body("data", st.body, depth, st.span.line)
 
     def body(self, header: str, body: s.Body, depth: int, line: int) -> None:
         if not body.stmts and not any(

@@ -72,11 +72,13 @@ class Node:
 
 @dataclass(frozen=True)
 class IR:
-    """The validated model: input shape, nodes and train settings."""
+    """The validated model: input shape, nodes, train settings and the data section (None
+    without one; LANGUAGE.md §11)."""
 
     input: tuple[int, ...]
     nodes: tuple[Node, ...]
     train: dict
+    data: dict | None = None
 
     @property
     def param_count(self) -> int:
@@ -127,15 +129,16 @@ class IR:
         return out
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "format": FORMAT,
             "version": VERSION,
             "input": list(self.input),
             "nodes": [n.to_json() for n in self.nodes],
             "train": _jsonable(self.train),
-            "param_count": self.param_count,
-            "state_count": self.state_count,
         }
+        if self.data is not None:  # specs without a data section print what they always did
+            out["data"] = _jsonable(self.data)
+        return {**out, "param_count": self.param_count, "state_count": self.state_count}
 
     def dumps(self) -> str:
         import json  # here, not at the top: `stackspec check` never needs it and starts faster

@@ -9,6 +9,7 @@ from ..grammar import syntax as s
 from ..grammar.parser import parse_program, paused_gc
 from ..limits import DEFAULT, Limits
 from . import memory
+from .data_settings import bind_data
 from .ir import FUSED_ACTIVATIONS, IR, Node, final_activation
 from .resolve import resolve
 from .settings import bind_train
@@ -45,6 +46,7 @@ def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Comp
         return Compiled(None, None, diags)
     resolved = resolve(program, diags, overrides, limits)
     train = bind_train(resolved.train, diags, resolved.names)
+    data = bind_data(resolved.data, diags)
     shape = input_shape(resolved.input, diags)
     inference = ShapeInference(diags, limits.params)
     if resolved.input is not None and shape is None:
@@ -63,12 +65,26 @@ def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Comp
         )
     if diags.has_errors:
         return Compiled(program, None, diags)
-    ir = IR(shape, tuple(nodes), train)
+    ir = IR(shape, tuple(nodes), train, data)
+    _check_labels(ir, diags)
     memory.check(ir, diags, limits.memory, train["batch"])
     if diags.has_errors:
         return Compiled(program, None, diags)
     _lint(ir, diags)
     return Compiled(program, ir, diags)
+
+
+def _check_labels(ir: IR, diags: Diagnostics) -> None:
+    """A listed label set must match the model's output size (LANGUAGE.md §11)."""
+    labels = (ir.data or {}).get("labels")
+    if isinstance(labels, list) and ir.nodes and ir.output_shape[-1] != len(labels):
+        diags.error(
+            "E301",
+            f"the data section lists {len(labels)} labels, but the model outputs "
+            f"{ir.output_shape[-1]} values",
+            _span(ir.nodes[-1]),
+            f"end with `dense {len(labels)}` for {len(labels)} classes",
+        )
 
 
 def _lint(ir: IR, diags: Diagnostics) -> None:

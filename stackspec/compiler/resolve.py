@@ -60,6 +60,7 @@ class Resolved:
     input_seen: bool = False  # an `input` statement exists, even a misplaced one
     items: list[Item] = field(default_factory=list)
     train: list[s.Call] = field(default_factory=list)
+    data: list[s.Call] | None = None  # None: the spec has no data section
     names: tuple[str, ...] = ()
 
 
@@ -124,22 +125,26 @@ class Resolver:
     def resolve(self) -> Resolved:
         out = Resolved(names=tuple(self.lets))
         layers_seen = False
-        train_seen: s.Train | None = None
+        seen: dict[type, s.Stmt] = {}
         try:
             for st in self.program.stmts:
                 if isinstance(st, s.Input):
                     self._input(st, out, layers_seen)
-                elif isinstance(st, s.Train):
-                    if train_seen is not None:
+                elif isinstance(st, (s.Train, s.Data)):
+                    what = "train" if isinstance(st, s.Train) else "data"
+                    if type(st) in seen:
                         self.diags.error(
                             "E214",
-                            "a second `train` section "
-                            f"(the first is at line {train_seen.span.line})",
+                            f"a second `{what}` section "
+                            f"(the first is at line {seen[type(st)].span.line})",
                             st.span,
                         )
                         continue
-                    train_seen = st
-                    out.train = self._train(st)
+                    seen[type(st)] = st
+                    if what == "train":
+                        out.train = self._train(st)
+                    else:
+                        out.data = self._settings(st, "data", resolve_names=False)
                 elif not isinstance(st, (s.Let, s.Block)):
                     layers_seen = True
                     out.items.extend(self._stmt(st, {}, 0, ""))
@@ -173,14 +178,22 @@ class Resolver:
                 self.diags.warning("W202", f"block '{name}' is never called", block.span)
 
     def _train(self, st: s.Train) -> list[s.Call]:
+        return self._settings(st, "train", resolve_names=True)
+
+    def _settings(self, st: s.Train | s.Data, what: str, resolve_names: bool) -> list[s.Call]:
+        """A section's setting calls. In `data { }` names are column names and values as
+        written, so constants are not substituted there."""
         calls = []
+        example = "`loss mae`" if what == "train" else "`target quality`"
         for inner in st.body.stmts:
             if not isinstance(inner, s.Call):
                 self.diags.error(
-                    "E214", "only settings such as `loss mae` may appear in `train { }`", inner.span
+                    "E214",
+                    f"only settings such as {example} may appear in `{what} {{ }}`",
+                    inner.span,
                 )
             elif self._order_ok(inner, inner.name):
-                calls.append(self._resolved_call(inner, {}))
+                calls.append(self._resolved_call(inner, {}) if resolve_names else inner)
         return calls
 
     def _order_ok(self, c: s.Call, owner: str) -> bool:
@@ -222,9 +235,13 @@ class Resolver:
             self._count(st.span, context)
             body = self._stmts(st.body.stmts, env, depth + 1, context)
             return [ResidualCall(st.span, st.body.close, tuple(body), context)]
-        where = {s.Input: "`input`", s.Let: "`let`", s.Block: "`block`", s.Train: "`train`"}[
-            type(st)
-        ]
+        where = {
+            s.Input: "`input`",
+            s.Let: "`let`",
+            s.Block: "`block`",
+            s.Train: "`train`",
+            s.Data: "`data`",
+        }[type(st)]
         self.diags.error("E214", f"{where} is only allowed at the top level", st.span)
         return []
 
@@ -304,7 +321,7 @@ class Resolver:
         hint = ""
         if c.name in SETTINGS:
             hint = "training settings go inside `train { ... }`"
-        elif c.name in ("input", "let", "block", "repeat", "residual", "train"):
+        elif c.name in ("input", "let", "block", "repeat", "residual", "train", "data"):
             hint = f"`{c.name}` is a statement, not a layer"
         valid = tuple(LAYERS) + tuple(ALIASES) + tuple(self.blocks)
         self.diags.error(

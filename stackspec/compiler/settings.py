@@ -97,27 +97,36 @@ def defaults() -> dict:
     }
 
 
+def known_setting(
+    section: str, call: Call, table, seen: dict[str, Span], diags: Diagnostics, repeatable=()
+) -> bool:
+    """A setting of `table` not given before (unless repeatable); E212 / E207 otherwise."""
+    if call.name not in table:
+        diags.error(
+            "E212",
+            f"unknown {section} setting '{call.name}'{did_you_mean(call.name, table)}",
+            call.span,
+            "settings: " + ", ".join(table),
+        )
+        return False
+    if call.name in seen and call.name not in repeatable:
+        diags.error(
+            "E207",
+            f"{section} setting '{call.name}' given twice (first at line {seen[call.name].line})",
+            call.span,
+        )
+        return False
+    seen[call.name] = call.span
+    return True
+
+
 def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = ()) -> dict:
     """Bind resolved setting calls; later duplicates are errors, unknown settings get a hint."""
     out = defaults()
     seen: dict[str, Span] = {}
     for call in calls:
-        if call.name not in SETTINGS:
-            diags.error(
-                "E212",
-                f"unknown train setting '{call.name}'{did_you_mean(call.name, SETTINGS)}",
-                call.span,
-                "settings: " + ", ".join(SETTINGS),
-            )
+        if not known_setting("train", call, SETTINGS, seen, diags):
             continue
-        if call.name in seen:
-            diags.error(
-                "E207",
-                f"train setting '{call.name}' given twice (first at line {seen[call.name].line})",
-                call.span,
-            )
-            continue
-        seen[call.name] = call.span
         if call.name == "loss":
             value = _choice_with_kwargs(call, LOSSES, diags, names)
         elif call.name == "optimizer":

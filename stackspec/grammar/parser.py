@@ -268,6 +268,8 @@ class _Builder:
             return s.Repeat(self.value(ch[1]), self.body(ch[2]), _tok_span(ch[0]))
         if kind == "residual":
             return s.Residual(self.body(ch[1]), _tok_span(ch[0]))
+        if kind == "data":
+            return s.Data(self.body(ch[1]), _tok_span(ch[0]))
         assert kind == "train", kind
         return s.Train(self.body(ch[1]), _tok_span(ch[0]))
 
@@ -303,6 +305,10 @@ class _Builder:
 
     def value(self, t: Tree) -> s.Value:
         kind, tok = t.data, t.children[0]
+        if kind == "list":
+            items = tuple(self.value(c) for c in t.children[1:-1] if c is not None)
+            span = _join(_tok_span(tok), _tok_span(t.children[-1]))
+            return s.Value("list", items, "[" + ", ".join(v.text for v in items) + "]", span)
         span, text = _tok_span(tok), str(tok)
         if kind in ("true", "false"):
             return s.Value("bool", kind == "true", kind, span)

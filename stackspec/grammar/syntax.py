@@ -9,11 +9,12 @@ from ..diagnostics import Span
 
 @dataclass(frozen=True)
 class Value:
-    """A literal or a name as written. kind: number, shape, string, name, bool, or invalid (a
-    literal already reported as an error, which later checks skip silently)."""
+    """A literal or a name as written. kind: number, shape, string, name, bool, list (`[a, 1,
+    "x"]`, its items Values), or invalid (a literal already reported as an error, which later
+    checks skip silently)."""
 
     kind: str
-    value: object  # int | float | tuple[int, ...] | str | bool
+    value: object  # int | float | tuple[int, ...] | str | bool | tuple[Value, ...] (a list)
     text: str
     span: Span
 
@@ -108,7 +109,15 @@ class Train:
     span: Span
 
 
-Stmt = Input | Let | Block | Repeat | Residual | Train | Call
+@dataclass(frozen=True)
+class Data:
+    """`data { settings }` (LANGUAGE.md §11): how a table becomes features and targets."""
+
+    body: Body
+    span: Span
+
+
+Stmt = Input | Let | Block | Repeat | Residual | Train | Data | Call
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ from ..diagnostics import (
     example_shape,
 )
 from ..inputs import Bound, display_name, read_text
+from .cells import Problem
+from .cells import cell_error as _cell_error
+from .cells import cell_problem as _cell
+from .cells import report as _report
 
 # CSV from stdin or a pipe is read up to 1 GiB (a regular file is read whole: its size is known).
 STREAM_BOUND = Bound(
@@ -49,11 +53,6 @@ STREAM_BOUND = Bound(
     streams_only=True,
 )
 VALID_STREAM = 1  # the validation split's RNG is SeedSequence([seed, 1]); batch order uses seed
-# A number is an ASCII decimal literal, spaces or tabs around it allowed: 1, -2.5, +.5, 1.,
-# 6.02e23. Not `1_000`, `0x10`, fullwidth or Arabic-Indic digits, though Python's float() and
-# NumPy take them. NaN and infinities are words that are named in their own error (E508).
-NUMBER = re.compile(r"[ \t]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
-NON_FINITE = re.compile(r"[ \t]*[+-]?(?:nan|inf|infinity)[ \t]*", re.IGNORECASE)
 # The characters of a plain body (rows after the header): no quotes, no letters but e/E. Cells
 # made of these are numbers for NumPy's float32 conversion exactly when they match NUMBER,
 # so a plain body takes the vectorised path without a per-cell check.
@@ -75,26 +74,12 @@ class Dataset:
     features: list[str]
     target: str | None
     file: str
+    keep: dict[str, list[str]] | None = None  # `keep` columns, copied through to predict
+    notes: list[str] | None = None  # one-line notes for the user (rows dropped, ...)
+    encoding: dict | None = None  # what a data section learned (encoding.py)
 
     def __len__(self) -> int:
         return len(self.X)
-
-
-def _cell(text: str) -> str:
-    """'' for a valid cell, else what is wrong with it."""
-    if NUMBER.fullmatch(text):
-        with np.errstate(over="ignore"):  # as the table's own conversion: via float64
-            if np.isfinite(np.float32(float(text))):
-                return ""
-        return f"'{text.strip()}' is infinite or outside the float32 range"
-    if not text.strip():
-        return "empty cell"
-    if NON_FINITE.fullmatch(text):
-        if text.strip().lstrip("+-").lower() == "nan":
-            return "NaN is not allowed"
-        return f"'{text.strip()}' is infinite or outside the float32 range"
-    shown = text if len(text) <= 20 else text[:20] + "..."
-    return f"not a number: '{shown}'"
 
 
 def _read_rows(path, diags: Diagnostics) -> tuple[list[str], list[Row], bool]:
@@ -103,16 +88,18 @@ def _read_rows(path, diags: Diagnostics) -> tuple[list[str], list[Row], bool]:
     return _split_rows(read_text(path, "data file", "E501", STREAM_BOUND), diags)
 
 
-def _split_rows(text: str, diags: Diagnostics) -> tuple[list[str], list[Row], bool]:
+def _split_rows(
+    text: str, diags: Diagnostics, delimiter: str = ","
+) -> tuple[list[str], list[Row], bool]:
     """Rows of `text` by Python's csv module; each row is numbered by the line it starts on (a
-    quoted cell may hold line breaks)."""
+    quoted cell may hold line breaks). The body is plain only for commas."""
     if text and text[-1] not in "\r\n":
         # With a break at the end, a quote still open at the end of the file leaves that break
         # in the last cell: the sign to look for the quote.
         text += "\n"
     # Lines as a file opened with newline="" has them: broken only at \n, \r\n and \r
     # (str.splitlines would also break at U+2028, \f ...).
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header, rows, body, end, row = None, [], 0, 0, []
     try:
         for row in reader:
@@ -134,7 +121,8 @@ def _split_rows(text: str, diags: Diagnostics) -> tuple[list[str], list[Row], bo
     elif not rows:
         diags.error("E502", "the data file has a header but no data rows", Span.point(1, 1))
     diags.raise_if_errors()
-    return header, rows, PLAIN.fullmatch(text, _line_start(text, body + 1)) is not None
+    plain = delimiter == "," and PLAIN.fullmatch(text, _line_start(text, body + 1)) is not None
+    return header, rows, plain
 
 
 def _line_start(text: str, line: int) -> int:
@@ -285,28 +273,6 @@ def _parse_cells(header: list[str], rows: list[Row], plain: bool, d: Diagnostics
                     found.append(_cell_error(line, col, header, what))
     _report(d, found, total)
     return np.array([r for _, r in rows], dtype=np.float32)
-
-
-Problem = tuple[str, str, Span, str]  # code, message, where, hint
-
-
-def _report(d: Diagnostics, found: list[Problem], total: int) -> None:
-    """Raise the problems `found` (the first ones, in file order) of `total` problems. Past
-    MAX_REPORTED, the last one reported says how many more there are."""
-    if total > MAX_REPORTED:
-        code, _, span, _ = found[MAX_REPORTED - 1]  # the first one not shown
-        found = found[: MAX_REPORTED - 1]
-        more = total - len(found)
-        found.append((code, f"... and {more} more errors from here on, not shown", span, ""))
-    for code, message, span, hint in found:
-        d.error(code, message, span, hint)
-    d.raise_if_errors()
-
-
-def _cell_error(line: int, col: int, header: list[str], what: str) -> Problem:
-    code = "E506" if what == "empty cell" else "E507" if what.startswith("not a") else "E508"
-    message = f"{what} at row {line}, column {col} ('{header[col - 1]}')"
-    return code, message, Span.point(line, col), ""
 
 
 def _targets(values, rows: list[Row], t: int, name: str, ir, d: Diagnostics) -> np.ndarray:

@@ -17,6 +17,9 @@ class Model:
     """Mixin: subclasses set `self.spec` (a stackspec.Spec) and implement the tensor code."""
 
     backend: str = "?"
+    # What a data section learned in training (encoding.py), saved with the weights; None
+    # for a model trained on arrays or loaded from a file that holds none.
+    encoding: dict | None = None
 
     @property
     def ir(self):
@@ -169,7 +172,7 @@ class Model:
         """Write every weight and running statistic to a safetensors file (atomically)."""
         from .weights import save_weights
 
-        save_weights(path, self.ir, self.get_weights())
+        save_weights(path, self.ir, self.get_weights(), self.encoding)
 
     def load(self, path):
         """Load a safetensors file saved from this spec (by either backend); returns self.
@@ -182,8 +185,8 @@ class Model:
 
     def _load_file(self, path) -> list:
         """Load a checked weight file; returns its warnings (Diagnostics) for the caller to show."""
-        from .weights import load_weights
+        from .weights import load_weights_and_data
 
-        tensors, notes = load_weights(path, self.ir)
+        tensors, notes, self.encoding = load_weights_and_data(path, self.ir)
         self.set_weights(tensors)
         return notes

@@ -80,7 +80,7 @@ def write_run(tmp, spec, model, history, sets) -> None:
     from .curves import plot_curves
     from .weights import save_weights
 
-    save_weights(tmp / "weights.safetensors", spec.ir, model.get_weights())
+    save_weights(tmp / "weights.safetensors", spec.ir, model.get_weights(), model.encoding)
     atomic_write_text(tmp / "history.csv", history.to_csv())
     title = f"{os.path.basename(spec.file)}: learning curves ({model.backend} backend)"
     plot_curves(history, tmp / "curves.png", title, f"loss ({spec.ir.train['loss']['name']})")
@@ -90,8 +90,11 @@ def write_run(tmp, spec, model, history, sets) -> None:
     atomic_write_text(tmp / "spec.stack", source)
 
 
-def prediction_csv(pred, loss: str) -> str:
-    """Header and rows; 9 significant digits give every float32 value back exactly."""
+def prediction_csv(pred, loss: str, encoding: dict | None = None, keep: dict | None = None) -> str:
+    """Header and rows; 9 significant digits give every float32 value back exactly. The labels
+    a data section learned (`encoding`) name the classes in `label`; `keep` columns come first,
+    as read."""
+    labels = (encoding or {}).get("labels")
     flat = pred.reshape(len(pred), -1)
     k = flat.shape[1]
     header = ["prediction"] if k == 1 else [f"prediction_{i}" for i in range(k)]
@@ -99,5 +102,15 @@ def prediction_csv(pred, loss: str) -> str:
     if loss == "crossentropy":
         header.append("label")
         for row, label in zip(rows, flat.argmax(axis=1).tolist(), strict=True):
-            row.append(str(label))
+            row.append(_cell(labels[label]) if labels else str(label))
+    if keep:
+        header = [*map(_cell, keep), *header]
+        rows = [[*(_cell(col[i]) for col in keep.values()), *row] for i, row in enumerate(rows)]
     return "\n".join(",".join(r) for r in [header, *rows]) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A CSV cell, quoted when it holds a comma, a quote or a line break."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text

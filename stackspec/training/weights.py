@@ -36,8 +36,12 @@ FORMAT, VERSION = "stackspec-weights", "1"
 MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 
 
-def save_weights(path: str | Path, ir, weights: dict[str, np.ndarray]) -> None:
-    """Write every tensor of `ir` from `weights` atomically (temp file, fsync, rename)."""
+def save_weights(
+    path: str | Path, ir, weights: dict[str, np.ndarray], data: dict | None = None
+) -> None:
+    """Write every tensor of `ir` from `weights` atomically (temp file, fsync, rename).
+    `data`, what a data section learned in training, goes into the metadata as one JSON string
+    (keys sorted), so that the file alone suffices to evaluate and predict."""
     tensors = {}
     for key, w in ir.tensors().items():
         a = np.ascontiguousarray(weights[key], dtype="<f4")
@@ -45,6 +49,8 @@ def save_weights(path: str | Path, ir, weights: dict[str, np.ndarray]) -> None:
         tensors[key] = a
     meta = {"format": FORMAT, "version": VERSION, "ir_hash": ir.model_hash()}
     meta["stackspec"] = __version__
+    if data is not None:
+        meta["data"] = json.dumps(data, sort_keys=True, separators=(",", ":"))
     atomic_write_bytes(path, encode(tensors, meta))
 
 
@@ -87,8 +93,25 @@ def read_header(path, data: bytes) -> dict:
 
 def load_weights(path: str | Path, ir) -> tuple[dict[str, np.ndarray], list[Diagnostic]]:
     """The tensors of a weight file that matches `ir`, and warnings (W601); else SpecError."""
+    tensors, notes, _ = load_weights_and_data(path, ir)
+    return tensors, notes
+
+
+def load_weights_and_data(path: str | Path, ir):
+    """load_weights, and what a data section learned (None if the file holds none)."""
     data = read_weight_bytes(path, MAX_HEADER)  # E601: unreadable, a device, too long, ...
-    return weights_from_bytes(display_name(path), data, ir)  # `-` is stdin
+    name = display_name(path)  # `-` is stdin
+    tensors, notes = weights_from_bytes(name, data, ir)
+    meta = read_header(name, data).get("__metadata__") or {}
+    if "data" not in meta:
+        return tensors, notes, None
+    try:
+        learned = json.loads(meta["data"])
+    except ValueError:
+        learned = None
+    if not isinstance(learned, dict):
+        raise _error(name, "E606", "the metadata's `data` entry is not a JSON object")
+    return tensors, notes, learned
 
 
 def weights_from_bytes(path, data: bytes, ir) -> tuple[dict[str, np.ndarray], list[Diagnostic]]:

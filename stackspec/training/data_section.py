@@ -1,0 +1,159 @@
+"""Reading a table for a spec with a data section (LANGUAGE.md §11), or with --drop/--delimiter.
+
+The raw table comes from data.py's reader (header, rows of cell text); encoding.py learns from
+the training rows and encodes. The order matters: incomplete rows are dropped first (`missing
+drop`), then the validation split is drawn, then the section learns from the training part
+only, and both parts are encoded with what it learned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..diagnostics import Diagnostics, Span, example_shape
+from ..inputs import display_name, read_text
+from . import encoding
+from .data import STREAM_BOUND, Dataset, _check_header, _split_rows, _targets, read_csv, split
+
+
+def sniff(text: str) -> str:
+    """The delimiter among , ; tab | that the header line uses most (a comma on a tie)."""
+    header = text.split("\n", 1)[0]
+    counts = {c: header.count(c) for c in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda c: counts[c])
+    return best if counts[best] > counts[","] else ","
+
+
+def _raw(path, ir, section: dict, need_target: bool):
+    """Header, rows, column roles and the diagnostics of one file; incomplete rows dropped for
+    `missing drop` (with a note saying how many)."""
+    d = Diagnostics(display_name(path))
+    text = read_text(path, "data file", "E501", STREAM_BOUND)
+    delimiter = sniff(text) if section["delimiter"] == "auto" else section["delimiter"]
+    header, rows, _ = _split_rows(text, d, delimiter)
+    _check_header(header, None, False, d)
+    cols = encoding.resolve_columns(header, section, need_target, d)
+    encoding.check_count(header, cols, section, ir, d)
+    notes = []
+    if section["missing"] == "drop":
+        rows, dropped = encoding.drop_incomplete(rows, cols)
+        if dropped:
+            notes.append(
+                f"{d.file}: dropped {dropped} of {dropped + len(rows)} rows with "
+                "missing cells (missing drop)"
+            )
+        if not rows:
+            d.error("E502", "every row has a missing cell (missing drop)", Span.point(1, 1))
+            d.raise_if_errors()
+    return header, rows, cols, d, notes
+
+
+def read_training(path, ir, section: dict, valid_path, valid_split, seed: int):
+    """(training Dataset, validation Dataset or None, what the section learned)."""
+    header, rows, cols, d, notes = _raw(path, ir, section, True)
+    held = []
+    if valid_path is None:
+        fraction = 0.3 if valid_split is None else valid_split
+        keep, held = split(len(rows), fraction, seed, d.file)
+        train_rows, held_rows = [rows[i] for i in keep], [rows[i] for i in held]
+    else:
+        train_rows, held_rows = rows, []
+    learned = encoding.learn(section, header, train_rows, cols, d)
+    train = _dataset(section, learned, header, train_rows, cols, ir, True, d)
+    train.notes = notes
+    if valid_path is not None:
+        return train, read_encoded(valid_path, ir, section, learned, True), learned
+    if not len(held):
+        return train, None, learned
+    return train, _dataset(section, learned, header, held_rows, cols, ir, True, d), learned
+
+
+def read_encoded(path, ir, section: dict, learned: dict | None, need_target: bool) -> Dataset:
+    """A file encoded with what training learned (from the weight file). Without it, only a
+    section that learns nothing from data (listed labels, `missing error|zero|drop`) works."""
+    header, rows, cols, d, notes = _raw(path, ir, section, need_target)
+    if learned is None:
+        if section["labels"] == "auto" or section["missing"] in ("mean", "median"):
+            d.error(
+                "E609",
+                "the weights hold no data-section values (labels auto, missing mean|median)",
+                hint="use a weight file written by `stackspec train` with this spec",
+            )
+            d.raise_if_errors()
+        learned = encoding.learn(section, header, [], cols, d)
+    ds = _dataset(section, learned, header, rows, cols, ir, need_target, d)
+    ds.notes = notes
+    return ds
+
+
+def learned_from(path, ir, section: dict, need_target: bool) -> dict:
+    """What the section learns from every row of `path` (the Python API's read_data)."""
+    header, rows, cols, d, _ = _raw(path, ir, section, need_target)
+    return encoding.learn(section, header, rows, cols, d)
+
+
+def _dataset(section, learned, header, rows, cols, ir, need_target, d) -> Dataset:
+    X, Y = encoding.encode(section, learned, header, rows, cols, d)
+    X = np.ascontiguousarray(X).reshape(len(rows), *ir.input)
+    y = (
+        _targets_of(Y, learned, header, rows, cols, ir, d)
+        if need_target and Y is not None
+        else None
+    )
+    keep = {header[i]: [r[1][i] for r in rows] for i in cols.keep}
+    target = ", ".join(header[t] for t in cols.targets) or None
+    return Dataset(X, y, learned["features"], target, d.file, keep, encoding=learned)
+
+
+def _targets_of(Y, learned, header, rows, cols, ir, d):
+    loss, out = ir.train["loss"]["name"], tuple(ir.output_shape)
+    labels = learned["labels"]
+    if labels is not None:
+        if loss == "crossentropy" and out[-1] != len(labels):
+            _wrong_output(d, f"{len(labels)} labels", out, f"end with `dense {len(labels)}`")
+        return Y[:, 0].astype(np.int64 if loss == "crossentropy" else np.float32)
+    if len(cols.targets) == 1:
+        if loss != "crossentropy" and out != (1,):
+            _wrong_output(d, "one target column", out, "end the spec with `dense 1`")
+        t = cols.targets[0]
+        return _targets(Y[:, 0], rows, t, header[t], ir, d)
+    if out != (len(cols.targets),) or loss in ("crossentropy", "bce"):
+        hint = f"end the spec with `dense {len(cols.targets)}` and a regression loss"
+        _wrong_output(d, f"{len(cols.targets)} target columns", out, hint)
+    return np.ascontiguousarray(Y, dtype=np.float32)
+
+
+def _wrong_output(d: Diagnostics, what: str, out, hint: str) -> None:
+    d.error(
+        "E511",
+        f"the data gives {what}, the spec's output is {example_shape(out)}",
+        Span.point(1, 1),
+        hint,
+    )
+    d.raise_if_errors()
+
+
+def training_arrays(ir, section, path, target, valid_path, valid_split, seed: int):
+    """(X, y, validation or None, learned or None, notes) for `stackspec train`: the plain
+    rules of data.py without a section, the section's otherwise."""
+    if section is None:
+        ds = read_csv(path, ir, target)
+        X, y, validation = ds.X, ds.y, None
+        if valid_path:
+            vd = read_csv(valid_path, ir, target)
+            validation = (vd.X, vd.y)
+        else:
+            keep, held = split(len(X), 0.3 if valid_split is None else valid_split, seed, ds.file)
+            if len(held):
+                X, y, validation = X[keep], y[keep], (X[held], y[held])
+        return X, y, validation, None, []
+    train, valid, learned = read_training(path, ir, section, valid_path, valid_split, seed)
+    validation = None if valid is None else (valid.X, valid.y)
+    return train.X, train.y, validation, learned, train.notes
+
+
+def dataset_for(ir, section, path, target, learned, need_target: bool = True) -> Dataset:
+    """A file for evaluate (need_target) or predict, by the rules `training_arrays` used."""
+    if section is None:
+        return read_csv(path, ir, target, need_target=need_target)
+    return read_encoded(path, ir, section, learned, need_target)
