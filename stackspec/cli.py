@@ -13,6 +13,7 @@ import warnings
 
 import click
 
+from .cli_data import schema
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
 from .cli_options import (
     DATA_HELP,
@@ -351,6 +352,9 @@ def predict(spec, weights, data_path, target, output, backend, device, sets):
             f"warning: {bad} of {len(pred)} predictions are not finite: {OVERFLOW}", err=True
         )
     write_output(prediction_csv(pred, s.ir.train["loss"]["name"]), output)
+
+
+main.add_command(schema)
 
 
 def run() -> None:

@@ -25,6 +25,7 @@ import gc
 import io
 import math
 import re
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ from ..diagnostics import (
     did_you_mean,
     example_shape,
 )
-from ..inputs import Bound, display_name, read_text
+from ..inputs import Bound, decode, display_name, read_bytes
+from .tables import Rows, is_parquet, numeric_table, parquet_rows, parquet_table
 
 # CSV from stdin or a pipe is read up to 1 GiB (a regular file is read whole: its size is known).
 STREAM_BOUND = Bound(
@@ -95,12 +97,6 @@ def _cell(text: str) -> str:
         return f"'{text.strip()}' is infinite or outside the float32 range"
     shown = text if len(text) <= 20 else text[:20] + "..."
     return f"not a number: '{shown}'"
-
-
-def _read_rows(path, diags: Diagnostics) -> tuple[list[str], list[Row], bool]:
-    """The header, the non-blank data rows with their line numbers, and whether the rows' text
-    is plain (see PLAIN)."""
-    return _split_rows(read_text(path, "data file", "E501", STREAM_BOUND), diags)
 
 
 def _split_rows(text: str, diags: Diagnostics) -> tuple[list[str], list[Row], bool]:
@@ -216,9 +212,24 @@ def _no_gc():
             gc.enable()
 
 
+def _read_table(path, d: Diagnostics) -> tuple[list[str], Sequence[Row], bool, np.ndarray | None]:
+    """The header, the rows, whether they are plain, and the float32 table when a fast path
+    (tables.py: pyarrow, when installed) read it; None leaves the cells to _parse_cells."""
+    raw = read_bytes(path, "data file", "E501", STREAM_BOUND)
+    if is_parquet(path):
+        header, table = parquet_table(raw, d)
+        return header, Rows(len(table), lambda: parquet_rows(table)), True, table
+    fast = numeric_table(raw)
+    if fast is None:
+        return (*_split_rows(decode(raw, path, "E501"), d), None)
+    header, table = fast
+    rows = Rows(len(table), lambda: _split_rows(decode(raw, path, "E501"), Diagnostics(d.file))[1])
+    return header, rows, True, table
+
+
 def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Dataset:
     d = Diagnostics(display_name(path))
-    header, rows, plain = _read_rows(path, d)
+    header, rows, plain, table = _read_table(path, d)
     _check_header(header, target, need_target, d)
     t = header.index(target) if target in header else None
     feature_cols = [i for i in range(len(header)) if i != t]
@@ -244,7 +255,8 @@ def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Da
             "end the spec with `dense 1`, or use `loss crossentropy` with class labels",
         )
     d.raise_if_errors()
-    table = _parse_cells(header, rows, plain, d)
+    if table is None:
+        table = _parse_cells(header, rows, plain, d)
     X = np.ascontiguousarray(table[:, feature_cols]).reshape(len(rows), *ir.input)
     y = None
     if t is not None and need_target:

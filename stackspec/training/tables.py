@@ -1,0 +1,218 @@
+"""Fast table reading: a plain numeric CSV through pyarrow, and Parquet files (issue 9).
+
+The careful reader in data.py (Python's csv module, a check per distinct cell) names every
+problem by row and column, but spends seconds on a large file. `numeric_table` is the fast path
+for the common case, a file of numbers only: it returns the header and a float32 table, or None,
+and on None the careful reader runs and reports whatever is wrong, so diagnostics never change.
+It answers None for anything it is not sure of: pyarrow missing, a file that is not plain (a
+quote, a letter but e/E, a non-ASCII byte in the body), a blank first line, a ragged row, an
+empty cell, a cell pyarrow rejects, a value that is not finite in float32.
+
+Why the result is the careful reader's, bit for bit:
+- Within the plain characters (digits, `eE+-.`, space, tab, the delimiter, line breaks),
+  pyarrow's float parser accepts exactly the ASCII decimal literals data.NUMBER accepts,
+  spaces and tabs around them included (tests/test_tables.py compares the two on generated
+  files).
+- Cells are parsed to float64 and then rounded to float32, as NumPy's conversion of a string
+  does; parsing straight to float32 (pyarrow's float32 type) rounds once and differs in rare
+  double-rounding cases.
+- Blank lines are skipped by both; the header is read by the csv module, as the careful reader
+  reads it, with the BOM dropped and names stripped.
+Memory: the file's bytes, pyarrow's float64 columns, and the float32 table filled column by
+column while the float64 columns are released.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..diagnostics import Diagnostics, Span, UserError
+
+BOM = b"\xef\xbb\xbf"
+PLAIN_BYTES = b"0123456789eE+-. \t\r\n"
+EXTRA = "stackspec[fast]"  # the optional dependency that brings pyarrow (pyproject.toml)
+
+
+def pyarrow_modules():
+    """(pyarrow, pyarrow.csv), or None when the optional extra is not installed."""
+    try:
+        import pyarrow
+        import pyarrow.csv
+    except ImportError:
+        return None
+    return pyarrow, pyarrow.csv
+
+
+def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarray] | None:
+    """The header and float32 (rows, columns) table of a plain numeric CSV, or None."""
+    modules = pyarrow_modules()
+    if modules is None or len(delimiter) != 1 or delimiter in '"\r\n':
+        return None
+    raw = raw.removeprefix(BOM)
+    end = _line_end(raw)
+    header = _header(raw[:end], delimiter)
+    if header is None or not header:
+        return None
+    start = _skip_break(raw, end)
+    if not _plain(raw, start, PLAIN_BYTES + delimiter.encode()):
+        return None  # the careful reader decides
+    body = memoryview(raw)[start:]
+    try:
+        return header, _convert(modules, body, header, delimiter)
+    except (modules[0].ArrowException, ValueError):
+        return None
+
+
+def _plain(raw: bytes, start: int, allowed: bytes) -> bool:
+    """Whether raw[start:] holds only `allowed` bytes, without copying it: what translate
+    leaves of the whole file is then what it leaves of the part before `start`."""
+    return raw.translate(None, allowed) == raw[:start].translate(None, allowed)
+
+
+def _line_end(raw: bytes) -> int:
+    ends = [i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0]
+    return min(ends, default=len(raw))
+
+
+def _skip_break(raw: bytes, end: int) -> int:
+    return end + 2 if raw.startswith(b"\r\n", end) else end + 1
+
+
+def _header(line: bytes, delimiter: str) -> list[str] | None:
+    """The header's names as the careful reader has them, or None (a blank first line, a
+    quote left open across lines, bytes that are not UTF-8)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.strip() or text.count('"') % 2:
+        return None
+    [names] = list(csv.reader([text], delimiter=delimiter))
+    if len(names) == 1 and not names[0].strip():
+        return None
+    return [name.strip() for name in names]
+
+
+def _convert(modules, body, header: list[str], delimiter: str) -> np.ndarray | None:
+    pa, pacsv = modules
+    names = [f"c{i}" for i in range(len(header))]  # the header's names may repeat
+    table = pacsv.read_csv(
+        pa.py_buffer(body),
+        read_options=pacsv.ReadOptions(column_names=names),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.float64()),
+            null_values=[""],
+            strings_can_be_null=False,
+        ),
+    )
+    if table.num_rows == 0 or any(column.null_count for column in table.columns):
+        raise ValueError("no rows, or empty cells")
+    out = np.empty((table.num_rows, len(names)), dtype=np.float32)
+    batches, row = table.to_batches(), 0
+    del table
+    for k, batch in enumerate(batches):
+        batches[k] = None  # each batch's float64 buffers go once it is copied
+        rows = slice(row, row + batch.num_rows)
+        with np.errstate(over="ignore"):  # a float32 overflow is inf: the careful reader's E508
+            for i, column in enumerate(batch.columns):
+                out[rows, i] = _float64s(column)
+        row += batch.num_rows
+    if not np.isfinite(out).all():
+        raise ValueError("a value that is not finite in float32")
+    return out
+
+
+class Rows(Sequence):
+    """The data rows, (line, cells) as the careful reader has them, made only when a message
+    needs them (a bad target value): the fast paths never split the file into rows."""
+
+    def __init__(self, n: int, make: Callable[[], list]):
+        self.n, self.make, self.rows = n, make, None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if self.rows is None:
+            self.rows = self.make()
+        return self.rows[i]
+
+
+def _float64s(column) -> np.ndarray:
+    """A float64 pyarrow array without nulls as a NumPy view of its buffer. (Not to_numpy():
+    pyarrow imports pandas on its first call when pandas is installed, 0.3 s.)"""
+    values = np.frombuffer(column.buffers()[1], dtype=np.float64)
+    return values[column.offset : column.offset + len(column)]
+
+
+def is_parquet(path) -> bool:
+    """Parquet is chosen by the file's extension."""
+    return str(path).lower().endswith((".parquet", ".pq"))
+
+
+def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
+    """The column names and float32 table of a Parquet file's bytes. Rows are numbered as in a
+    CSV (the header is row 1, the first data row is row 2). A column that is not numeric (E507),
+    a null (E506), NaN or a value outside float32 (E508) is an error."""
+    modules = pyarrow_modules()
+    if modules is None:
+        raise UserError(f"reading Parquet needs pyarrow: pip install '{EXTRA}'")
+    pa = modules[0]
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(raw))
+    except (pa.ArrowException, OSError) as e:
+        d.error("E501", f"not a readable Parquet file: {e}", Span.point(1, 1))
+        d.raise_if_errors()
+    header = [str(name).strip() for name in table.column_names]
+    out = np.empty((table.num_rows, len(header)), dtype=np.float32)
+    for col, (name, column) in enumerate(zip(header, table.columns, strict=True), 1):
+        values = _parquet_values(column, col, name, d)
+        if values is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[:, col - 1] = values
+            bad = np.flatnonzero(~np.isfinite(out[:, col - 1]))
+            if len(bad):
+                d.error(
+                    "E508",
+                    f"{len(bad)} value(s) in column {col} ('{name}') are NaN, infinite or "
+                    f"outside the float32 range, the first at row {bad[0] + 2}",
+                    Span.point(int(bad[0]) + 2, col),
+                )
+    if not table.num_rows:
+        d.error("E502", "the data file has columns but no rows", Span.point(1, 1))
+    d.raise_if_errors()
+    return header, out
+
+
+def _parquet_values(column, col: int, name: str, d: Diagnostics) -> np.ndarray | None:
+    import pyarrow.types as pt
+
+    kind = column.type
+    if not (pt.is_integer(kind) or pt.is_floating(kind) or pt.is_boolean(kind)):
+        hint = "drop the column, or declare it categorical in the spec's data section"
+        message = f"column {col} ('{name}') is not numeric (type {kind})"
+        d.error("E507", message, Span.point(1, col), hint)
+        return None
+    if column.null_count:
+        first = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        d.error(
+            "E506",
+            f"{column.null_count} missing (null) value(s) in column {col} ('{name}'), the first "
+            f"at row {first + 2}",
+            Span.point(first + 2, col),
+        )
+        return None
+    if pt.is_boolean(kind):
+        column = column.cast("int8")
+    return column.to_numpy().astype(np.float64, copy=False)  # float32 via float64, as CSV
+
+
+def parquet_rows(table: np.ndarray) -> list:
+    """A Parquet table's rows as data.Row values for messages: (row number, cells as text)."""
+    return [(i + 2, [f"{v:g}" for v in row]) for i, row in enumerate(table.tolist())]
