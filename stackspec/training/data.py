@@ -257,7 +257,7 @@ def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Da
     d.raise_if_errors()
     if table is None:
         table = _parse_cells(header, rows, plain, d)
-    X = np.ascontiguousarray(table[:, feature_cols]).reshape(len(rows), *ir.input)
+    X = table.take(feature_cols, axis=1).reshape(len(rows), *ir.input)  # C order: one copy
     y = None
     if t is not None and need_target:
         y = _targets(table[:, t], rows, t, header[t], ir, d)

@@ -33,6 +33,7 @@ from ..diagnostics import Diagnostics, Span, UserError
 
 BOM = b"\xef\xbb\xbf"
 PLAIN_BYTES = b"0123456789eE+-. \t\r\n"
+BLOCK = 1 << 20  # bytes of CSV per pyarrow block: its buffers are what the fast path adds
 EXTRA = "stackspec[fast]"  # the optional dependency that brings pyarrow (pyproject.toml)
 
 
@@ -59,9 +60,8 @@ def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarr
     start = _skip_break(raw, end)
     if not _plain(raw, start, PLAIN_BYTES + delimiter.encode()):
         return None  # the careful reader decides
-    body = memoryview(raw)[start:]
     try:
-        return header, _convert(modules, body, header, delimiter)
+        return header, _convert(modules, raw, start, header, delimiter)
     except (modules[0].ArrowException, ValueError):
         return None
 
@@ -96,12 +96,16 @@ def _header(line: bytes, delimiter: str) -> list[str] | None:
     return [name.strip() for name in names]
 
 
-def _convert(modules, body, header: list[str], delimiter: str) -> np.ndarray | None:
+def _convert(modules, raw: bytes, start: int, header: list[str], delimiter: str) -> np.ndarray:
+    """The body raw[start:] as float32, read block by block: each block's float64 columns are
+    rounded into the table and released, so pyarrow never holds the whole file's values. The
+    table is allocated for every line break; rows past the last are never touched, so they
+    take no memory, and the result is a view of the rows read."""
     pa, pacsv = modules
     names = [f"c{i}" for i in range(len(header))]  # the header's names may repeat
-    table = pacsv.read_csv(
-        pa.py_buffer(body),
-        read_options=pacsv.ReadOptions(column_names=names),
+    reader = pacsv.open_csv(
+        pa.py_buffer(memoryview(raw)[start:]),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK, use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.float64()),
@@ -109,21 +113,22 @@ def _convert(modules, body, header: list[str], delimiter: str) -> np.ndarray | N
             strings_can_be_null=False,
         ),
     )
-    if table.num_rows == 0 or any(column.null_count for column in table.columns):
-        raise ValueError("no rows, or empty cells")
-    out = np.empty((table.num_rows, len(names)), dtype=np.float32)
-    batches, row = table.to_batches(), 0
-    del table
-    for k, batch in enumerate(batches):
-        batches[k] = None  # each batch's float64 buffers go once it is copied
+    out = np.empty((raw.count(b"\n", start) + raw.count(b"\r", start) + 1, len(names)), np.float32)
+    row = 0
+    for batch in reader:
         rows = slice(row, row + batch.num_rows)
         with np.errstate(over="ignore"):  # a float32 overflow is inf: the careful reader's E508
             for i, column in enumerate(batch.columns):
+                if column.null_count:
+                    raise ValueError("an empty cell")
                 out[rows, i] = _float64s(column)
+        if not np.isfinite(out[rows]).all():  # per block: no table-sized temporary
+            raise ValueError("a value that is not finite in float32")
         row += batch.num_rows
-    if not np.isfinite(out).all():
-        raise ValueError("a value that is not finite in float32")
-    return out
+    pa.default_memory_pool().release_unused()  # the blocks' memory back before more is needed
+    if not row:
+        raise ValueError("no rows")
+    return out[:row]
 
 
 class Rows(Sequence):
