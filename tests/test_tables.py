@@ -123,3 +123,12 @@ def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
     csv = tmp_path / "d.csv"
     csv.write_text("a,t\n1,2\n")
     assert read_csv(csv, spec_ir(1), "t").X.tolist() == [[1.0]]
+
+
+def test_a_long_file_with_bare_cr_line_ends_grows_the_table(tmp_path):
+    text = "a,t\r" + "".join(f"{i},{i % 3}\r" for i in range(70_000)) + "1.5,2\n"
+    header, table = tables.numeric_table(text.encode())
+    assert table.shape == (70_001, 2) and table[-1].tolist() == [1.5, 2.0]
+    path = tmp_path / "d.csv"
+    path.write_text(text, newline="")
+    assert np.array_equal(read_csv(path, spec_ir(1), "t").X[:, 0], table[:, 0])

@@ -25,7 +25,9 @@ column while the float64 columns are released.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -34,6 +36,8 @@ from ..diagnostics import Diagnostics, Span, UserError
 BOM = b"\xef\xbb\xbf"
 PLAIN_BYTES = b"0123456789eE+-. \t\r\n"
 BLOCK = 1 << 20  # bytes of CSV per pyarrow block: its buffers are what the fast path adds
+PARTS = 4  # parts of a large file parsed in parallel (at most one per CPU)
+MIN_PART = 4 << 20  # bytes: a smaller file is read in one part
 EXTRA = "stackspec[fast]"  # the optional dependency that brings pyarrow (pyproject.toml)
 
 
@@ -97,14 +101,60 @@ def _header(line: bytes, delimiter: str) -> list[str] | None:
 
 
 def _convert(modules, raw: bytes, start: int, header: list[str], delimiter: str) -> np.ndarray:
-    """The body raw[start:] as float32, read block by block: each block's float64 columns are
-    rounded into the table and released, so pyarrow never holds the whole file's values. The
-    table is allocated for every line break; rows past the last are never touched, so they
-    take no memory, and the result is a view of the rows read."""
+    """The body raw[start:] as float32. It is cut at line breaks into up to PARTS parts read
+    in parallel (pyarrow parses without the GIL), each into its own rows of one table, sized by
+    its line breaks: rows past those read (blank lines) are never touched, so they take no
+    memory, and the parts are moved together at the end."""
+    parts = _parts(raw, start)
+    bounds = [_breaks(raw, a, b) + 1 for a, b in parts]
+    out = np.empty((sum(bounds), len(header)), np.float32)
+    offsets = np.cumsum([0, *bounds[:-1]]).tolist()
+    jobs = [
+        (modules, memoryview(raw)[a:b], out[o : o + n], delimiter)
+        for (a, b), o, n in zip(parts, offsets, bounds, strict=True)
+    ]
+    if len(jobs) == 1:
+        counts = [_fill(*jobs[0])]
+    else:
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            counts = list(pool.map(lambda job: _fill(*job), jobs))
+    modules[0].default_memory_pool().release_unused()  # the blocks' memory, before more is used
+    row = 0
+    for offset, count in zip(offsets, counts, strict=True):
+        if offset != row:
+            out[row : row + count] = out[offset : offset + count]
+        row += count
+    if not row:
+        raise ValueError("no rows")
+    return out[:row]
+
+
+def _parts(raw: bytes, start: int) -> list[tuple[int, int]]:
+    """(begin, end) offsets of the body cut just after a \\n into about equal parts."""
+    n = max(1, min(PARTS, os.cpu_count() or 1, (len(raw) - start) // MIN_PART))
+    cuts = [start]
+    for k in range(1, n):
+        cut = raw.find(b"\n", start + (len(raw) - start) * k // n)
+        if cut >= 0 and cut + 1 > cuts[-1]:
+            cuts.append(cut + 1)
+    return list(zip(cuts, [*cuts[1:], len(raw)], strict=True))
+
+
+def _breaks(raw: bytes, begin: int, end: int) -> int:
+    """The line breaks (\\n, \\r\\n, \\r) in raw[begin:end]."""
+    lf = raw.count(b"\n", begin, end)
+    if raw.find(b"\r", begin, end) < 0:
+        return lf
+    return lf + raw.count(b"\r", begin, end) - raw.count(b"\r\n", begin, end)
+
+
+def _fill(modules, body, out: np.ndarray, delimiter: str) -> int:
+    """Parse `body` block by block into `out` (each block's float64 values rounded to float32
+    and released); the number of rows."""
     pa, pacsv = modules
-    names = [f"c{i}" for i in range(len(header))]  # the header's names may repeat
+    names = [f"c{i}" for i in range(out.shape[1])]  # the header's names may repeat
     reader = pacsv.open_csv(
-        pa.py_buffer(memoryview(raw)[start:]),
+        pa.py_buffer(body),
         read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK, use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
         convert_options=pacsv.ConvertOptions(
@@ -113,7 +163,6 @@ def _convert(modules, raw: bytes, start: int, header: list[str], delimiter: str)
             strings_can_be_null=False,
         ),
     )
-    out = np.empty((raw.count(b"\n", start) + raw.count(b"\r", start) + 1, len(names)), np.float32)
     row = 0
     for batch in reader:
         rows = slice(row, row + batch.num_rows)
@@ -125,10 +174,7 @@ def _convert(modules, raw: bytes, start: int, header: list[str], delimiter: str)
         if not np.isfinite(out[rows]).all():  # per block: no table-sized temporary
             raise ValueError("a value that is not finite in float32")
         row += batch.num_rows
-    pa.default_memory_pool().release_unused()  # the blocks' memory back before more is needed
-    if not row:
-        raise ValueError("no rows")
-    return out[:row]
+    return row
 
 
 class Rows(Sequence):

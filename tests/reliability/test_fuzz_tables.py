@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stackspec.diagnostics import SpecError
-from stackspec.training import data
+from stackspec.training import data, tables
 from stackspec.training.data import read_csv
 
 from .catalogue import FUZZ_EXAMPLES
@@ -75,6 +75,16 @@ FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check
 @given(plain_csv(), st.booleans())
 def test_fast_path_equals_careful_reader_on_plain_files(case, need_target):
     same_as_careful(*case, need_target)
+
+
+@FUZZ
+@given(plain_csv(), st.booleans())
+def test_fast_path_in_parallel_parts_equals_careful_reader(case, need_target):
+    """The body cut into parts of a few bytes, read in parallel and moved together."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(tables, "MIN_PART", 8)
+        m.setattr(tables.os, "cpu_count", lambda: 4)
+        same_as_careful(*case, need_target)
 
 
 @FUZZ
