@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ from ..diagnostics import (
     example_shape,
 )
 from ..inputs import Bound, decode, display_name, read_bytes
-from .tables import Rows, is_parquet, numeric_table, parquet_rows, parquet_table
+from .tables import Rows, is_parquet, numeric_table, parquet_rows, parquet_table, rereadable
 
 # CSV from stdin or a pipe is read up to 1 GiB (a regular file is read whole: its size is known).
 STREAM_BOUND = Bound(
@@ -223,8 +224,15 @@ def _read_table(path, d: Diagnostics) -> tuple[list[str], Sequence[Row], bool, n
     if fast is None:
         return (*_split_rows(decode(raw, path, "E501"), d), None)
     header, table = fast
-    rows = Rows(len(table), lambda: _split_rows(decode(raw, path, "E501"), Diagnostics(d.file))[1])
-    return header, rows, True, table
+    # The rows are needed only for a message (a bad target value); a regular file is read
+    # again then, so its bytes go now, before the arrays are made.
+    keep = None if rereadable(path) else raw
+    return header, Rows(len(table), partial(_rows_again, path, keep, d.file)), True, table
+
+
+def _rows_again(path, raw: bytes | None, file: str) -> list[Row]:
+    raw = read_bytes(path, "data file", "E501", STREAM_BOUND) if raw is None else raw
+    return _split_rows(decode(raw, path, "E501"), Diagnostics(file))[1]
 
 
 def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Dataset:

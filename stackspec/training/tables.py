@@ -35,7 +35,7 @@ from ..diagnostics import Diagnostics, Span, UserError
 
 BOM = b"\xef\xbb\xbf"
 PLAIN_BYTES = b"0123456789eE+-. \t\r\n"
-BLOCK = 1 << 20  # bytes of CSV per pyarrow block: its buffers are what the fast path adds
+BLOCK = 1 << 19  # bytes of CSV per pyarrow block: its buffers are what the fast path adds
 PARTS = 4  # parts of a large file parsed in parallel (at most one per CPU)
 MIN_PART = 4 << 20  # bytes: a smaller file is read in one part
 EXTRA = "stackspec[fast]"  # the optional dependency that brings pyarrow (pyproject.toml)
@@ -190,7 +190,14 @@ class Rows(Sequence):
     def __getitem__(self, i):
         if self.rows is None:
             self.rows = self.make()
+            if len(self.rows) != self.n:  # a file read again for a message
+                raise UserError("the data file changed while it was read; run again")
         return self.rows[i]
+
+
+def rereadable(path) -> bool:
+    """Whether `path` is a regular file (not stdin or a pipe), which can be read again."""
+    return str(path) != "-" and os.path.isfile(path)
 
 
 def _float64s(column) -> np.ndarray:
