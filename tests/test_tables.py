@@ -70,6 +70,34 @@ def test_bad_target_on_the_fast_path_names_row_and_cell(tmp_path):
     assert (d.code, d.span.line, d.span.column) == ("E510", 4, 2) and "7.0" in d.message
 
 
+def test_bad_target_from_stdin_on_the_fast_path(monkeypatch):
+    """stdin cannot be read again: its bytes are kept for the message."""
+    import io
+    import sys
+
+    ir = stackspec.parse("input 1\ndense 3\ntrain {\n loss crossentropy\n}\n").ir
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,t\n1,0\n2,5\n")))
+    with pytest.raises(SpecError) as e:
+        read_csv("-", ir, "t")
+    [d] = e.value.diagnostics
+    assert (d.code, d.span.line, d.file) == ("E510", 3, "<stdin>")
+
+
+def test_a_file_changed_before_the_message_is_said(tmp_path, monkeypatch):
+    ir = stackspec.parse("input 1\ndense 3\ntrain {\n loss crossentropy\n}\n").ir
+    path = tmp_path / "d.csv"
+    path.write_text("a,t\n1,0\n2,5\n")
+    real = tables.numeric_table
+
+    def then_change(raw):
+        path.write_text("a,t\n1,0\n")
+        return real(raw)
+
+    monkeypatch.setattr("stackspec.training.data.numeric_table", then_change)
+    with pytest.raises(UserError, match="changed while it was read"):
+        read_csv(path, ir, "t")
+
+
 def write_parquet(path, columns: dict):
     import pyarrow as pa
     import pyarrow.parquet as pq
