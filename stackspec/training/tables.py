@@ -106,7 +106,7 @@ def _convert(modules, raw: bytes, start: int, header: list[str], delimiter: str)
     its line breaks: rows past those read (blank lines) are never touched, so they take no
     memory, and the parts are moved together at the end."""
     parts = _parts(raw, start)
-    bounds = [_breaks(raw, a, b) + 1 for a, b in parts]
+    bounds = [_breaks(raw, a, b) + (raw[b - 1 : b] not in (b"\n", b"\r")) for a, b in parts]
     out = np.empty((sum(bounds), len(header)), np.float32)
     offsets = np.cumsum([0, *bounds[:-1]]).tolist()
     jobs = [
