@@ -11,15 +11,16 @@ empty cell, a cell pyarrow rejects, a value that is not finite in float32.
 Why the result is the careful reader's, bit for bit:
 - Within the plain characters (digits, `eE+-.`, space, tab, the delimiter, line breaks),
   pyarrow's float parser accepts exactly the ASCII decimal literals data.NUMBER accepts,
-  spaces and tabs around them included (tests/test_tables.py compares the two on generated
-  files).
+  spaces and tabs around them included (tests/reliability/test_fuzz_tables.py compares the
+  two readers on generated files).
 - Cells are parsed to float64 and then rounded to float32, as NumPy's conversion of a string
   does; parsing straight to float32 (pyarrow's float32 type) rounds once and differs in rare
   double-rounding cases.
 - Blank lines are skipped by both; the header is read by the csv module, as the careful reader
   reads it, with the BOM dropped and names stripped.
-Memory: the file's bytes, pyarrow's float64 columns, and the float32 table filled column by
-column while the float64 columns are released.
+Memory: the file's bytes, the float32 table, and a few pyarrow blocks (BLOCK bytes of text and
+their float64 values) per part being read; each block is rounded into the table and released.
+Parquet files are read whole by pyarrow (`parquet_table`), every column numeric.
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarr
     modules = pyarrow_modules()
     if modules is None or len(delimiter) != 1 or delimiter in '"\r\n':
         return None
-    raw = raw.removeprefix(BOM)
-    end = _line_end(raw)
-    header = _header(raw[:end], delimiter)
+    begin = len(BOM) if raw.startswith(BOM) else 0  # an offset: raw[3:] would copy the file
+    end = _line_end(raw, begin)
+    header = _header(raw[begin:end], delimiter)
     if header is None or not header:
         return None
     start = _skip_break(raw, end)
@@ -76,8 +77,8 @@ def _plain(raw: bytes, start: int, allowed: bytes) -> bool:
     return raw.translate(None, allowed) == raw[:start].translate(None, allowed)
 
 
-def _line_end(raw: bytes) -> int:
-    ends = [i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0]
+def _line_end(raw: bytes, begin: int) -> int:
+    ends = [i for i in (raw.find(b"\n", begin), raw.find(b"\r", begin)) if i >= 0]
     return min(ends, default=len(raw))
 
 
@@ -233,10 +234,12 @@ def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
     header = [str(name).strip() for name in table.column_names]
     out = np.empty((table.num_rows, len(header)), dtype=np.float32)
     for col, (name, column) in enumerate(zip(header, table.columns, strict=True), 1):
-        values = _parquet_values(column, col, name, d)
-        if values is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                out[:, col - 1] = values
+        if _parquet_column(column, col, name, d):
+            row = 0
+            for chunk in column.cast(pa.float64()).chunks:  # float32 via float64, as a CSV
+                with np.errstate(over="ignore"):
+                    out[row : row + len(chunk), col - 1] = _float64s(chunk)
+                row += len(chunk)
             bad = np.flatnonzero(~np.isfinite(out[:, col - 1]))
             if len(bad):
                 d.error(
@@ -251,7 +254,9 @@ def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
     return header, out
 
 
-def _parquet_values(column, col: int, name: str, d: Diagnostics) -> np.ndarray | None:
+def _parquet_column(column, col: int, name: str, d: Diagnostics) -> bool:
+    """Whether a Parquet column can be features: numeric (or boolean), without nulls."""
+    import pyarrow.compute as pc
     import pyarrow.types as pt
 
     kind = column.type
@@ -259,19 +264,17 @@ def _parquet_values(column, col: int, name: str, d: Diagnostics) -> np.ndarray |
         hint = "drop the column, or declare it categorical in the spec's data section"
         message = f"column {col} ('{name}') is not numeric (type {kind})"
         d.error("E507", message, Span.point(1, col), hint)
-        return None
+        return False
     if column.null_count:
-        first = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        first = pc.index(column.is_null(), True).as_py()
         d.error(
             "E506",
             f"{column.null_count} missing (null) value(s) in column {col} ('{name}'), the first "
             f"at row {first + 2}",
             Span.point(first + 2, col),
         )
-        return None
-    if pt.is_boolean(kind):
-        column = column.cast("int8")
-    return column.to_numpy().astype(np.float64, copy=False)  # float32 via float64, as CSV
+        return False
+    return True
 
 
 def parquet_rows(table: np.ndarray) -> list:
