@@ -106,7 +106,7 @@ def _parquet_columns(path) -> list[Column]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(read_bytes(path, "data file", "E501")))
+        table = pq.ParquetFile(pa.BufferReader(read_bytes(path, "data file", "E501"))).read()
     except (pa.ArrowException, OSError) as e:
         raise UserError(f"{display_name(path)}: not a readable Parquet file: {e}") from None
     return [

@@ -227,7 +227,7 @@ def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(raw))
+        table = pq.ParquetFile(pa.BufferReader(raw)).read()  # read_table: +0.3 s of set-up
     except (pa.ArrowException, OSError) as e:
         d.error("E501", f"not a readable Parquet file: {e}", Span.point(1, 1))
         d.raise_if_errors()
