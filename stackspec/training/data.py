@@ -14,6 +14,8 @@ Rules (docs/training.md has the user's version):
   third cell of line 7. A quote that is never closed is named at the cell where it opens.
 - Targets are float32 for mse/mae/huber/bce (bce: in [0, 1]) and int64 class labels for
   crossentropy (whole numbers in [0, classes)).
+With pyarrow installed (the `fast` extra), tables.py reads a file of plain numbers, and Parquet
+files; the arrays and diagnostics are the same (it declines anything else, which is read here).
 Errors are E5xx diagnostics whose file is the CSV; up to 50 are reported in one run, and past
 that the 50th says how many more there are.
 """
@@ -222,7 +224,9 @@ def _read_table(path, d: Diagnostics) -> tuple[list[str], Sequence[Row], bool, n
         return header, Rows(len(table), lambda: parquet_rows(table)), True, table
     fast = numeric_table(raw)
     if fast is None:
-        return (*_split_rows(decode(raw, path, "E501"), d), None)
+        text = decode(raw, path, "E501")
+        del raw  # the careful reader holds the text, not the bytes too
+        return (*_split_rows(text, d), None)
     header, table = fast
     # The rows are needed only for a message (a bad target value); a regular file is read
     # again then, so its bytes go now, before the arrays are made.
