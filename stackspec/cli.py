@@ -6,13 +6,13 @@ exit codes and the mapping of failures to them in cli_exits.py."""
 from __future__ import annotations
 
 import errno
-import math
 import os
 import sys
 import warnings
 
 import click
 
+from .cli_data import schema, warn_not_finite, warn_not_finite_rows
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
 from .cli_options import (
     DATA_HELP,
@@ -293,10 +293,6 @@ def train(
         raise Failed(EXIT_INTERRUPTED)
 
 
-# Said when evaluate or predict meets inf or nan: finite weights and data, but too large.
-OVERFLOW = "the values overflow float32 on this data (extreme feature values or weights)"
-
-
 @main.command()
 @click.argument("spec", type=INPUT)
 @click.option("--weights", required=True, type=INPUT)
@@ -318,10 +314,7 @@ def evaluate(spec, weights, data_path, target, drop, delimiter, backend, device,
     results = model.evaluate(ds.X, ds.y)
     for name, value in results.items():
         click.echo(f"{name}: {value:.6g}")
-    bad = [name for name, value in results.items() if not math.isfinite(value)]
-    if bad:
-        verb = "is" if len(bad) == 1 else "are"
-        click.echo(f"warning: {', '.join(bad)} {verb} not finite: {OVERFLOW}", err=True)
+    warn_not_finite(results)
 
 
 @main.command()
@@ -336,8 +329,6 @@ def evaluate(spec, weights, data_path, target, drop, delimiter, backend, device,
 def predict(spec, weights, data_path, target, output, drop, delimiter, backend, device, sets):
     """Write predictions as CSV: `prediction` (or prediction_0..k), and `label` for
     crossentropy. Probabilities for bce and crossentropy, raw outputs otherwise."""
-    import numpy as np
-
     output = plan_output(
         output, ("the spec", spec), ("the --weights file", weights), ("the --data file", data_path)
     )
@@ -351,12 +342,11 @@ def predict(spec, weights, data_path, target, output, drop, delimiter, backend, 
     section = data_section(s.ir, target, drop, delimiter, need_target=False)
     ds = dataset_for(s.ir, section, data_path, target, model.encoding, need_target=False)
     pred = model.predict(ds.X)
-    bad = int((~np.isfinite(pred.reshape(len(pred), -1))).any(axis=1).sum())
-    if bad:
-        click.echo(
-            f"warning: {bad} of {len(pred)} predictions are not finite: {OVERFLOW}", err=True
-        )
+    warn_not_finite_rows(pred)
     write_output(prediction_csv(pred, s.ir.train["loss"]["name"], model.encoding, ds.keep), output)
+
+
+main.add_command(schema)
 
 
 def run() -> None:

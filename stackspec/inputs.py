@@ -84,6 +84,9 @@ class Source:
         return os.fstat(self.file.fileno()).st_size
 
     def read(self, n: int | None = None) -> bytes:
+        if n is None and not self.stream:
+            # A regular file whole: one buffer of its size (chunks joined would need twice that).
+            return self.file.readall()
         chunks, left = [], n
         while left is None or left > 0:
             chunk = self.file.read(CHUNK if left is None else min(left, CHUNK))

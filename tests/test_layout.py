@@ -24,6 +24,7 @@ STAGES = {
     "cli": 7,
     "cli_options": 7,
     "cli_exits": 7,
+    "cli_data": 7,
     "__main__": 7,
 }
 MAX_LINES = 400

@@ -14,6 +14,8 @@ Rules (docs/training.md has the user's version):
   third cell of line 7. A quote that is never closed is named at the cell where it opens.
 - Targets are float32 for mse/mae/huber/bce (bce: in [0, 1]) and int64 class labels for
   crossentropy (whole numbers in [0, classes)).
+With pyarrow installed (the `fast` extra), tables.py reads a file of plain numbers, and Parquet
+files; the arrays and diagnostics are the same (it declines anything else, which is read here).
 Errors are E5xx diagnostics whose file is the CSV; up to 50 are reported in one run, and past
 that the 50th says how many more there are.
 """
@@ -25,8 +27,10 @@ import gc
 import io
 import math
 import re
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +42,12 @@ from ..diagnostics import (
     did_you_mean,
     example_shape,
 )
-from ..inputs import Bound, display_name, read_text
+from ..inputs import Bound, decode, display_name, read_bytes
 from .cells import Problem
 from .cells import cell_error as _cell_error
 from .cells import cell_problem as _cell
 from .cells import report as _report
+from .tables import Rows, is_parquet, numeric_table, parquet_rows, parquet_table, rereadable
 
 # CSV from stdin or a pipe is read up to 1 GiB (a regular file is read whole: its size is known).
 STREAM_BOUND = Bound(
@@ -80,12 +85,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.X)
-
-
-def _read_rows(path, diags: Diagnostics) -> tuple[list[str], list[Row], bool]:
-    """The header, the non-blank data rows with their line numbers, and whether the rows' text
-    is plain (see PLAIN)."""
-    return _split_rows(read_text(path, "data file", "E501", STREAM_BOUND), diags)
 
 
 def _split_rows(
@@ -204,9 +203,33 @@ def _no_gc():
             gc.enable()
 
 
+def _read_table(path, d: Diagnostics) -> tuple[list[str], Sequence[Row], bool, np.ndarray | None]:
+    """The header, the rows, whether they are plain, and the float32 table when a fast path
+    (tables.py: pyarrow, when installed) read it; None leaves the cells to _parse_cells."""
+    raw = read_bytes(path, "data file", "E501", STREAM_BOUND)
+    if is_parquet(path):
+        header, table = parquet_table(raw, d)
+        return header, Rows(len(table), lambda: parquet_rows(table)), True, table
+    fast = numeric_table(raw)
+    if fast is None:
+        text = decode(raw, path, "E501")
+        del raw  # the careful reader holds the text, not the bytes too
+        return (*_split_rows(text, d), None)
+    header, table = fast
+    # The rows are needed only for a message (a bad target value); a regular file is read
+    # again then, so its bytes go now, before the arrays are made.
+    keep = None if rereadable(path) else raw
+    return header, Rows(len(table), partial(_rows_again, path, keep, d.file)), True, table
+
+
+def _rows_again(path, raw: bytes | None, file: str) -> list[Row]:
+    raw = read_bytes(path, "data file", "E501", STREAM_BOUND) if raw is None else raw
+    return _split_rows(decode(raw, path, "E501"), Diagnostics(file))[1]
+
+
 def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Dataset:
     d = Diagnostics(display_name(path))
-    header, rows, plain = _read_rows(path, d)
+    header, rows, plain, table = _read_table(path, d)
     _check_header(header, target, need_target, d)
     t = header.index(target) if target in header else None
     feature_cols = [i for i in range(len(header)) if i != t]
@@ -232,8 +255,9 @@ def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Da
             "end the spec with `dense 1`, or use `loss crossentropy` with class labels",
         )
     d.raise_if_errors()
-    table = _parse_cells(header, rows, plain, d)
-    X = np.ascontiguousarray(table[:, feature_cols]).reshape(len(rows), *ir.input)
+    if table is None:
+        table = _parse_cells(header, rows, plain, d)
+    X = table.take(feature_cols, axis=1).reshape(len(rows), *ir.input)  # C order: one copy
     y = None
     if t is not None and need_target:
         y = _targets(table[:, t], rows, t, header[t], ir, d)

@@ -1,0 +1,157 @@
+"""Reading data files (issue 9): stackspec's reader against `pandas.read_csv`, time and memory.
+
+Two generated numeric CSVs in a temporary folder: a ~50 MB one (12 columns of 6-digit values,
+like data/red-wine.csv) and a 1 M-row one (5 columns), plus the first one as Parquet. Each
+reader runs in a fresh Python process, so its peak RSS (VmHWM, which exec starts afresh; not
+wait4's ru_maxrss, which a child inherits from this process, large after writing the files); a
+process that reads a 2-row file the same way gives the baseline (the interpreter, the libraries
+and the code they run), which is subtracted. Time (wall
+and CPU, all threads) is the read call alone (imports excluded), the median of --runs processes.
+
+Readers: stackspec's read_csv (the pyarrow fast path), the same with the fast path off (the
+careful reader, as without the `fast` extra), pandas.read_csv (pandas is needed only here),
+and stackspec on the Parquet file. The goal: the fast path at least as fast as pandas, and its
+peak at most the file size plus twice the float32 array.
+
+    python benchmarks/bench_data.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Each child prints {"seconds": ...}; IMPORTS[reader] runs before the clock starts.
+IMPORTS = {
+    "stackspec": "import stackspec, pyarrow.csv\nfrom stackspec.training import data",
+    "careful": "import stackspec\nfrom stackspec.training import data\n"
+    "data.numeric_table = lambda raw: None",
+    "parquet": "import stackspec, pyarrow.parquet\nfrom stackspec.training import data",
+    "pandas": "import pandas",
+}
+READS = {
+    "stackspec": "data.read_csv(PATH, stackspec.parse(SPEC).ir, 't')",
+    "careful": "data.read_csv(PATH, stackspec.parse(SPEC).ir, 't')",
+    "parquet": "data.read_csv(PATH, stackspec.parse(SPEC).ir, 't')",
+    "pandas": "pandas.read_csv(PATH)",
+}
+CHILD = """
+import json, time
+PATH, SPEC = {path!r}, {spec!r}
+{imports}
+start, cpu = time.perf_counter(), time.process_time()
+{read}
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+status = open("/proc/self/status").read()
+peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
+print(json.dumps({{"seconds": seconds, "cpu": cpu, "peak": peak}}))
+"""
+
+
+def run_child(reader: str, path: Path, features: int) -> tuple[float, float, int]:
+    """(seconds of the read, its CPU seconds in all threads, peak RSS in bytes) of one fresh
+    process."""
+    code = CHILD.format(
+        path=str(path),
+        spec=f"input {features}\ndense 1\n",
+        imports=IMPORTS[reader],
+        read=READS[reader],
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
+    out = child.stdout.read()
+    if child.wait():
+        raise SystemExit(f"{reader} failed on {path}")
+    result = json.loads(out)
+    return result["seconds"], result["cpu"], result["peak"]
+
+
+def write_csv(path: Path, rows: int, columns: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    scales = 10.0 ** rng.integers(-2, 3, size=columns)
+    values = (rng.standard_normal((rows, columns)) * scales).astype(np.float32)
+    names = ",".join([f"f{i}" for i in range(columns - 1)] + ["t"])
+    np.savetxt(path, values, fmt="%.6g", delimiter=",", header=names, comments="")
+    return values
+
+
+def write_parquet(path: Path, values: np.ndarray) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = [f"f{i}" for i in range(values.shape[1] - 1)] + ["t"]
+    pq.write_table(pa.table({n: values[:, i] for i, n in enumerate(names)}), path)
+
+
+def measure(reader: str, path: Path, tiny: Path, columns: int, runs: int):
+    """(median seconds, median CPU seconds, peak RSS, peak RSS reading `tiny`), in bytes. The
+    tiny file's read is the baseline: the interpreter, the libraries and the code pages the
+    reader touches."""
+    times, cpus, peaks = [], [], []
+    for _ in range(runs):
+        seconds, cpu, peak = run_child(reader, path, columns - 1)
+        times.append(seconds)
+        cpus.append(cpu)
+        peaks.append(peak)
+    _, _, base = run_child(reader, tiny, columns - 1)
+    return statistics.median(times), statistics.median(cpus), max(peaks), base
+
+
+def bench(name: str, csv: Path, values: np.ndarray, runs: int, parquet: Path | None) -> None:
+    rows, columns = values.shape
+    size = csv.stat().st_size
+    budget = size + 2 * values.size * 4
+    print(f"\n{name}: {size / 1e6:.1f} MB, {rows} rows x {columns} columns")
+    print(f"  budget above the tiny file's peak (file + 2 x float32 array): {budget / 1e6:.0f} MB")
+    print(
+        f"  {'reader':10} {'time':>7}    {'CPU':>5}    {'peak RSS':>8}  {'tiny file':>12}"
+        f"  {'difference':>10}"
+    )
+    results = {}
+    tiny = csv.with_name("tiny" + csv.suffix)
+    tiny.write_bytes(b"".join(csv.read_bytes().splitlines(keepends=True)[:3]))
+    cases = [("stackspec", csv, tiny), ("careful", csv, tiny), ("pandas", csv, tiny)]
+    if parquet is not None:
+        tiny_parquet = parquet.with_name("tiny.parquet")
+        write_parquet(tiny_parquet, values[:2])
+        cases.append(("parquet", parquet, tiny_parquet))
+    for reader, path, small in cases:
+        results[reader] = seconds, cpu, peak, base = measure(reader, path, small, columns, runs)
+        print(
+            f"  {reader:10} {seconds:7.2f} s  {cpu:5.2f} s  {peak / 1e6:5.0f} MB"
+            f"  {base / 1e6:9.0f} MB  {(peak - base) / 1e6:7.0f} MB"
+        )
+    fast, pandas = results["stackspec"], results["pandas"]
+    print(
+        f"  fast path / pandas: time {fast[0] / pandas[0]:.2f}x, CPU {fast[1] / pandas[1]:.2f}x,"
+        f" peak RSS {fast[2] / pandas[2]:.2f}x"
+        f"; fast path above the tiny file / budget: {(fast[2] - fast[3]) / budget:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        wide = write_csv(folder / "wide.csv", 460_000, 12, seed=0)
+        write_parquet(folder / "wide.parquet", wide)
+        bench("~50 MB CSV", folder / "wide.csv", wide, args.runs, folder / "wide.parquet")
+        del wide
+        long = write_csv(folder / "long.csv", 1_000_000, 5, seed=1)
+        bench("1 M-row CSV", folder / "long.csv", long, args.runs, None)
+
+
+if __name__ == "__main__":
+    main()

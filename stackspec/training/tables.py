@@ -1,0 +1,282 @@
+"""Fast table reading: a plain numeric CSV through pyarrow, and Parquet files (issue 9).
+
+The careful reader in data.py (Python's csv module, a check per distinct cell) names every
+problem by row and column, but spends seconds on a large file. `numeric_table` is the fast path
+for the common case, a file of numbers only: it returns the header and a float32 table, or None,
+and on None the careful reader runs and reports whatever is wrong, so diagnostics never change.
+It answers None for anything it is not sure of: pyarrow missing, a file that is not plain (a
+quote, a letter but e/E, a non-ASCII byte in the body), a blank first line, a ragged row, an
+empty cell, a cell pyarrow rejects, a value that is not finite in float32.
+
+Why the result is the careful reader's, bit for bit:
+- Within the plain characters (digits, `eE+-.`, space, tab, the delimiter, line breaks),
+  pyarrow's float parser accepts exactly the ASCII decimal literals data.NUMBER accepts,
+  spaces and tabs around them included (tests/reliability/test_fuzz_tables.py compares the
+  two readers on generated files).
+- Cells are parsed to float64 and then rounded to float32, as NumPy's conversion of a string
+  does; parsing straight to float32 (pyarrow's float32 type) rounds once and differs in rare
+  double-rounding cases.
+- Blank lines are skipped by both; the header is read by the csv module, as the careful reader
+  reads it, with the BOM dropped and names stripped.
+Memory: the file's bytes, the float32 table, and a few pyarrow blocks (BLOCK bytes of text and
+their float64 values) per part being read; each block is rounded into the table and released.
+Parquet files are read whole by pyarrow (`parquet_table`), every column numeric.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..diagnostics import Diagnostics, Span, UserError
+
+BOM = b"\xef\xbb\xbf"
+PLAIN_BYTES = b"0123456789eE+-. \t\r\n"
+BLOCK = 1 << 19  # bytes of CSV per pyarrow block: its buffers are what the fast path adds
+PARTS = 4  # parts of a large file parsed in parallel (at most one per CPU)
+MIN_PART = 4 << 20  # bytes: a smaller file is read in one part
+EXTRA = "stackspec[fast]"  # the optional dependency that brings pyarrow (pyproject.toml)
+
+
+def pyarrow_modules():
+    """(pyarrow, pyarrow.csv), or None when the optional extra is not installed."""
+    try:
+        import pyarrow
+        import pyarrow.csv
+    except ImportError:
+        return None
+    return pyarrow, pyarrow.csv
+
+
+def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarray] | None:
+    """The header and float32 (rows, columns) table of a plain numeric CSV, or None."""
+    modules = pyarrow_modules()
+    if modules is None or len(delimiter) != 1 or delimiter in '"\r\n':
+        return None
+    begin = len(BOM) if raw.startswith(BOM) else 0  # an offset: raw[3:] would copy the file
+    end = _line_end(raw, begin)
+    header = _header(raw[begin:end], delimiter)
+    if header is None or not header:
+        return None
+    start = _skip_break(raw, end)
+    if not _plain(raw, start, PLAIN_BYTES + delimiter.encode()):
+        return None  # the careful reader decides
+    try:
+        return header, _convert(modules, raw, start, header, delimiter)
+    except (modules[0].ArrowException, ValueError):
+        return None
+
+
+def _plain(raw: bytes, start: int, allowed: bytes) -> bool:
+    """Whether raw[start:] holds only `allowed` bytes, without copying it: what translate
+    leaves of the whole file is then what it leaves of the part before `start`."""
+    return raw.translate(None, allowed) == raw[:start].translate(None, allowed)
+
+
+def _line_end(raw: bytes, begin: int) -> int:
+    ends = [i for i in (raw.find(b"\n", begin), raw.find(b"\r", begin)) if i >= 0]
+    return min(ends, default=len(raw))
+
+
+def _skip_break(raw: bytes, end: int) -> int:
+    return end + 2 if raw.startswith(b"\r\n", end) else end + 1
+
+
+def _header(line: bytes, delimiter: str) -> list[str] | None:
+    """The header's names as the careful reader has them, or None (a blank first line, a
+    quote left open across lines, bytes that are not UTF-8)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.strip() or text.count('"') % 2:
+        return None
+    [names] = list(csv.reader([text], delimiter=delimiter))
+    if len(names) == 1 and not names[0].strip():
+        return None
+    return [name.strip() for name in names]
+
+
+def _convert(modules, raw: bytes, start: int, header: list[str], delimiter: str) -> np.ndarray:
+    """The body raw[start:] as float32. It is cut at line breaks into up to PARTS parts read
+    in parallel (pyarrow parses without the GIL), each into its own rows of one table, sized by
+    its line breaks: rows past those read (blank lines) are never touched, so they take no
+    memory, and the parts are moved together at the end."""
+    parts = _parts(raw, start)
+    bounds = [_breaks(raw, a, b) + (raw[b - 1 : b] not in (b"\n", b"\r")) for a, b in parts]
+    out = np.empty((sum(bounds), len(header)), np.float32)
+    offsets = np.cumsum([0, *bounds[:-1]]).tolist()
+    jobs = [
+        (modules, memoryview(raw)[a:b], out[o : o + n], delimiter)
+        for (a, b), o, n in zip(parts, offsets, bounds, strict=True)
+    ]
+    if len(jobs) == 1:
+        counts = [_fill(*jobs[0])]
+    else:
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            counts = list(pool.map(lambda job: _fill(*job), jobs))
+    modules[0].system_memory_pool().release_unused()  # the blocks' memory, before more is used
+    row = 0
+    for offset, count in zip(offsets, counts, strict=True):
+        if offset != row:
+            out[row : row + count] = out[offset : offset + count]
+        row += count
+    if not row:
+        raise ValueError("no rows")
+    return out[:row]
+
+
+def _parts(raw: bytes, start: int) -> list[tuple[int, int]]:
+    """(begin, end) offsets of the body cut just after a \\n into about equal parts."""
+    n = max(1, min(PARTS, os.cpu_count() or 1, (len(raw) - start) // MIN_PART))
+    cuts = [start]
+    for k in range(1, n):
+        cut = raw.find(b"\n", start + (len(raw) - start) * k // n)
+        if cut >= 0 and cut + 1 > cuts[-1]:
+            cuts.append(cut + 1)
+    return list(zip(cuts, [*cuts[1:], len(raw)], strict=True))
+
+
+def _breaks(raw: bytes, begin: int, end: int) -> int:
+    """The line breaks (\\n, \\r\\n, \\r) in raw[begin:end]."""
+    lf = raw.count(b"\n", begin, end)
+    if raw.find(b"\r", begin, end) < 0:
+        return lf
+    return lf + raw.count(b"\r", begin, end) - raw.count(b"\r\n", begin, end)
+
+
+def _fill(modules, body, out: np.ndarray, delimiter: str) -> int:
+    """Parse `body` block by block into `out` (each block's float64 values rounded to float32
+    and released); the number of rows."""
+    pa, pacsv = modules
+    names = [f"c{i}" for i in range(out.shape[1])]  # the header's names may repeat
+    reader = pacsv.open_csv(
+        pa.py_buffer(body),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK, use_threads=False),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.float64()),
+            null_values=[""],
+            strings_can_be_null=False,
+        ),
+        # malloc: freed blocks are reused across the threads; pyarrow's default (mimalloc)
+        # keeps a heap per thread, ~10 MB more at the peak for a 50 MB file.
+        memory_pool=pa.system_memory_pool(),
+    )
+    row = 0
+    for batch in reader:
+        rows = slice(row, row + batch.num_rows)
+        with np.errstate(over="ignore"):  # a float32 overflow is inf: the careful reader's E508
+            for i, column in enumerate(batch.columns):
+                if column.null_count:
+                    raise ValueError("an empty cell")
+                out[rows, i] = _float64s(column)
+        if not np.isfinite(out[rows]).all():  # per block: no table-sized temporary
+            raise ValueError("a value that is not finite in float32")
+        row += batch.num_rows
+    return row
+
+
+class Rows(Sequence):
+    """The data rows, (line, cells) as the careful reader has them, made only when a message
+    needs them (a bad target value): the fast paths never split the file into rows."""
+
+    def __init__(self, n: int, make: Callable[[], list]):
+        self.n, self.make, self.rows = n, make, None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if self.rows is None:
+            self.rows = self.make()
+            if len(self.rows) != self.n:  # a file read again for a message
+                raise UserError("the data file changed while it was read; run again")
+        return self.rows[i]
+
+
+def rereadable(path) -> bool:
+    """Whether `path` is a regular file (not stdin or a pipe), which can be read again."""
+    return str(path) != "-" and os.path.isfile(path)
+
+
+def _float64s(column) -> np.ndarray:
+    """A float64 pyarrow array without nulls as a NumPy view of its buffer. (Not to_numpy():
+    pyarrow imports pandas on its first call when pandas is installed, 0.3 s.)"""
+    values = np.frombuffer(column.buffers()[1], dtype=np.float64)
+    return values[column.offset : column.offset + len(column)]
+
+
+def is_parquet(path) -> bool:
+    """Parquet is chosen by the file's extension."""
+    return str(path).lower().endswith((".parquet", ".pq"))
+
+
+def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
+    """The column names and float32 table of a Parquet file's bytes. Rows are numbered as in a
+    CSV (the header is row 1, the first data row is row 2). A column that is not numeric (E507),
+    a null (E506), NaN or a value outside float32 (E508) is an error."""
+    modules = pyarrow_modules()
+    if modules is None:
+        raise UserError(f"reading Parquet needs pyarrow: pip install '{EXTRA}'")
+    pa = modules[0]
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(pa.BufferReader(raw)).read()  # read_table: +0.3 s of set-up
+    except (pa.ArrowException, OSError) as e:
+        d.error("E501", f"not a readable Parquet file: {e}", Span.point(1, 1))
+        d.raise_if_errors()
+    header = [str(name).strip() for name in table.column_names]
+    out = np.empty((table.num_rows, len(header)), dtype=np.float32)
+    for col, (name, column) in enumerate(zip(header, table.columns, strict=True), 1):
+        if _parquet_column(column, col, name, d):
+            row = 0
+            for chunk in column.cast(pa.float64()).chunks:  # float32 via float64, as a CSV
+                with np.errstate(over="ignore"):
+                    out[row : row + len(chunk), col - 1] = _float64s(chunk)
+                row += len(chunk)
+            bad = np.flatnonzero(~np.isfinite(out[:, col - 1]))
+            if len(bad):
+                d.error(
+                    "E508",
+                    f"{len(bad)} value(s) in column {col} ('{name}') are NaN, infinite or "
+                    f"outside the float32 range, the first at row {bad[0] + 2}",
+                    Span.point(int(bad[0]) + 2, col),
+                )
+    if not table.num_rows:
+        d.error("E502", "the data file has columns but no rows", Span.point(1, 1))
+    d.raise_if_errors()
+    return header, out
+
+
+def _parquet_column(column, col: int, name: str, d: Diagnostics) -> bool:
+    """Whether a Parquet column can be features: numeric (or boolean), without nulls."""
+    import pyarrow.compute as pc
+    import pyarrow.types as pt
+
+    kind = column.type
+    if not (pt.is_integer(kind) or pt.is_floating(kind) or pt.is_boolean(kind)):
+        hint = "drop the column, or declare it categorical in the spec's data section"
+        message = f"column {col} ('{name}') is not numeric (type {kind})"
+        d.error("E507", message, Span.point(1, col), hint)
+        return False
+    if column.null_count:
+        first = pc.index(column.is_null(), True).as_py()
+        d.error(
+            "E506",
+            f"{column.null_count} missing (null) value(s) in column {col} ('{name}'), the first "
+            f"at row {first + 2}",
+            Span.point(first + 2, col),
+        )
+        return False
+    return True
+
+
+def parquet_rows(table: np.ndarray) -> list:
+    """A Parquet table's rows as data.Row values for messages: (row number, cells as text)."""
+    return [(i + 2, [f"{v:g}" for v in row]) for i, row in enumerate(table.tolist())]

@@ -1,0 +1,185 @@
+"""The fast readers of tables.py (plain numeric CSV through pyarrow, Parquet) and the
+missing-pyarrow message. tests/reliability/test_fuzz_tables.py compares the fast path with the
+careful reader on generated files."""
+
+from __future__ import annotations
+
+from decimal import Decimal, getcontext
+
+import numpy as np
+import pytest
+
+import stackspec
+from stackspec.diagnostics import SpecError, UserError
+from stackspec.training import tables
+from stackspec.training.data import read_csv
+
+pytest.importorskip("pyarrow")
+
+
+def spec_ir(width: int):
+    return stackspec.parse(f"input {width}\ndense 1\n").ir
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,t\n1,2\n 3 ,\t+4.5e1\n\n-.5,6.\n",
+        "\ufeff a ,t\r\n1,2\r\n",
+        "a,t\r1e5,2\r3,4",
+        '"a b",t\n1,2\n',
+    ],
+)
+def test_fast_path_takes_plain_files(text):
+    header, table = tables.numeric_table(text.encode())
+    assert header[-1] == "t" and table.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,t\n1,nan\n",
+        "a,t\n1,\n",
+        "a,t\n1,2,3\n",
+        "a,t\n1,1e39\n",
+        '"a\nb",t\n1,2\n',
+        "\na,t\n1,2\n",
+    ],
+)
+def test_fast_path_declines_what_it_cannot_vouch_for(text):
+    assert tables.numeric_table(text.encode()) is None
+
+
+def test_float32_is_rounded_through_float64_as_numpy_does():
+    """A decimal just above a float32 midpoint: float64 rounds it onto the midpoint and float32
+    then rounds to even (down); a direct float32 parse would round up. The careful reader's
+    result is the former."""
+    getcontext().prec = 60
+    cell = str(Decimal(1) + Decimal(2) ** -24 + Decimal(2) ** -70)
+    header, table = tables.numeric_table(f"a\n{cell}\n".encode())
+    assert table[0, 0] == np.float32(float(cell)) == np.float32(1)
+
+
+def test_bad_target_on_the_fast_path_names_row_and_cell(tmp_path):
+    ir = stackspec.parse("input 1\ndense 3\ntrain {\n loss crossentropy\n}\n").ir
+    path = tmp_path / "d.csv"
+    path.write_text("a,t\n1,0\n\n2,7.0\n")
+    with pytest.raises(SpecError) as e:
+        read_csv(path, ir, "t")
+    [d] = e.value.diagnostics
+    assert (d.code, d.span.line, d.span.column) == ("E510", 4, 2) and "7.0" in d.message
+
+
+def test_bad_target_from_stdin_on_the_fast_path(monkeypatch):
+    """stdin cannot be read again: its bytes are kept for the message."""
+    import io
+    import sys
+
+    ir = stackspec.parse("input 1\ndense 3\ntrain {\n loss crossentropy\n}\n").ir
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,t\n1,0\n2,5\n")))
+    with pytest.raises(SpecError) as e:
+        read_csv("-", ir, "t")
+    [d] = e.value.diagnostics
+    assert (d.code, d.span.line, d.file) == ("E510", 3, "<stdin>")
+
+
+def test_a_file_changed_before_the_message_is_said(tmp_path, monkeypatch):
+    ir = stackspec.parse("input 1\ndense 3\ntrain {\n loss crossentropy\n}\n").ir
+    path = tmp_path / "d.csv"
+    path.write_text("a,t\n1,0\n2,5\n")
+    real = tables.numeric_table
+
+    def then_change(raw):
+        path.write_text("a,t\n1,0\n")
+        return real(raw)
+
+    monkeypatch.setattr("stackspec.training.data.numeric_table", then_change)
+    with pytest.raises(UserError, match="changed while it was read"):
+        read_csv(path, ir, "t")
+
+
+def write_parquet(path, columns: dict):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def test_parquet_numeric_columns_and_target(tmp_path):
+    path = write_parquet(
+        tmp_path / "d.parquet", {"a": [1, 2], "t": [0.5, 1.5], "b": [True, False], "c": [1.25, 2.0]}
+    )
+    ds = read_csv(path, spec_ir(3), "t")
+    assert ds.features == ["a", "b", "c"] and ds.target == "t"
+    assert ds.X.dtype == np.float32 and ds.X.tolist() == [[1, 1, 1.25], [2, 0, 2]]
+    assert ds.y.tolist() == [0.5, 1.5]
+
+
+def test_parquet_errors_name_column_and_row(tmp_path):
+    path = write_parquet(
+        tmp_path / "d.parquet",
+        {"a": ["x", "y"], "b": [1.0, None], "c": [1.0, float("nan")], "t": [1, 2]},
+    )
+    with pytest.raises(SpecError) as e:
+        read_csv(path, spec_ir(3), "t")
+    found = [(d.code, d.span.line, d.span.column) for d in e.value.diagnostics]
+    assert found == [("E507", 1, 1), ("E506", 3, 2), ("E508", 3, 3)]
+    assert all(d.file == str(path) for d in e.value.diagnostics)
+
+
+def test_parquet_shape_rules_are_the_csvs(tmp_path):
+    path = write_parquet(tmp_path / "d.parquet", {"a": [1.0], "t": [1.0]})
+    with pytest.raises(SpecError) as e:
+        read_csv(path, spec_ir(3), "t")
+    assert [d.code for d in e.value.diagnostics] == ["E509"]
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(SpecError) as e:
+        read_csv(bad, spec_ir(2), "t")
+    assert e.value.diagnostics[0].code == "E501"
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    path = write_parquet(tmp_path / "d.parquet", {"a": [1.0], "t": [1.0]})
+    monkeypatch.setattr(tables, "pyarrow_modules", lambda: None)
+    with pytest.raises(
+        UserError, match=r"reading Parquet needs pyarrow: pip install 'stackspec\[fast\]'"
+    ):
+        read_csv(path, spec_ir(1), "t")
+    # a CSV is still read, by the careful reader
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,t\n1,2\n")
+    assert read_csv(csv, spec_ir(1), "t").X.tolist() == [[1.0]]
+
+
+def test_a_long_file_with_bare_cr_line_ends_grows_the_table(tmp_path):
+    text = "a,t\r" + "".join(f"{i},{i % 3}\r" for i in range(70_000)) + "1.5,2\n"
+    header, table = tables.numeric_table(text.encode())
+    assert table.shape == (70_001, 2) and table[-1].tolist() == [1.5, 2.0]
+    path = tmp_path / "d.csv"
+    path.write_text(text, newline="")
+    assert np.array_equal(read_csv(path, spec_ir(1), "t").X[:, 0], table[:, 0])
+
+
+def test_without_pyarrow_csv_reading_training_and_schema_work(tmp_path):
+    """pyarrow is an optional extra: with its import blocked, a CSV trains (careful reader)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    code = (
+        "import sys; sys.modules['pyarrow'] = None\n"
+        "from stackspec.cli import run\n"
+        "sys.argv = ['stackspec'] + sys.argv[1:]\n"
+        "run()\n"
+    )
+    train = [code, "train", "specs/red_wine.stack", "--data", "data/red-wine.csv", "--target",
+             "quality", "--epochs", "1", "--out", str(tmp_path / "run")]  # fmt: skip
+    for args in (train, [code, "schema", "data/red-wine.csv", "--target", "quality"]):
+        result = subprocess.run(
+            [sys.executable, "-c", *args], cwd=root, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr
+    assert "labels [3, 4, 5, 6, 7, 8]" in result.stdout
