@@ -331,3 +331,41 @@ def test_api_read_data_without_a_section(tmp_path):
     s = stackspec.parse("input 2\ndense 1\n")
     ds = s.read_data(write(tmp_path, "a,b,y\n1,2,3\n"), target="y")
     assert ds.X.tolist() == [[1, 2]] and ds.y.tolist() == [3] and ds.encoding is None
+
+
+# --- Parquet with a data section --------------------------------------------------------------
+
+
+def test_parquet_with_labels_categories_and_nulls_reads_as_the_same_csv(tmp_path):
+    """A Parquet file gives the cells a CSV of the same table would: strings for labels and
+    categories, nulls as missing cells, floats that read back to the same float32."""
+    pytest.importorskip("pyarrow")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    s = spec(
+        "  target kind\n  labels auto\n  categorical c=[red, white]\n  missing mean",
+        n=3,
+        out=2,
+        loss="crossentropy",
+    )
+    columns = {"c": ["red", "white", "red"], "x": [0.1, None, 2.5], "kind": ["dog", "cat", "dog"]}
+    pq.write_table(pa.table(columns), tmp_path / "d.parquet")
+    csv_path = write(tmp_path, "c,x,kind\nred,0.1,dog\nwhite,,cat\nred,2.5,dog\n")
+    from_parquet, learned = train_all(s, str(tmp_path / "d.parquet"))
+    from_csv, learned_csv = train_all(s, csv_path)
+    assert from_parquet.X.tolist() == from_csv.X.tolist()
+    assert from_parquet.y.tolist() == from_csv.y.tolist() == [1, 0, 1]
+    assert learned == learned_csv and learned["labels"] == ["cat", "dog"]
+
+
+def test_parquet_unknown_category_names_the_row(tmp_path):
+    pytest.importorskip("pyarrow")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    s = spec("  target y\n  categorical c=[red, white]", n=2)
+    pq.write_table(pa.table({"c": ["red", "blue"], "y": [1.0, 2.0]}), tmp_path / "d.parquet")
+    with pytest.raises(SpecError) as e:
+        train_all(s, str(tmp_path / "d.parquet"))
+    assert codes(e) == ["E513"] and e.value.diagnostics[0].span.line == 3

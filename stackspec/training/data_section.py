@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..diagnostics import Diagnostics, Span, example_shape
-from ..inputs import display_name, read_text
+from ..inputs import display_name, read_bytes, read_text
 from . import encoding
 from .data import STREAM_BOUND, Dataset, _check_header, _split_rows, _targets, read_csv, split
+from .tables import is_parquet, parquet_text_rows
 
 
 def sniff(text: str) -> str:
@@ -28,9 +29,12 @@ def _raw(path, ir, section: dict, need_target: bool):
     """Header, rows, column roles and the diagnostics of one file; incomplete rows dropped for
     `missing drop` (with a note saying how many)."""
     d = Diagnostics(display_name(path))
-    text = read_text(path, "data file", "E501", STREAM_BOUND)
-    delimiter = sniff(text) if section["delimiter"] == "auto" else section["delimiter"]
-    header, rows, _ = _split_rows(text, d, delimiter)
+    if is_parquet(path):  # typed columns, no delimiter: the same cells a CSV would give
+        header, rows = parquet_text_rows(read_bytes(path, "data file", "E501", STREAM_BOUND), d)
+    else:
+        text = read_text(path, "data file", "E501", STREAM_BOUND)
+        delimiter = sniff(text) if section["delimiter"] == "auto" else section["delimiter"]
+        header, rows, _ = _split_rows(text, d, delimiter)
     _check_header(header, None, False, d)
     cols = encoding.resolve_columns(header, section, need_target, d)
     encoding.check_count(header, cols, section, ir, d)

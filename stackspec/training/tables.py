@@ -216,10 +216,8 @@ def is_parquet(path) -> bool:
     return str(path).lower().endswith((".parquet", ".pq"))
 
 
-def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
-    """The column names and float32 table of a Parquet file's bytes. Rows are numbered as in a
-    CSV (the header is row 1, the first data row is row 2). A column that is not numeric (E507),
-    a null (E506), NaN or a value outside float32 (E508) is an error."""
+def _read_parquet(raw: bytes, d: Diagnostics):
+    """The pyarrow Table of a Parquet file's bytes (E501 if it is not one)."""
     modules = pyarrow_modules()
     if modules is None:
         raise UserError(f"reading Parquet needs pyarrow: pip install '{EXTRA}'")
@@ -227,10 +225,36 @@ def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.ParquetFile(pa.BufferReader(raw)).read()  # read_table: +0.3 s of set-up
+        return pq.ParquetFile(pa.BufferReader(raw)).read()  # read_table: +0.3 s of set-up
     except (pa.ArrowException, OSError) as e:
         d.error("E501", f"not a readable Parquet file: {e}", Span.point(1, 1))
         d.raise_if_errors()
+
+
+def parquet_text_rows(raw: bytes, d: Diagnostics) -> tuple[list[str], list]:
+    """A Parquet file as the header and rows of cell text that a data section encodes, as if
+    the table were a CSV: a null is an empty cell (a missing value), a float is written with
+    repr (it reads back to the same float64, so the same float32), a string is itself. Rows
+    are numbered as in a CSV (the first data row is row 2)."""
+    table = _read_parquet(raw, d)
+    header = [str(name).strip() for name in table.column_names]
+    columns = [
+        ["" if v is None else repr(v) if isinstance(v, float) else str(v) for v in c.to_pylist()]
+        for c in table.columns
+    ]
+    rows = [(i + 2, list(cells)) for i, cells in enumerate(zip(*columns, strict=True))]
+    if not rows:
+        d.error("E502", "the data file has columns but no rows", Span.point(1, 1))
+        d.raise_if_errors()
+    return header, rows
+
+
+def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
+    """The column names and float32 table of a Parquet file's bytes. Rows are numbered as in a
+    CSV (the header is row 1, the first data row is row 2). A column that is not numeric (E507),
+    a null (E506), NaN or a value outside float32 (E508) is an error."""
+    table = _read_parquet(raw, d)  # pyarrow is there from here on
+    pa = pyarrow_modules()[0]
     header = [str(name).strip() for name in table.column_names]
     out = np.empty((table.num_rows, len(header)), dtype=np.float32)
     for col, (name, column) in enumerate(zip(header, table.columns, strict=True), 1):
