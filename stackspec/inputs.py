@@ -218,9 +218,11 @@ def read_weight_bytes(path, max_header: int) -> bytes:
         if size > max_header:
             return data
         data += source.read(size)
-        body = _declared_body(data[8:]) if len(data) == 8 + size else None
         if not source.stream:  # a regular file's size is known: read it whole
             return data + source.read()
+        # Only a stream needs the header parsed here, to know where to stop reading; the
+        # caller's header check parses it (again) either way.
+        body = _declared_body(data[8:]) if len(data) == 8 + size else None
         if body is None:
             return data
         data += source.read(body + 1)
