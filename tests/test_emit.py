@@ -86,8 +86,13 @@ def varied_weights(spec, seed=0):
 
 
 def run_isolated(jobs: list[dict], tmp_path: Path) -> None:
+    run_script(RUNNER.format(paths=package_paths(), jobs=json.dumps(jobs)), tmp_path)
+
+
+def run_script(text: str, tmp_path: Path) -> None:
+    """Run `text` in `python -I -S` (no stackspec importable) in tmp_path; it must succeed."""
     runner = tmp_path / "runner.py"
-    runner.write_text(RUNNER.format(paths=package_paths(), jobs=json.dumps(jobs)))
+    runner.write_text(text)
     done = subprocess.run(
         [sys.executable, "-I", "-S", str(runner)],
         cwd=tmp_path,
@@ -366,14 +371,5 @@ def test_hostile_file_names_stay_strings_in_the_source(backend, tmp_path):
         source = emit_python(stackspec.parse(FLAT, path), backend)
         (tmp_path / f"m{i}.py").write_text(source, encoding="utf-8", errors="surrogateescape")
         names.append(Path(path).name)
-    runner = tmp_path / "runner.py"
-    runner.write_text(IMPORTER.format(paths=package_paths(), names=names))
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", str(runner)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    run_script(IMPORTER.format(paths=package_paths(), names=names), tmp_path)
     assert not (tmp_path / "PWNED").exists()
