@@ -18,6 +18,17 @@ NUMBER = re.compile(r"[ \t]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)
 NON_FINITE = re.compile(r"[ \t]*[+-]?(?:nan|inf|infinity)[ \t]*", re.IGNORECASE)
 
 
+def ragged(line: int, cells: int, width: int) -> Problem:
+    """E505: a row whose number of cells differs from the header's."""
+    message = f"row {line} has {cells} cells, the header has {width}"
+    return "E505", message, Span.point(line, min(cells, width) + 1), ""
+
+
+def shown_columns(header: list[str]) -> str:
+    """The header's names for a hint, the first 20 of them."""
+    return ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
+
+
 def cell_problem(text: str) -> str:
     """'' for a valid cell, else what is wrong with it."""
     if NUMBER.fullmatch(text):

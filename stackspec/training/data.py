@@ -43,9 +43,10 @@ from ..diagnostics import (
     example_shape,
 )
 from ..inputs import Bound, decode, display_name, read_bytes
-from .cells import Problem
+from .cells import Problem, shown_columns
 from .cells import cell_error as _cell_error
 from .cells import cell_problem as _cell
+from .cells import ragged as _ragged
 from .cells import report as _report
 from .tables import Rows, is_parquet, numeric_table, parquet_rows, parquet_table, rereadable
 
@@ -169,7 +170,7 @@ def _check_header(header: list[str], target: str | None, need_target: bool, d: D
             )
         first.setdefault(name, i)
     if target is not None and target not in first and need_target:
-        shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
+        shown = shown_columns(header)
         d.error(
             "E504",
             f"no target column '{target}' in the header{did_you_mean(target, header)}",
@@ -284,8 +285,7 @@ def _parse_cells(header: list[str], rows: list[Row], plain: bool, d: Diagnostics
         if len(row) != width:
             total += 1
             if len(found) <= MAX_REPORTED:
-                message = f"row {line} has {len(row)} cells, the header has {width}"
-                found.append(("E505", message, Span.point(line, min(len(row), width) + 1), ""))
+                found.append(_ragged(line, len(row), width))
             continue
         for col, text in enumerate(row, 1):
             what = memo.get(text)

@@ -16,11 +16,15 @@ from . import encoding
 from .data import STREAM_BOUND, Dataset, _check_header, _split_rows, _targets, read_csv, split
 from .tables import is_parquet, parquet_text_rows
 
+DELIMITERS = ",;\t|"  # the ones `delimiter auto` chooses among; on a tie, the earlier one
+
 
 def sniff(text: str) -> str:
-    """The delimiter among , ; tab | that the header line uses most (a comma on a tie)."""
-    header = text.split("\n", 1)[0]
-    counts = {c: header.count(c) for c in (",", ";", "\t", "|")}
+    """The delimiter among , ; tab | that the first line of `text` uses most (a comma on a tie,
+    or when it has none of them)."""
+    end = text.find("\n")  # the header line, without copying the rest of a large file
+    header = text if end < 0 else text[:end]
+    counts = {c: header.count(c) for c in DELIMITERS}
     best = max(counts, key=lambda c: counts[c])
     return best if counts[best] > counts[","] else ","
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..compiler.data_settings import value_key
 from ..diagnostics import MAX_REPORTED, Diagnostics, Span, did_you_mean, example_shape
-from .cells import Problem, cell_error, cell_problem, report
+from .cells import Problem, cell_error, cell_problem, ragged, report, shown_columns
 
 Row = tuple[int, list[str]]  # (the line the row starts on, its cells)
 ENCODING_VERSION = 1
@@ -36,7 +36,7 @@ class Columns:
 def resolve_columns(header: list[str], section: dict, need_target: bool, d: Diagnostics):
     """Each name of the section found in the header (E504 with a did-you-mean otherwise)."""
     index = {name: i for i, name in enumerate(header)}
-    shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
+    shown = shown_columns(header)
     for role in ("target", "drop", "keep", "categorical"):
         for name in section[role]:
             if name not in index and (role != "target" or need_target):
@@ -184,16 +184,7 @@ def encode(
 
 
 def _check_ragged(header: list[str], rows: list[Row], d: Diagnostics) -> None:
-    found = [
-        (
-            "E505",
-            f"row {line} has {len(r)} cells, the header has {len(header)}",
-            Span.point(line, min(len(r), len(header)) + 1),
-            "",
-        )
-        for line, r in rows
-        if len(r) != len(header)
-    ]
+    found = [ragged(line, len(r), len(header)) for line, r in rows if len(r) != len(header)]
     report(d, found[: MAX_REPORTED + 1], len(found))
 
 

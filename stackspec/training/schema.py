@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from ..inputs import display_name, read_bytes, read_text
 from .cells import NUMBER
 from .data import STREAM_BOUND
+from .data_section import sniff
 from .tables import is_parquet, pyarrow_modules
 
 MAX_CATEGORIES = 20
 MAX_LABELS = 20
-DELIMITERS = ",;\t|"
 BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 KEYWORDS = {"input", "let", "block", "repeat", "residual", "train", "data", "true", "false"}
 
@@ -67,13 +67,6 @@ def token(text: str) -> str:
     if BARE.fullmatch(text) and text not in KEYWORDS:
         return text
     return json.dumps(text, ensure_ascii=False)
-
-
-def sniff(first_line: str) -> str:
-    """The delimiter among , ; tab | that the header line uses most (a comma on a tie)."""
-    counts = {d: first_line.count(d) for d in DELIMITERS}
-    best = max(counts, key=lambda d: (counts[d], d == ","))
-    return best if counts[best] else ","
 
 
 def read_columns(path) -> tuple[list[Column], str]:
