@@ -101,8 +101,7 @@ def load_weights_and_data(path: str | Path, ir):
     """load_weights, and what a data section learned (None if the file holds none)."""
     data = read_weight_bytes(path, MAX_HEADER)  # E601: unreadable, a device, too long, ...
     name = display_name(path)  # `-` is stdin
-    tensors, notes = weights_from_bytes(name, data, ir)
-    meta = read_header(name, data).get("__metadata__") or {}
+    tensors, notes, meta = _load(name, data, ir)
     if "data" not in meta:
         return tensors, notes, None
     try:
@@ -117,6 +116,12 @@ def load_weights_and_data(path: str | Path, ir):
 def weights_from_bytes(path, data: bytes, ir) -> tuple[dict[str, np.ndarray], list[Diagnostic]]:
     """load_weights after the read: any bytes give the tensors or a SpecError (E6xx), nothing
     else. `path` only names the file in messages."""
+    tensors, notes, _ = _load(path, data, ir)
+    return tensors, notes
+
+
+def _load(path, data: bytes, ir) -> tuple[dict[str, np.ndarray], list[Diagnostic], dict]:
+    """weights_from_bytes, and the file's metadata (its header is parsed once)."""
     from safetensors.numpy import load
 
     header = read_header(path, data)
@@ -146,7 +151,7 @@ def weights_from_bytes(path, data: bytes, ir) -> tuple[dict[str, np.ndarray], li
                 file=str(path),
             )
         )
-    return out, notes
+    return out, notes, meta
 
 
 def check_tensors(path, header: dict, ir) -> None:
