@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from ..diagnostics import Span
 from ..layers import Weight
 
 FORMAT, VERSION = "stackspec-ir", 1
@@ -39,6 +40,10 @@ class Node:
     weights: dict[str, Weight] = field(default_factory=dict)  # trainable, in key order
     state: dict[str, Weight] = field(default_factory=dict)  # non-trainable
     body: tuple[Node, ...] = ()
+
+    def name_span(self) -> Span:
+        """The layer's name where the spec writes it: where a diagnostic about the node goes."""
+        return Span(self.line, self.column, self.line, self.column + len(self.op))
 
     def keys(self) -> dict[str, str]:
         """name -> weight-file key (`{id}.{name}`) of each tensor, trainable then state."""

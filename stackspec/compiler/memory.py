@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..diagnostics import Diagnostics, Span
+from ..diagnostics import Diagnostics
 from ..layers import LAYERS, conv_padding
 from .ir import IR, Node
 
@@ -58,7 +58,7 @@ def check(ir: IR, diags: Diagnostics, limit: int, batch: int, why: str = "") -> 
                 "E406",
                 f"a training batch of {batch:,}{why} needs more than {approx(limit)} of activation "
                 f"memory ({approx(total)} up to this layer)",
-                Span(node.line, node.column, node.line, node.column + len(node.op)),
+                node.name_span(),
                 "reduce the layer's output size or the batch size; raise the limit with "
                 "--max-memory if this machine has the memory",
             )

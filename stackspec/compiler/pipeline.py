@@ -10,7 +10,7 @@ from ..grammar.parser import parse_program, paused_gc
 from ..limits import DEFAULT, Limits
 from . import memory
 from .data_settings import bind_data
-from .ir import FUSED_ACTIVATIONS, IR, Node, final_activation
+from .ir import FUSED_ACTIVATIONS, IR, final_activation
 from .resolve import resolve
 from .settings import bind_train
 from .shapes import ShapeInference, input_shape
@@ -82,7 +82,7 @@ def _check_labels(ir: IR, diags: Diagnostics) -> None:
             "E301",
             f"the data section lists {len(labels)} labels, but the model outputs "
             f"{ir.output_shape[-1]} values",
-            _span(ir.nodes[-1]),
+            ir.nodes[-1].name_span(),
             f"end with `dense {len(labels)}` for {len(labels)} classes",
         )
 
@@ -93,7 +93,7 @@ def _lint(ir: IR, diags: Diagnostics) -> None:
     if not ir.nodes:
         return
     last = ir.nodes[-1]
-    span = _span(last)
+    span = last.name_span()
     # A matching final activation is fused with the loss (§6); the other one is read as logits.
     act, wanted = final_activation(last), FUSED_ACTIVATIONS.get(loss)
     if wanted and act != wanted and act in FUSED_ACTIVATIONS.values():
@@ -111,7 +111,3 @@ def _lint(ir: IR, diags: Diagnostics) -> None:
             span,
             "end with `dense K` for K classes, or use `loss bce` for a binary target",
         )
-
-
-def _span(node: Node) -> Span:
-    return Span(node.line, node.column, node.line, node.column + len(node.op))

@@ -173,12 +173,13 @@ class _Loop:
         model, train, progress = self.model, self.train, self.progress
         n, bs = len(X), train["batch"]
         used = n
-        if has_batchnorm(model.ir) and min(n, bs) == 1:
+        batchnorm = has_batchnorm(model.ir)
+        if batchnorm and min(n, bs) == 1:
             raise SettingError(
                 f"{'batch 1' if bs == 1 else 'one training example'} cannot train a model with "
                 "batchnorm: every batch would hold a single example"
             )
-        if has_batchnorm(model.ir) and n % bs == 1:
+        if batchnorm and n % bs == 1:
             used = n - 1
             progress.log(
                 f"warning: {n} examples in batches of {bs} leave a last batch of 1; the model has "
