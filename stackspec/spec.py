@@ -40,14 +40,14 @@ class Spec:
         (None without a target) and `encoding`, what the data section learned from this file's
         rows, or the given `encoding` (a trained model's) applied unchanged. Setting
         `model.encoding = ds.encoding` stores it with the model's weights."""
-        from .training.data_section import dataset_for, learned_from
+        from .training.data_section import dataset_for, read_learning
 
         section = None if self.ir.data is None else dict(self.ir.data)
         if section is not None and target is not None:
             section["target"] = [target]
         need = target is not None or bool(section and section["target"])
         if section is not None and encoding is None:
-            encoding = learned_from(path, self.ir, section, need)
+            return read_learning(path, self.ir, section, need)
         return dataset_for(self.ir, section, path, target, encoding, need)
 
     def __repr__(self) -> str:

@@ -369,3 +369,12 @@ def test_parquet_unknown_category_names_the_row(tmp_path):
     with pytest.raises(SpecError) as e:
         train_all(s, str(tmp_path / "d.parquet"))
     assert codes(e) == ["E513"] and e.value.diagnostics[0].span.line == 3
+
+
+def test_api_read_data_reads_the_file_once_so_stdin_works(tmp_path, monkeypatch):
+    s = stackspec.parse(CLASSIFIER)
+    text = "id,color,x,note,kind\na,red,1,n,bee\nb,white,,n,ant\nc,red,1,n,cat\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    ds = s.read_data("-")
+    assert ds.X.tolist() == [[1, 0, 1], [0, 1, 1], [1, 0, 1]] and ds.y.tolist() == [1, 0, 2]
+    assert ds.file == "<stdin>"

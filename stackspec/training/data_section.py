@@ -94,10 +94,14 @@ def read_encoded(path, ir, section: dict, learned: dict | None, need_target: boo
     return ds
 
 
-def learned_from(path, ir, section: dict, need_target: bool) -> dict:
-    """What the section learns from every row of `path` (the Python API's read_data)."""
-    header, rows, cols, d, _ = _raw(path, ir, section, need_target)
-    return encoding.learn(section, header, rows, cols, d)
+def read_learning(path, ir, section: dict, need_target: bool) -> Dataset:
+    """A file encoded with what the section learns from all of its rows (the Python API's
+    read_data), read once: stdin works too."""
+    header, rows, cols, d, notes = _raw(path, ir, section, need_target)
+    learned = encoding.learn(section, header, rows, cols, d)
+    ds = _dataset(section, learned, header, rows, cols, ir, need_target, d)
+    ds.notes = notes
+    return ds
 
 
 def _dataset(section, learned, header, rows, cols, ir, need_target, d) -> Dataset:
