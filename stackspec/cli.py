@@ -165,6 +165,7 @@ def fmt(specs, check_only, sets):
     """Rewrite SPEC files in canonical form (`-` reads stdin and writes stdout)."""
     from .compiler.fmt import format_source
     from .files import plan_output, write_output
+    from .inputs import display_name
     from .spec import read_spec
 
     one_stdin(**{f"SPEC {i}": path for i, path in enumerate(specs, 1)})
@@ -174,8 +175,7 @@ def fmt(specs, check_only, sets):
     for path in specs:
         try:
             source = read_spec(path, limits.file_bytes)  # `-` is stdin, read as a file is
-            name = "<stdin>" if path == "-" else path
-            formatted = format_source(source, name, overrides, limits)
+            formatted = format_source(source, display_name(path), overrides, limits)
         except SpecError as e:
             click.echo(render_all(e.diagnostics, e.source, e.notes), err=True)
             failed = True

@@ -12,10 +12,10 @@ import traceback
 import click
 
 from .diagnostics import SpecError, UserError, printable, render_all
-from .interrupts import finishing
+from .interrupts import EXIT_INTERRUPTED, finishing
 
 # Usage errors exit 2 through click itself.
-EXIT_OK, EXIT_USER, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 3, 130
+EXIT_OK, EXIT_USER, EXIT_BUG = 0, 1, 3  # 130, interrupted: interrupts.EXIT_INTERRUPTED
 
 
 class Failed(Exception):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import stat
 import struct
@@ -184,20 +183,21 @@ def decode(data: bytes, path, code: str) -> str:
         raise _not_utf8(data, e.start, path, code) from None
 
 
-def _universal(text: str) -> str:
+def universal_newlines(text: str) -> str:
+    """Line ends as the parser counts lines: \\r\\n and a lone \\r become \\n."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _not_utf8(data: bytes, start: int, path, code: str) -> SpecError:
     # Everything before `start` is valid UTF-8, so it decodes; count lines and characters there.
-    before = _universal(data[:start].decode("utf-8"))
+    before = universal_newlines(data[:start].decode("utf-8"))
     line = before.count("\n") + 1
     column = len(before) - (before.rfind("\n") + 1) + 1
     message = f"the file is not UTF-8 text (byte 0x{data[start]:02X} is not valid here)"
     hint = "save the file as UTF-8"
     d = Diagnostic("error", code, message, Span.point(line, column), hint, display_name(path))
     # The source with U+FFFD for bad bytes, so the caret can point at the first one.
-    return SpecError([d], _universal(data.decode("utf-8", "replace")))
+    return SpecError([d], universal_newlines(data.decode("utf-8", "replace")))
 
 
 def read_weight_bytes(path, max_header: int) -> bytes:
@@ -235,6 +235,8 @@ def read_weight_bytes(path, max_header: int) -> bytes:
 def _declared_body(header: bytes) -> int | None:
     """The largest tensor end offset in a safetensors header, or None if not understood."""
     try:
+        import json  # here, not at the top: only a weight stream needs it (`check` starts fast)
+
         parsed = json.loads(header.decode("utf-8"))
         ends = [entry["data_offsets"][1] for key, entry in parsed.items() if key != "__metadata__"]
     except (

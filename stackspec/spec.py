@@ -8,7 +8,7 @@ from .compiler.ir import IR
 from .compiler.pipeline import compile_source
 from .diagnostics import Diagnostic
 from .grammar.syntax import Program
-from .inputs import Bound, display_name, read_text
+from .inputs import Bound, display_name, read_text, universal_newlines
 from .limits import DEFAULT, Limits, size_text
 
 
@@ -80,7 +80,7 @@ def read_spec(path: str | Path, max_bytes: int = DEFAULT.file_bytes) -> str:
         "raise the limit with --max-file-size if this is intended",
     )
     text = read_text(path, "spec file", "E001", bound, text_code="E101")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return universal_newlines(text)
 
 
 def load(
