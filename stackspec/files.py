@@ -138,11 +138,7 @@ def write_bytes(path: str | Path, data: bytes) -> None:
                 os.unlink(tmp)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    write_bytes(path, data)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
+def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 

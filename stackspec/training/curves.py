@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 
 from ..diagnostics import printable
-from ..files import atomic_write_bytes
+from ..files import write_bytes
 
 
 def plain(text: str) -> str:
@@ -63,4 +63,4 @@ def render_png(history: dict, title: str = "Learning curves", loss_name: str = "
 
 def plot_curves(history: dict, path: str | Path, title: str = "Learning curves", loss_name="loss"):
     """Write the learning-curve plot atomically."""
-    atomic_write_bytes(path, render_png(history, title, loss_name))
+    write_bytes(path, render_png(history, title, loss_name))

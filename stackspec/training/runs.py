@@ -76,18 +76,18 @@ def _name_in(shown: str, out: Path, tmp: str | None, filename) -> str:
 
 
 def write_run(tmp, spec, model, history, sets) -> None:
-    from ..files import atomic_write_text
+    from ..files import write_text
     from .curves import plot_curves
     from .weights import save_weights
 
     save_weights(tmp / "weights.safetensors", spec.ir, model.get_weights(), model.encoding)
-    atomic_write_text(tmp / "history.csv", history.to_csv())
+    write_text(tmp / "history.csv", history.to_csv())
     title = f"{os.path.basename(spec.file)}: learning curves ({model.backend} backend)"
     plot_curves(history, tmp / "curves.png", title, f"loss ({spec.ir.train['loss']['name']})")
     source = spec.source
     if sets:  # the weights fit the spec only with the same overrides; say so in the copy
         source = f"# trained with: {' '.join('--set ' + v for v in sets)}\n" + source
-    atomic_write_text(tmp / "spec.stack", source)
+    write_text(tmp / "spec.stack", source)
 
 
 def prediction_csv(pred, loss: str, encoding: dict | None = None, keep: dict | None = None) -> str:

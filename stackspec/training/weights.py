@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..diagnostics import Diagnostic, array_shape, did_you_mean
-from ..files import atomic_write_bytes
+from ..files import write_bytes
 from ..inputs import display_name, read_weight_bytes
 from ..version import __version__
 from .weights_check import check_header, check_values, parse_header, short
@@ -51,7 +51,7 @@ def save_weights(
     meta["stackspec"] = __version__
     if data is not None:
         meta["data"] = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    atomic_write_bytes(path, encode(tensors, meta))
+    write_bytes(path, encode(tensors, meta))
 
 
 def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
