@@ -138,6 +138,11 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
+def plural(n: int, word: str) -> str:
+    """`1 byte`, `3 bytes`: a count and its noun, for messages."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 def printable(text: str) -> str:
     """`text` safe for a terminal: control and other non-printable characters (ESC, NUL, a
     carriage return, U+2028, ...) become Python escapes, so a hostile file name, CSV cell or

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..diagnostics import Diagnostics, Span, did_you_mean
+from ..diagnostics import Diagnostics, Span, did_you_mean, plural
 from ..grammar import syntax as s
 from ..layers import ALIASES, LAYERS
-from ..layers.args import match, plural
+from ..layers.args import match
 from ..limits import DEFAULT, Limits
 from .definitions import apply_overrides, calls_in, collect_definitions, find_recursion
 from .settings import SETTINGS

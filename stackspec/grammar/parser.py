@@ -19,7 +19,7 @@ import re
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from ..diagnostics import Diagnostics, Span, source_lines
+from ..diagnostics import Diagnostics, Span, plural, source_lines
 from ..limits import DEFAULT, Limits, size_text
 from . import syntax as s
 from .lexical import KEYWORDS, code_of, scan
@@ -205,7 +205,7 @@ def _parse_recovering(source: str, diags: Diagnostics) -> Tree | None:
             break
     if found > MAX_SYNTAX_ERRORS:
         more = found - MAX_SYNTAX_ERRORS
-        diags.notes.insert(0, f"... and {more} more syntax error{'s' if more > 1 else ''}")
+        diags.notes.insert(0, f"... and {plural(more, 'more syntax error')}")
     return tree if found == 0 else None
 
 

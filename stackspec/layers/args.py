@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..diagnostics import Diagnostics, Span, did_you_mean
+from ..diagnostics import Diagnostics, Span, did_you_mean, plural
 from ..grammar.syntax import Value
 
 REQUIRED = object()
@@ -221,10 +221,6 @@ def match(
         else:
             given[kw.name] = kw.value
     return given, ok
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def bind(

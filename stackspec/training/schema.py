@@ -23,6 +23,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from ..grammar.lexical import KEYWORDS as LANGUAGE_KEYWORDS
 from ..inputs import display_name, read_bytes, read_text
 from .cells import NUMBER
 from .data import STREAM_BOUND
@@ -32,7 +33,8 @@ from .tables import is_parquet, pyarrow_modules
 MAX_CATEGORIES = 20
 MAX_LABELS = 20
 BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-KEYWORDS = {"input", "let", "block", "repeat", "residual", "train", "data", "true", "false"}
+# The language's keywords, and `data`, a keyword where a statement starts: quoted to be safe.
+KEYWORDS = LANGUAGE_KEYWORDS | {"data"}
 
 
 @dataclass

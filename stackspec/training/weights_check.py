@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..diagnostics import Diagnostic, SpecError
+from ..diagnostics import Diagnostic, SpecError, plural
 
 # Byte sizes of the dtypes safetensors names; F32 is the only one a spec accepts (E605 names
 # the others), sub-byte types (F4, F6_*) are refused as unknown.
@@ -156,7 +156,7 @@ def _check_layout(path, spans: list[tuple[int, int, str]], body: int) -> None:
         at = end
     if at < body:
         extra = body - at
-        message = f"{extra} byte{'s' if extra > 1 else ''} after the last tensor's data"
+        message = f"{plural(extra, 'byte')} after the last tensor's data"
         raise error(path, "E601", f"corrupt safetensors file: {message}")
 
 
@@ -176,7 +176,7 @@ def check_values(path, tensors: dict[str, np.ndarray]) -> None:
         code, message, hint = problems[0]
         more = len(problems) - 1
         if more:
-            hint += f"; {more} more tensor{'s' if more > 1 else ''} after this one"
+            hint += f"; {plural(more, 'more tensor')} after this one"
         raise error(path, code, message, hint)
 
 

@@ -68,7 +68,7 @@ class NodeTensors:
 
     def grad(self, name: str) -> np.ndarray | None:
         """The gradient buffer of a trainable tensor; None for state or a missing tensor."""
-        return self.ctx.grad(f"{self.node.id}.{name}") if name in self.node.weights else None
+        return self.ctx.grad(self.node.keys()[name]) if name in self.node.weights else None
 
 
 def build(nodes, ctx: Context):
