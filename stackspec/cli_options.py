@@ -145,15 +145,9 @@ def _delimiter(ctx, param, value):
 def data_section(ir, target: str | None, drop, delimiter, need_target: bool = True):
     """The data section in effect (None: the plain CSV rules); a usage error without a target
     where one is needed."""
-    from .compiler.data_settings import defaults
+    from .training.data_section import section_in_effect
 
-    if ir.data is None and not drop and delimiter is None:
-        section = None
-    else:
-        section = dict(defaults() if ir.data is None else ir.data)
-        section.update({k: v for k, v in (("drop", list(drop)), ("delimiter", delimiter)) if v})
-        if target is not None:
-            section["target"] = [target]
+    section = section_in_effect(ir, target, drop, delimiter)
     if need_target and target is None and (section is None or not section["target"]):
         raise click.UsageError(
             "Missing option '--target' (or a `target` line in the spec's data section)."

@@ -40,11 +40,9 @@ class Spec:
         (None without a target) and `encoding`, what the data section learned from this file's
         rows, or the given `encoding` (a trained model's) applied unchanged. Setting
         `model.encoding = ds.encoding` stores it with the model's weights."""
-        from .training.data_section import dataset_for, read_learning
+        from .training.data_section import dataset_for, read_learning, section_in_effect
 
-        section = None if self.ir.data is None else dict(self.ir.data)
-        if section is not None and target is not None:
-            section["target"] = [target]
+        section = section_in_effect(self.ir, target)
         need = target is not None or bool(section and section["target"])
         if section is not None and encoding is None:
             return read_learning(path, self.ir, section, need)

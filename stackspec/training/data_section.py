@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compiler.data_settings import defaults
 from ..diagnostics import Diagnostics, Span, example_shape
 from ..inputs import display_name, read_bytes, read_text
 from . import encoding
@@ -17,6 +18,18 @@ from .data import STREAM_BOUND, Dataset, _check_header, _split_rows, _targets, r
 from .tables import is_parquet, parquet_text_rows
 
 DELIMITERS = ",;\t|"  # the ones `delimiter auto` chooses among; on a tie, the earlier one
+
+
+def section_in_effect(ir, target: str | None, drop=(), delimiter: str | None = None):
+    """The spec's data section with the command line's (or the API's) --target, --drop and
+    --delimiter over it; None when neither gives one (the plain CSV rules of data.py)."""
+    if ir.data is None and not drop and delimiter is None:
+        return None
+    section = dict(defaults() if ir.data is None else ir.data)
+    section.update({k: v for k, v in (("drop", list(drop)), ("delimiter", delimiter)) if v})
+    if target is not None:
+        section["target"] = [target]
+    return section
 
 
 def sniff(text: str) -> str:
