@@ -29,7 +29,7 @@ from .cli_options import (
 )
 from .compiler.settings import SEED_MAX
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
-from .interrupts import exit_interrupted, exit_now, exiting, install
+from .interrupts import exit_interrupted, exit_now, exiting, install, swallowed
 
 
 def load_spec(path: str, sets: tuple[str, ...]):
@@ -362,6 +362,8 @@ def run() -> None:
         exit_interrupted()
     if code == EXIT_INTERRUPTED:  # `interrupted` was said; see exit_now for why not sys.exit
         exit_now(code)
+    if swallowed():  # a signal whose KeyboardInterrupt Python ignored: still an interrupt
+        exit_interrupted()
     exiting()
     sys.exit(code)
 

@@ -18,7 +18,7 @@ import sys
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _installed = False
-_interrupted = False
+_interrupted: str | bool = False  # the signal's name once one raised KeyboardInterrupt
 EXIT_INTERRUPTED = 130
 
 
@@ -27,8 +27,16 @@ def _interrupt(signum, frame):
     landing in the `except` clause that handles the first would only add a traceback."""
     global _interrupted
     if not _interrupted:
-        _interrupted = True
+        _interrupted = signal.Signals(signum).name
         raise KeyboardInterrupt
+
+
+def swallowed() -> str | None:
+    """The signal whose KeyboardInterrupt Python swallowed, if one was, while the command goes
+    on: raised where exceptions are printed and ignored (a weakref callback of the import
+    machinery during start-up, a __del__), it never reached our handling. The training loop
+    and the exit path ask, so the interrupt still takes effect."""
+    return _interrupted or None
 
 
 def _swap(handlers: dict) -> dict | None:
@@ -46,6 +54,19 @@ def install() -> None:
     global _installed
     wanted = {sig: _interrupt for sig in SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
     _installed = _swap(wanted) is not None
+    if _installed:
+        sys.unraisablehook = _quiet_when_swallowed(sys.unraisablehook)
+
+
+def _quiet_when_swallowed(previous):
+    """Python prints "Exception ignored ... Traceback" for a KeyboardInterrupt that it swallows
+    (see `swallowed`); ours is acted on later, so it is no error to show."""
+
+    def hook(unraisable):
+        if not (_interrupted and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            previous(unraisable)
+
+    return hook
 
 
 def exiting() -> None:

@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 
+from ..interrupts import swallowed
+
 
 class StopFlag:
     requested: str | None = None  # the signal's name once one arrived
@@ -23,6 +25,7 @@ def stop_requests():
     """SIGINT/SIGTERM set a flag that the loop checks after each batch; a second one raises
     KeyboardInterrupt at once. Outside the main thread signals cannot be caught: no-op."""
     flag = StopFlag()
+    flag.requested = swallowed()  # a signal at start-up whose KeyboardInterrupt got lost
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return

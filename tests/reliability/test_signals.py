@@ -280,3 +280,65 @@ def test_a_python_warning_reaches_the_terminal_as_one_line(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "warning: overflow encountered in matmul\n"
+
+
+# --- (d) a KeyboardInterrupt that Python swallowed ---------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_swallowed_interrupt_still_stops_training(monkeypatch):
+    """Raised inside a weakref callback (as the import machinery's module locks have, during
+    start-up), the KeyboardInterrupt of our handler is printed and ignored by Python. The
+    signal still counts: the training loop stops at once, and the CLI exits 130 after it."""
+    import gc
+    import weakref
+
+    import numpy as np
+
+    import stackspec
+    from stackspec import interrupts
+
+    monkeypatch.setattr(interrupts, "_interrupted", False)
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    ref = weakref.ref(thing, lambda r: interrupts._interrupt(signal.SIGTERM, None))
+    del thing
+    gc.collect()  # the callback ran; its KeyboardInterrupt went nowhere
+    assert ref() is None and interrupts.swallowed() == "SIGTERM"
+    model = stackspec.parse("input 2\ndense 1\ntrain {\n  epochs 50\n  batch 2\n}\n").compile()
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    history = model.fit(X, X[:, 0], verbose=0)
+    assert history.stop_reason == "interrupted" and len(history["loss"]) == 0
+
+
+SWALLOWING_DRIVER = """
+import gc, signal, sys, weakref
+from stackspec import interrupts
+
+sys.argv = ["stackspec", *sys.argv[1:]]
+interrupts.install()
+
+
+class Thing:
+    pass
+
+
+thing = Thing()
+ref = weakref.ref(thing, lambda r: interrupts._interrupt(signal.SIGTERM, None))
+del thing
+gc.collect()  # Python swallows the KeyboardInterrupt raised in the callback
+
+from stackspec.__main__ import main
+
+main()
+"""
+
+
+def test_a_swallowed_interrupt_exits_130_from_the_cli(tmp_path):
+    files = {"m.stack": SPEC.replace("epochs 2", "epochs 100000"), "d.csv": CSV}
+    proc = spawn(tmp_path, TRAIN, files, driver=SWALLOWING_DRIVER)
+    stdout, stderr = finish(proc)
+    assert_interrupted(tmp_path, proc, stdout, stderr)
