@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["Diagnostic", "Spec", "SpecError", "load", "parse"]
+__all__ = ["Callback", "Diagnostic", "Spec", "SpecError", "load", "parse"]
 from .version import __version__ as __version__  # a constant only: no window for a signal
 
 # The public names load on first use (PEP 562), so that `python -m stackspec` runs no code of
 # ours before __main__ installs its signal handlers: importing the compiler takes long enough
 # for a Ctrl-C to land in it.
 _HOMES = {
+    "Callback": "training.callbacks",
     "Diagnostic": "diagnostics",
     "SpecError": "diagnostics",
     "Spec": "spec",
@@ -20,6 +21,7 @@ TYPE_CHECKING = False  # not typing's: importing typing alone is a window of its
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic, SpecError
     from .spec import Spec, load, parse
+    from .training.callbacks import Callback
 
 
 def __getattr__(name: str):

@@ -365,3 +365,73 @@ def test_validation_split_and_data_errors_through_the_api():
     assert "val_loss" in h and sum(len(b) for b in m.batches[-2:]) == 6
     with pytest.raises(stackspec.SpecError):
         m.fit(np.zeros((4, 3)), np.zeros(4), verbose=0)
+
+
+def test_callbacks_see_keras_hooks_in_order_and_can_stop_training():
+    import stackspec
+
+    calls = []
+
+    class Recorder(stackspec.Callback):
+        def on_train_begin(self, logs=None):
+            calls.append(("train_begin", self.model is model))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            calls.append(("epoch_begin", epoch))
+
+        def on_batch_end(self, batch, logs=None):
+            calls.append(("batch_end", batch, logs["size"]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            calls.append(("epoch_end", epoch, sorted(logs)))
+            if epoch == 1:
+                self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            calls.append(("train_end", sorted(logs)))
+
+    spec = stackspec.parse("input 2\ndense 1\ntrain {\n  epochs 5\n  batch 4\n}\n")
+    model = spec.compile("numpy")
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    history = model.fit(x, x[:, 0], validation_data=(x, x[:, 0]), callbacks=[Recorder()], verbose=0)
+    keys = ["loss", "val_loss"]
+    assert calls == [
+        ("train_begin", True),
+        ("epoch_begin", 0),
+        ("batch_end", 0, 4),
+        ("batch_end", 1, 2),
+        ("epoch_end", 0, keys),
+        ("epoch_begin", 1),
+        ("batch_end", 0, 4),
+        ("batch_end", 1, 2),
+        ("epoch_end", 1, keys),
+        ("train_end", keys),
+    ]
+    assert history.epoch == [1, 2]
+    assert history.stop_reason == "stopped"
+
+
+def test_a_callback_without_the_hooks_is_refused_up_front():
+    import stackspec
+
+    model = stackspec.parse("input 2\ndense 1\n").compile("numpy")
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(TypeError, match="on_train_begin"):
+        model.fit(x, x[:, 0], callbacks=[object()], verbose=0)
+
+
+def test_batch_size_is_kerass_name_for_batch():
+    import stackspec
+
+    model = stackspec.parse("input 2\ndense 1\ntrain {\n  epochs 1\n}\n").compile("numpy")
+    x = np.zeros((10, 2), np.float32)
+    seen = []
+
+    class Sizes(stackspec.Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(logs["size"])
+
+    model.fit(x, x[:, 0], batch_size=4, callbacks=[Sizes()], verbose=0)
+    assert seen == [4, 4, 2]
+    with pytest.raises(ValueError, match="batch or batch_size"):
+        model.fit(x, x[:, 0], batch=3, batch_size=4, verbose=0)

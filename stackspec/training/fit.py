@@ -20,6 +20,8 @@ progress live here once. docs/training.md explains each rule; the short version:
   training data (adapt.py), at the start of every fit; they are never trained.
 - Ctrl-C or SIGTERM stops after the current batch and keeps everything done so far (a second
   Ctrl-C raises KeyboardInterrupt at once).
+- Callbacks (callbacks.py) are called at Keras's points; one that sets `model.stop_training`
+  ends training after the current epoch (stop_reason "stopped").
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..diagnostics import UserError
 from ..layers import LAYERS
 from . import metrics as metric_fns
 from .adapt import adapt
+from .callbacks import CallbackList
 from .progress import Progress, stop_requests
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
@@ -47,7 +50,8 @@ class History(dict):
     """Per-epoch values keyed as Keras keys them: loss, val_loss, then NAME, val_NAME per metric.
 
     A dict of lists; `history.history` is the same dict (Keras compatibility). Attributes say how
-    training ended: stop_reason ("completed", "early_stop", "nan", "interrupted"), message,
+    training ended: stop_reason ("completed", "early_stop", "nan", "interrupted", "stopped" by a
+    callback), message,
     monitor, best_epoch (1-based) and best, restored_best, seconds (per epoch).
     """
 
@@ -153,19 +157,22 @@ def _what(value: float) -> str:
     return "nan" if math.isnan(value) else "infinite"
 
 
-def fit(model, X, y, validation=None, verbose="auto", **overrides) -> History:
-    """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None."""
+def fit(model, X, y, validation=None, verbose="auto", callbacks=None, **overrides) -> History:
+    """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None;
+    `callbacks` a list of callbacks.Callback."""
     train = resolve_settings(model.ir.train, **overrides)
+    callbacks = CallbackList(callbacks, model)
     progress = Progress(verbose, train["epochs"])
     try:
-        return _Loop(model, train, progress).run(X, y, validation)
+        return _Loop(model, train, progress, callbacks).run(X, y, validation)
     finally:
         progress.close()
 
 
 class _Loop:
-    def __init__(self, model, train: dict, progress: Progress):
+    def __init__(self, model, train: dict, progress: Progress, callbacks: CallbackList):
         self.model, self.train, self.progress = model, train, progress
+        self.callbacks = callbacks
         self.loss_name = train["loss"]["name"]
         self.metrics = train["metrics"]
 
@@ -192,14 +199,18 @@ class _Loop:
         rng = np.random.default_rng(train["seed"])
         self.snapshot = model._snapshot()  # weights at the start of the current epoch
         self.best_weights, self.wait = None, 0
+        self.last_logs: dict[str, float] = {}
         batches = math.ceil(used / bs)
         history.weights = "the initial weights"
+        model.stop_training = False
+        self.callbacks.call("on_train_begin", {})
         # Overflow on the way to a non-finite loss is reported once, by the NaN rule below.
         with stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for epoch in range(1, train["epochs"] + 1):
                 started = time.perf_counter()
                 order = rng.permutation(n) if train["shuffle"] else np.arange(n)
                 progress.start(epoch, batches)
+                self.callbacks.call("on_epoch_begin", epoch - 1, {})
                 done = self._epoch(X, y, order[:used], bs, epoch, stop)
                 if self._stops(history, epoch, done, batches, stop, validation, started):
                     break
@@ -210,6 +221,7 @@ class _Loop:
             history.restored_best = True
             history.weights = f"the weights of epoch {history.best_epoch}, the best"
         self._summary(history)
+        self.callbacks.call("on_train_end", self.last_logs)
         return history
 
     def _history(self, validation) -> History:
@@ -255,7 +267,13 @@ class _Loop:
         self.progress.end(epoch, logs, seconds)
         self.snapshot = self.model._snapshot()
         history.weights = f"the weights of epoch {epoch}"
+        self.last_logs = logs
+        self.callbacks.call("on_epoch_end", epoch - 1, dict(logs))
         if self._early_stop(history, epoch, logs[history.monitor]):
+            return True
+        if getattr(self.model, "stop_training", False):
+            history.stop_reason = "stopped"
+            history.message = f"stopped by a callback after epoch {epoch}"
             return True
         if stop.requested:
             history.stop_reason = "interrupted"
@@ -307,6 +325,9 @@ class _Loop:
             for name in names:
                 sums[name] += metric_fns.METRICS[name](out, yb, loss_name) * k
             progress.step(loss_sum, count)
+            if self.callbacks:
+                logs = {"batch": b - 1, "size": k, "loss": loss}
+                self.callbacks.call("on_batch_end", b - 1, logs)
             if stop.requested:
                 break
         return loss_sum, sums, b, count

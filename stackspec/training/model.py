@@ -99,6 +99,8 @@ class Model:
         early_stop: dict | bool | None = None,
         metrics: list[str] | None = None,
         verbose: int | str = "auto",
+        callbacks: list | None = None,
+        batch_size: int | None = None,
     ):
         """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
         `history.history`: loss, val_loss, then NAME, val_NAME per metric).
@@ -110,6 +112,8 @@ class Model:
         `early_stop`: a dict of patience/min_delta/restore_best, True for the defaults, False to
         turn off the spec's. X is (N, *input) or, for image inputs, flat (N, C*H*W). A
         non-finite loss or Ctrl-C ends training without an exception: see `history.stop_reason`.
+        `callbacks`: stackspec.Callback objects with Keras's hooks (callbacks.py); `batch_size` is
+        Keras's name for `batch`.
         """
         from . import data
         from .arrays import as_arrays
@@ -117,6 +121,9 @@ class Model:
 
         if validation_data is not None and validation_split:
             raise ValueError("give validation_data or validation_split, not both")
+        if batch is not None and batch_size is not None and batch != batch_size:
+            raise ValueError("give batch or batch_size, not both")
+        batch = batch_size if batch is None else batch
         X, y = as_arrays(self.ir, X, y, "<X, y>")
         validation = None
         if validation_split:
@@ -132,6 +139,7 @@ class Model:
             y,
             validation,
             verbose,
+            callbacks,
             epochs=epochs,
             batch=batch,
             seed=seed,
