@@ -233,6 +233,11 @@ def load_weights_into(model, path: str) -> None:
     "0 for none].",
 )
 @click.option("--valid", "valid_path", type=INPUT, help="Validation CSV.")
+@click.option(
+    "--weight-column",
+    help="A CSV column of per-row weights of the training loss, not a feature "
+    "[default: the train section's weight_column].",
+)
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the train section's.")
 @click.option("--batch", type=click.IntRange(min=1), help="Override the train section's.")
 @click.option(
@@ -250,6 +255,7 @@ def train(
     device,
     valid_split,
     valid_path,
+    weight_column,
     epochs,
     batch,
     seed,
@@ -273,15 +279,15 @@ def train(
     inputs = (("the spec", spec), ("the --data file", data_path), ("the --valid file", valid_path))
     real_out = plan_out_dir(out, inputs)
     seed = s.ir.train["seed"] if seed is None else seed
-    section = data_section(s.ir, target, drop, delimiter)
-    X, y, validation, learned, notes = training_arrays(
-        s.ir, section, data_path, target, valid_path, valid_split, seed
+    section = data_section(s.ir, target, drop, delimiter, weight=weight_column)
+    X, y, validation, learned, notes, w = training_arrays(
+        s.ir, section, data_path, target, valid_path, valid_split, seed, weight_column
     )
     click.echo("".join(f"note: {printable(n)}\n" for n in notes), err=True, nl=False)
     model = build_model(s, backend, device, seed)
     model.encoding = learned
     history = model.fit(
-        X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, verbose="auto"
+        X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, sample_weight=w
     )
     commit_outputs(real_out, lambda tmp: write_run(Path(tmp), s, model, history, sets), out)
     files = "weights.safetensors, history.csv, curves.png, spec.stack"

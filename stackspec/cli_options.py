@@ -142,12 +142,12 @@ def _delimiter(ctx, param, value):
     return value
 
 
-def data_section(ir, target: str | None, drop, delimiter, need_target: bool = True):
+def data_section(ir, target: str | None, drop, delimiter, need_target: bool = True, weight=None):
     """The data section in effect (None: the plain CSV rules); a usage error without a target
-    where one is needed."""
+    where one is needed. `weight`: train's --weight-column."""
     from .training.data_section import section_in_effect
 
-    section = section_in_effect(ir, target, drop, delimiter)
+    section = section_in_effect(ir, target, drop, delimiter, weight)
     if need_target and target is None and (section is None or not section["target"]):
         raise click.UsageError(
             "Missing option '--target' (or a `target` line in the spec's data section)."

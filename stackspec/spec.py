@@ -39,14 +39,15 @@ class Spec:
         """A CSV read by this spec's rules (its data section, if any): a Dataset with `X`, `y`
         (None without a target) and `encoding`, what the data section learned from this file's
         rows, or the given `encoding` (a trained model's) applied unchanged. Setting
-        `model.encoding = ds.encoding` stores it with the model's weights."""
+        `model.encoding = ds.encoding` stores it with the model's weights. With the train
+        section's `weight_column` in the file, `weights` holds it (for fit's sample_weight)."""
         from .training.data_section import dataset_for, read_learning, section_in_effect
 
         section = section_in_effect(self.ir, target)
         need = target is not None or bool(section and section["target"])
         if section is not None and encoding is None:
             return read_learning(path, self.ir, section, need)
-        return dataset_for(self.ir, section, path, target, encoding, need)
+        return dataset_for(self.ir, section, path, target, encoding, need, "read")
 
     def __repr__(self) -> str:
         return f"<Spec {self.file}: {len(self.ir.nodes)} layers, {self.ir.param_count:,} params>"

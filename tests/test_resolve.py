@@ -301,6 +301,8 @@ def test_train_defaults():
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
+        "class_weight": None,
+        "weight_column": None,
     }
 
 

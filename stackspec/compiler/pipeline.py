@@ -12,7 +12,7 @@ from . import memory
 from .data_settings import bind_data
 from .ir import FUSED_ACTIVATIONS, IR, final_activation
 from .resolve import resolve
-from .settings import bind_train
+from .settings import bind_train, check_classes
 from .shapes import ShapeInference, input_shape
 
 
@@ -67,6 +67,7 @@ def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Comp
         return Compiled(program, None, diags)
     ir = IR(shape, tuple(nodes), train, data)
     _check_labels(ir, diags)
+    check_classes(train, ir.output_shape, resolved.train, diags)
     memory.check(ir, diags, limits.memory, train["batch"])
     if diags.has_errors:
         return Compiled(program, None, diags)

@@ -6,7 +6,9 @@ Like the layer registry, each entry declares its arguments once; `bind_train` tu
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostics, Span, did_you_mean
+import math
+
+from ..diagnostics import Diagnostics, Span, did_you_mean, example_shape
 from ..grammar.syntax import Call
 from ..layers.args import Arg, bind
 
@@ -65,7 +67,12 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
     "early_stop": EARLY_STOP,
     "seed": (Arg("value", "int", positional=True, low=0, high=SEED_MAX),),
     "shuffle": (Arg("enabled", "bool", True, positional=True),),
+    "class_weight": (),  # `balanced` or a list of numbers, bound by hand below
+    "weight_column": (),  # a column name, bound by hand below
 }
+
+# The losses whose targets are classes, which `class_weight` weights (LANGUAGE.md §12).
+CLASS_LOSSES = ("crossentropy", "bce")
 
 
 def _choice_with_kwargs(
@@ -94,6 +101,8 @@ def defaults() -> dict:
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
+        "class_weight": None,
+        "weight_column": None,
     }
 
 
@@ -124,6 +133,7 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
     """Bind resolved setting calls; later duplicates are errors, unknown settings get a hint."""
     out = defaults()
     seen: dict[str, Span] = {}
+    loss_ok = True
     for call in calls:
         if not known_setting("train", call, SETTINGS, seen, diags):
             continue
@@ -135,6 +145,10 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             value = _metrics(call, diags)
         elif call.name == "early_stop":
             value = bind("early_stop", EARLY_STOP, call.args, call.kwargs, call.span, diags, names)
+        elif call.name == "class_weight":
+            value = _class_weight(call, diags)
+        elif call.name == "weight_column":
+            value = _column(call, diags)
         else:
             params = bind(
                 call.name, SETTINGS[call.name], call.args, call.kwargs, call.span, diags, names
@@ -142,6 +156,17 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             value = None if params is None else next(iter(params.values()))
         if value is not None:
             out[call.name] = value
+        elif call.name == "loss":
+            loss_ok = False  # reported; no loss to check class_weight against
+    loss = out["loss"]["name"]
+    if out["class_weight"] is not None and loss_ok and loss not in CLASS_LOSSES:
+        diags.error(
+            "E214",
+            f"class_weight weights classes, but loss {loss} has none",
+            seen["class_weight"],
+            "class_weight needs loss crossentropy or bce; weight the rows of any loss with "
+            "`weight_column`",
+        )
     return out
 
 
@@ -162,3 +187,84 @@ def _metrics(call: Call, diags: Diagnostics) -> list[str] | None:
         else:
             names.append(v.text)
     return names
+
+
+def _class_weight(call: Call, diags: Diagnostics) -> str | list[float] | None:
+    """`class_weight balanced` or `class_weight [w0, w1, ...]`: numbers >= 0, not all zero.
+    Whether the list has one weight per class is checked against the model (check_classes)."""
+    for kw in call.kwargs:
+        diags.error("E202", f"class_weight: unknown keyword '{kw.name}'", kw.span)
+    form = "write `class_weight balanced` or `class_weight [w0, w1, ...]`, a weight per class"
+    if len(call.args) != 1:
+        diags.error("E206", "class_weight: expected balanced or a list of weights", call.span, form)
+        return None
+    v = call.args[0]
+    if v.kind == "name" and v.text == "balanced":
+        return "balanced"
+    if v.kind != "list":
+        diags.error(
+            "E204", f"class_weight: expected balanced or a list, got {v.text}", v.span, form
+        )
+        return None
+    weights = []
+    for item in v.value:
+        if item.kind != "number" or isinstance(item.value, bool):
+            diags.error("E204", f"class_weight: expected a number, got {item.text}", item.span)
+        elif not (math.isfinite(item.value) and item.value >= 0):
+            diags.error("E205", f"class_weight: weight {item.text} is not >= 0", item.span)
+        else:
+            weights.append(float(item.value))
+    if len(weights) != len(v.value):
+        return None
+    if not any(weights):
+        diags.error("E205", "class_weight: every weight is 0", v.span, "give some class a weight")
+        return None
+    return weights
+
+
+def _column(call: Call, diags: Diagnostics) -> str | None:
+    """`weight_column w` or `weight_column "my weights"`: one column name."""
+    for kw in call.kwargs:
+        diags.error("E202", f"{call.name}: unknown keyword '{kw.name}'", kw.span)
+    if len(call.args) == 1 and call.args[0].kind in ("name", "string"):
+        return str(call.args[0].value)
+    where = call.args[0].span if call.args else call.span
+    got = call.args[0].text if len(call.args) == 1 else f"{len(call.args)} values"
+    diags.error("E204", f"{call.name}: expected a column name, got {got}", where)
+    return None
+
+
+def class_count(loss: str, output_shape: tuple) -> int | None:
+    """The classes that class_weight weights: crossentropy's logits, bce's 0 and 1 (one output
+    only); None when the model's output has no such classes."""
+    if loss == "crossentropy" and len(output_shape) == 1:
+        return output_shape[0]
+    if loss == "bce" and tuple(output_shape) == (1,):
+        return 2
+    return None
+
+
+def check_classes(train: dict, output_shape: tuple, calls: list[Call], diags: Diagnostics):
+    """A class_weight list must have one weight per class of the model's output (E214)."""
+    weights = train["class_weight"]
+    if weights is None:
+        return
+    span = next(c.span for c in calls if c.name == "class_weight")
+    loss = train["loss"]["name"]
+    classes = class_count(loss, output_shape)
+    if classes is None:
+        diags.error(
+            "E214",
+            f"class_weight needs one class per example: loss {loss} on outputs of shape "
+            f"{example_shape(output_shape)} has none",
+            span,
+            "bce: end with `dense 1`; crossentropy: end with `dense K` for K classes",
+        )
+    elif isinstance(weights, list) and len(weights) != classes:
+        what = "the model's outputs" if loss == "crossentropy" else "bce's classes 0 and 1"
+        diags.error(
+            "E214",
+            f"class_weight lists {len(weights)} weights, but {what} make {classes} classes",
+            span,
+            f"give {classes} weights, one per class, or `class_weight balanced`",
+        )

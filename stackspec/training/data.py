@@ -43,6 +43,7 @@ from ..diagnostics import (
     example_shape,
 )
 from ..inputs import Bound, decode, display_name, read_bytes
+from . import weight_column
 from .cells import Problem, shown_columns
 from .cells import cell_error as _cell_error
 from .cells import cell_problem as _cell
@@ -83,6 +84,7 @@ class Dataset:
     keep: dict[str, list[str]] | None = None  # `keep` columns, copied through to predict
     notes: list[str] | None = None  # one-line notes for the user (rows dropped, ...)
     encoding: dict | None = None  # what a data section learned (encoding.py)
+    weights: np.ndarray | None = None  # float32 (N,) from a weight column (weight_column.py)
 
     def __len__(self) -> int:
         return len(self.X)
@@ -180,14 +182,22 @@ def _check_header(header: list[str], target: str | None, need_target: bool, d: D
     d.raise_if_errors()
 
 
-def read_csv(path: str | Path, ir, target: str | None, need_target: bool = True) -> Dataset:
+def read_csv(
+    path: str | Path,
+    ir,
+    target: str | None,
+    need_target: bool = True,
+    weight: str | None = None,
+    weights: str = "ignore",
+) -> Dataset:
     """Load a CSV for `ir`: features shaped as its input; the `target` column as labels.
 
     With need_target=False (predict), a `target` column that is absent is simply not there to
-    drop; with need_target=True it must exist.
+    drop; with need_target=True it must exist. `weight` names a weight column, never a feature;
+    `weights` says whether it is read into `Dataset.weights` (weight_column.MODES).
     """
     with _no_gc():
-        return _read_csv(path, ir, target, need_target)
+        return _read_csv(path, ir, target, need_target, weight, weights)
 
 
 @contextmanager
@@ -228,12 +238,14 @@ def _rows_again(path, raw: bytes | None, file: str) -> list[Row]:
     return _split_rows(decode(raw, path, "E501"), Diagnostics(file))[1]
 
 
-def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Dataset:
+def _read_csv(path, ir, target: str | None, need_target: bool, weight, weights) -> Dataset:
     d = Diagnostics(display_name(path))
     header, rows, plain, table = _read_table(path, d)
     _check_header(header, target, need_target, d)
     t = header.index(target) if target in header else None
-    feature_cols = [i for i in range(len(header)) if i != t]
+    w = weight_column.column(header, weight, weights, {} if t is None else {t: "the target"}, d)
+    d.raise_if_errors()
+    feature_cols = [i for i in range(len(header)) if i not in (t, w)]
     need = math.prod(ir.input)
     if len(feature_cols) != need:
         hint = ""
@@ -262,9 +274,11 @@ def _read_csv(path: str | Path, ir, target: str | None, need_target: bool) -> Da
     y = None
     if t is not None and need_target:
         y = _targets(table[:, t], rows, t, header[t], ir, d)
-    return Dataset(
-        X, y, [header[i] for i in feature_cols], header[t] if t is not None else None, d.file
-    )
+    sample = None
+    if w is not None and weights != "ignore":
+        sample = weight_column.checked(table[:, w], rows, w, header, d)
+    target_name = header[t] if t is not None else None
+    return Dataset(X, y, [header[i] for i in feature_cols], target_name, d.file, weights=sample)
 
 
 def _parse_cells(header: list[str], rows: list[Row], plain: bool, d: Diagnostics):

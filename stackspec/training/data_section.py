@@ -13,22 +13,24 @@ import numpy as np
 from ..compiler.data_settings import defaults
 from ..diagnostics import Diagnostics, Span, example_shape
 from ..inputs import display_name, read_bytes, read_text
-from . import encoding
+from . import encoding, weight_column
 from .data import STREAM_BOUND, Dataset, _check_header, _split_rows, _targets, read_csv, split
 from .tables import is_parquet, parquet_text_rows
 
 DELIMITERS = ",;\t|"  # the ones `delimiter auto` chooses among; on a tie, the earlier one
 
 
-def section_in_effect(ir, target: str | None, drop=(), delimiter: str | None = None):
-    """The spec's data section with the command line's (or the API's) --target, --drop and
-    --delimiter over it; None when neither gives one (the plain CSV rules of data.py)."""
+def section_in_effect(ir, target: str | None, drop=(), delimiter: str | None = None, weight=None):
+    """The spec's data section with the command line's (or the API's) --target, --drop,
+    --delimiter and --weight-column over it; None when neither gives one (the plain CSV rules of
+    data.py). Its "weight" is the weight column in effect (weight_column.in_effect)."""
     if ir.data is None and not drop and delimiter is None:
         return None
     section = dict(defaults() if ir.data is None else ir.data)
     section.update({k: v for k, v in (("drop", list(drop)), ("delimiter", delimiter)) if v})
     if target is not None:
         section["target"] = [target]
+    section["weight"] = weight_column.in_effect(ir, weight)
     return section
 
 
@@ -42,9 +44,9 @@ def sniff(text: str) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def _raw(path, ir, section: dict, need_target: bool):
+def _raw(path, ir, section: dict, need_target: bool, weights: str = "ignore"):
     """Header, rows, column roles and the diagnostics of one file; incomplete rows dropped for
-    `missing drop` (with a note saying how many)."""
+    `missing drop` (with a note saying how many). `weights`: weight_column.MODES."""
     d = Diagnostics(display_name(path))
     if is_parquet(path):  # typed columns, no delimiter: the same cells a CSV would give
         header, rows = parquet_text_rows(read_bytes(path, "data file", "E501", STREAM_BOUND), d)
@@ -53,7 +55,7 @@ def _raw(path, ir, section: dict, need_target: bool):
         delimiter = sniff(text) if section["delimiter"] == "auto" else section["delimiter"]
         header, rows, _ = _split_rows(text, d, delimiter)
     _check_header(header, None, False, d)
-    cols = encoding.resolve_columns(header, section, need_target, d)
+    cols = encoding.resolve_columns(header, section, need_target, d, weights)
     encoding.check_count(header, cols, section, ir, d)
     notes = []
     if section["missing"] == "drop":
@@ -71,17 +73,19 @@ def _raw(path, ir, section: dict, need_target: bool):
 
 def read_training(path, ir, section: dict, valid_path, valid_split, seed: int):
     """(training Dataset, validation Dataset or None, what the section learned)."""
-    header, rows, cols, d, notes = _raw(path, ir, section, True)
+    header, rows, cols, d, notes = _raw(path, ir, section, True, "require")
+    weights = _weights(header, rows, cols, d)
     held = []
     if valid_path is None:
         fraction = 0.3 if valid_split is None else valid_split
         keep, held = split(len(rows), fraction, seed, d.file)
         train_rows, held_rows = [rows[i] for i in keep], [rows[i] for i in held]
+        weights = None if weights is None else weights[keep]
     else:
         train_rows, held_rows = rows, []
     learned = encoding.learn(section, header, train_rows, cols, d)
     train = _dataset(section, learned, header, train_rows, cols, ir, True, d)
-    train.notes = notes
+    train.notes, train.weights = notes, weights
     if valid_path is not None:
         return train, read_encoded(valid_path, ir, section, learned, True), learned
     if not len(held):
@@ -89,10 +93,12 @@ def read_training(path, ir, section: dict, valid_path, valid_split, seed: int):
     return train, _dataset(section, learned, header, held_rows, cols, ir, True, d), learned
 
 
-def read_encoded(path, ir, section: dict, learned: dict | None, need_target: bool) -> Dataset:
+def read_encoded(
+    path, ir, section: dict, learned: dict | None, need_target: bool, weights: str = "ignore"
+) -> Dataset:
     """A file encoded with what training learned (from the weight file). Without it, only a
     section that learns nothing from data (listed labels, `missing error|zero|drop`) works."""
-    header, rows, cols, d, notes = _raw(path, ir, section, need_target)
+    header, rows, cols, d, notes = _raw(path, ir, section, need_target, weights)
     if learned is None:
         if section["labels"] == "auto" or section["missing"] in ("mean", "median"):
             d.error(
@@ -104,17 +110,24 @@ def read_encoded(path, ir, section: dict, learned: dict | None, need_target: boo
         learned = encoding.learn(section, header, [], cols, d)
     ds = _dataset(section, learned, header, rows, cols, ir, need_target, d)
     ds.notes = notes
+    if weights != "ignore":
+        ds.weights = _weights(header, rows, cols, d)
     return ds
 
 
 def read_learning(path, ir, section: dict, need_target: bool) -> Dataset:
     """A file encoded with what the section learns from all of its rows (the Python API's
     read_data), read once: stdin works too."""
-    header, rows, cols, d, notes = _raw(path, ir, section, need_target)
+    header, rows, cols, d, notes = _raw(path, ir, section, need_target, "read")
     learned = encoding.learn(section, header, rows, cols, d)
     ds = _dataset(section, learned, header, rows, cols, ir, need_target, d)
-    ds.notes = notes
+    ds.notes, ds.weights = notes, _weights(header, rows, cols, d)
     return ds
+
+
+def _weights(header, rows, cols, d) -> np.ndarray | None:
+    """Every row's weight, before the validation split (a bad cell is an error wherever it is)."""
+    return None if cols.weight is None else weight_column.from_cells(header, rows, cols.weight, d)
 
 
 def _dataset(section, learned, header, rows, cols, ir, need_target, d) -> Dataset:
@@ -158,27 +171,34 @@ def _wrong_output(d: Diagnostics, what: str, out, hint: str) -> None:
     d.raise_if_errors()
 
 
-def training_arrays(ir, section, path, target, valid_path, valid_split, seed: int):
-    """(X, y, validation or None, learned or None, notes) for `stackspec train`: the plain
-    rules of data.py without a section, the section's otherwise."""
+def training_arrays(ir, section, path, target, valid_path, valid_split, seed: int, weight=None):
+    """(X, y, validation or None, learned or None, notes, weights or None) for `stackspec
+    train`: the plain rules of data.py without a section, the section's otherwise. `weight` is
+    --weight-column (the train section's weight_column when None)."""
     if section is None:
-        ds = read_csv(path, ir, target)
-        X, y, validation = ds.X, ds.y, None
+        weight = weight_column.in_effect(ir, weight)
+        ds = read_csv(path, ir, target, weight=weight, weights="require")
+        X, y, w, validation = ds.X, ds.y, ds.weights, None
         if valid_path:
-            vd = read_csv(valid_path, ir, target)
+            vd = read_csv(valid_path, ir, target, weight=weight)
             validation = (vd.X, vd.y)
         else:
             keep, held = split(len(X), 0.3 if valid_split is None else valid_split, seed, ds.file)
             if len(held):
                 X, y, validation = X[keep], y[keep], (X[held], y[held])
-        return X, y, validation, None, []
+                w = None if w is None else w[keep]
+        return X, y, validation, None, [], w
     train, valid, learned = read_training(path, ir, section, valid_path, valid_split, seed)
     validation = None if valid is None else (valid.X, valid.y)
-    return train.X, train.y, validation, learned, train.notes
+    return train.X, train.y, validation, learned, train.notes, train.weights
 
 
-def dataset_for(ir, section, path, target, learned, need_target: bool = True) -> Dataset:
-    """A file for evaluate (need_target) or predict, by the rules `training_arrays` used."""
+def dataset_for(
+    ir, section, path, target, learned, need_target: bool = True, weights: str = "ignore"
+) -> Dataset:
+    """A file for evaluate (need_target) or predict, by the rules `training_arrays` used; the
+    weight column is left out of the features, and read only as `weights` says."""
     if section is None:
-        return read_csv(path, ir, target, need_target=need_target)
-    return read_encoded(path, ir, section, learned, need_target)
+        weight = weight_column.in_effect(ir)
+        return read_csv(path, ir, target, need_target, weight, weights)
+    return read_encoded(path, ir, section, learned, need_target, weights)

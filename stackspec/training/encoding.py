@@ -18,6 +18,7 @@ import numpy as np
 
 from ..compiler.data_settings import value_key
 from ..diagnostics import MAX_REPORTED, Diagnostics, Span, did_you_mean, example_shape
+from . import weight_column
 from .cells import Problem, cell_error, cell_problem, ragged, report, shown_columns
 
 Row = tuple[int, list[str]]  # (the line the row starts on, its cells)
@@ -31,10 +32,15 @@ class Columns:
     targets: list[int]
     features: list[int]
     keep: list[int]
+    weight: int | None = None  # a weight column (weight_column.py), never a feature
 
 
-def resolve_columns(header: list[str], section: dict, need_target: bool, d: Diagnostics):
-    """Each name of the section found in the header (E504 with a did-you-mean otherwise)."""
+def resolve_columns(
+    header: list[str], section: dict, need_target: bool, d: Diagnostics, weights: str = "ignore"
+):
+    """Each name of the section found in the header (E504 with a did-you-mean otherwise).
+    `section["weight"]`, if any, is the weight column, set aside as the target is; `weights`
+    says whether it must be there (weight_column.MODES)."""
     index = {name: i for i, name in enumerate(header)}
     shown = shown_columns(header)
     for role in ("target", "drop", "keep", "categorical"):
@@ -48,9 +54,18 @@ def resolve_columns(header: list[str], section: dict, need_target: bool, d: Diag
                 )
     d.raise_if_errors()
     targets = [index[n] for n in section["target"] if n in index]
-    aside = set(targets) | {index[n] for n in (*section["drop"], *section["keep"])}
+    taken = {
+        index[n]: f"in `{role}`"
+        for role in ("drop", "keep", "categorical")
+        for n in section[role]
+        if n in index
+    }
+    taken.update({i: "the target" for i in targets})
+    weight = weight_column.column(header, section.get("weight"), weights, taken, d)
+    d.raise_if_errors()
+    aside = set(targets) | {index[n] for n in (*section["drop"], *section["keep"])} | {weight}
     features = [i for i in range(len(header)) if i not in aside]
-    return Columns(targets, features, [index[n] for n in section["keep"]])
+    return Columns(targets, features, [index[n] for n in section["keep"]], weight)
 
 
 def feature_names(header: list[str], cols: Columns, section: dict) -> list[str]:

@@ -38,6 +38,7 @@ from . import metrics as metric_fns
 from .adapt import adapt
 from .callbacks import CallbackList
 from .progress import Progress, stop_requests
+from .weighting import example_weights
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
 
@@ -157,14 +158,18 @@ def _what(value: float) -> str:
     return "nan" if math.isnan(value) else "infinite"
 
 
-def fit(model, X, y, validation=None, verbose="auto", callbacks=None, **overrides) -> History:
+def fit(
+    model, X, y, validation=None, verbose="auto", callbacks=None, sample_weight=None, **overrides
+) -> History:
     """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None;
-    `callbacks` a list of callbacks.Callback."""
+    `callbacks` a list of callbacks.Callback; `sample_weight` (N,) weights of the examples,
+    multiplied by train["class_weight"]'s (weighting.py)."""
     train = resolve_settings(model.ir.train, **overrides)
     callbacks = CallbackList(callbacks, model)
     progress = Progress(verbose, train["epochs"])
     try:
-        return _Loop(model, train, progress, callbacks).run(X, y, validation)
+        w = example_weights(model.ir, train.get("class_weight"), y, sample_weight, progress.log)
+        return _Loop(model, train, progress, callbacks).run(X, y, validation, w)
     finally:
         progress.close()
 
@@ -176,8 +181,9 @@ class _Loop:
         self.loss_name = train["loss"]["name"]
         self.metrics = train["metrics"]
 
-    def run(self, X, y, validation) -> History:
+    def run(self, X, y, validation, w=None) -> History:
         model, train, progress = self.model, self.train, self.progress
+        self.w = w  # per-example weights of the training loss, or None
         n, bs = len(X), train["batch"]
         used = n
         batchnorm = has_batchnorm(model.ir)
@@ -314,7 +320,9 @@ class _Loop:
         for b, start in enumerate(range(0, len(order), bs), 1):
             idx = order[start : start + bs]
             xb, yb = X[idx], y[idx]
-            loss, out = model._train_step(xb, yb)
+            # Unweighted, the step is called as before weights existed (any backend's works).
+            step = (xb, yb) if self.w is None else (xb, yb, self.w[idx])
+            loss, out = model._train_step(*step)
             if not math.isfinite(loss):
                 self.nan_at = (epoch, b, _what(loss))
                 progress.close()

@@ -40,11 +40,17 @@ class Model:
         train["loss"], and seed the dropout RNG from train["seed"]."""
         raise NotImplementedError
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def _train_step(
+        self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
         """One step in training mode on a batch: forward, loss (mean over the batch), backward,
         optimizer update, batchnorm running statistics. Returns (loss, float32 outputs), the
         outputs as _predict_batch gives them (logits for bce/crossentropy).
-        y is float32 for mse/mae/huber/bce and int64 class labels for crossentropy."""
+        y is float32 for mse/mae/huber/bce and int64 class labels for crossentropy.
+        `w`: float32 (N,) per-example weights (class and sample weights) or None; weighted, the
+        loss is Keras's sum_i w_i * l_i / N, l_i example i's loss averaged over its outputs
+        (numerics.loss_and_grad). The training loop passes only x and y when there are no
+        weights."""
         raise NotImplementedError
 
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -101,6 +107,8 @@ class Model:
         verbose: int | str = "auto",
         callbacks: list | None = None,
         batch_size: int | None = None,
+        class_weight=None,
+        sample_weight=None,
     ):
         """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
         `history.history`: loss, val_loss, then NAME, val_NAME per metric).
@@ -113,11 +121,14 @@ class Model:
         turn off the spec's. X is (N, *input) or, for image inputs, flat (N, C*H*W). A
         non-finite loss or Ctrl-C ends training without an exception: see `history.stop_reason`.
         `callbacks`: stackspec.Callback objects with Keras's hooks (callbacks.py); `batch_size` is
-        Keras's name for `batch`.
+        Keras's name for `batch`. `class_weight` ("balanced", a list with a weight per class, or
+        Keras's dict {class: weight}) replaces the spec's; `sample_weight` (N,) weighs each
+        example of X; both weigh the training loss only (weighting.py).
         """
         from . import data
         from .arrays import as_arrays
         from .fit import fit as run_fit
+        from .weighting import check_sample_weight
 
         if validation_data is not None and validation_split:
             raise ValueError("give validation_data or validation_split, not both")
@@ -125,12 +136,15 @@ class Model:
             raise ValueError("give batch or batch_size, not both")
         batch = batch_size if batch is None else batch
         X, y = as_arrays(self.ir, X, y, "<X, y>")
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, len(X))
         validation = None
         if validation_split:
             seed_ = self.ir.train["seed"] if seed is None else seed
             keep, held = data.split(len(X), validation_split, seed_)
             validation = (X[held], y[held])
             X, y = X[keep], y[keep]
+            sample_weight = None if sample_weight is None else sample_weight[keep]
         elif validation_data is not None:
             validation = as_arrays(self.ir, *validation_data, "<validation_data>")
         self.history = run_fit(
@@ -140,6 +154,8 @@ class Model:
             validation,
             verbose,
             callbacks,
+            sample_weight,
+            class_weight=class_weight,
             epochs=epochs,
             batch=batch,
             seed=seed,

@@ -72,11 +72,11 @@ class NumpyModel(Model):
         self._optimizer = Optimizer(train["optimizer"], self._flat_params, self._flat_grads)
         self._ctx.rng = np.random.default_rng([DROPOUT_STREAM, train["seed"]])
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def _train_step(self, x: np.ndarray, y: np.ndarray, w=None) -> tuple[float, np.ndarray]:
         if self._optimizer is None:
             raise RuntimeError("_begin_training must be called before _train_step")
         out, backprop = self.logits(np.asarray(x, dtype=np.float32), True)
-        loss, dout = loss_and_grad(self._loss, out, y)
+        loss, dout = loss_and_grad(self._loss, out, y, w)
         backprop(dout)
         self._optimizer.step()
         return loss, out

@@ -194,14 +194,24 @@ class TorchModel(Model, nn.Module):
     def _aligned(self, out: torch.Tensor, y: np.ndarray) -> torch.Tensor:
         return out.reshape(aligned_shape(out.shape, y.shape, self._loss_name))
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def _weighted_loss(self, out: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
+        """Keras's weighted loss: sum_i w_i * l_i / N, l_i the mean over example i's outputs."""
+        values = self._loss(out, y, reduction="none")
+        per_example = values.reshape(len(values), -1).mean(dim=1)
+        return (per_example * w).sum() / len(values)
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray, w=None) -> tuple[float, np.ndarray]:
         if self._optimizer is None:
             raise RuntimeError("_begin_training must be called before _train_step")
-        # Both copies to the device before the forward: a copy from pageable host memory
+        # Every copy to the device before the forward: a copy from pageable host memory
         # queued after the forward's kernels would make the host wait for them.
         xb, yb = self._tensor(x), self._tensor(y, self._labels)
+        wb = None if w is None else self._tensor(w)
         out = self.logits(xb)
-        loss = self._loss(self._aligned(out, y), yb)
+        if wb is None:
+            loss = self._loss(self._aligned(out, y), yb)
+        else:
+            loss = self._weighted_loss(self._aligned(out, y), yb, wb)
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._optimizer.step()
