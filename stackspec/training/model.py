@@ -114,6 +114,8 @@ class Model:
         non-finite loss or Ctrl-C ends training without an exception: see `history.stop_reason`.
         `callbacks`: stackspec.Callback objects with Keras's hooks (callbacks.py); `batch_size` is
         Keras's name for `batch`.
+        `metrics`: names (docs/training.md "Metrics"); top_k_accuracy's k is given as
+        {"name": "top_k_accuracy", "k": 3}, else the spec's (5 by default).
         """
         from . import data
         from .arrays import as_arrays
@@ -174,7 +176,10 @@ class Model:
 
         X, y = as_arrays(self.ir, X, y)
         train = self.ir.train
-        return evaluate_arrays(self, X, y, train["loss"], train["metrics"], batch or train["batch"])
+        batch = batch or train["batch"]
+        return evaluate_arrays(
+            self, X, y, train["loss"], train["metrics"], batch, train.get("top_k")
+        )
 
     def save(self, path) -> None:
         """Write every weight and running statistic to a safetensors file (atomically)."""
