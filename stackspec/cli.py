@@ -12,8 +12,10 @@ import warnings
 
 import click
 
-from .cli_data import schema, warn_not_finite, warn_not_finite_rows
+from .cli_data import schema, warn_not_finite_rows
+from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
+from .cli_model import build_model, load_spec, load_weights_into
 from .cli_options import (
     DATA_HELP,
     INPUT,
@@ -30,15 +32,6 @@ from .cli_options import (
 from .compiler.settings import SEED_MAX
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
 from .interrupts import exit_interrupted, exit_now, exiting, install, swallowed
-
-
-def load_spec(path: str, sets: tuple[str, ...]):
-    from .spec import load
-
-    spec = load(path, parse_sets(sets), limits=current_limits())
-    if spec.warnings:
-        click.echo(render_all(spec.warnings, spec.source), err=True)
-    return spec
 
 
 def check_memory(spec, batch: int) -> None:
@@ -206,20 +199,6 @@ def fmt(specs, check_only, sets):
 # --- train, evaluate, predict ---------------------------------------------------------------
 
 
-def build_model(spec, backend: str, device: str, seed: int | None = None):
-    """spec.compile with `device` for torch only; --device cuda with numpy is a usage error."""
-    if backend != "torch" and device == "cuda":
-        raise click.UsageError("--device cuda needs --backend torch")
-    options = {"device": device} if backend == "torch" else {}
-    return spec.compile(backend, seed=seed, **options)
-
-
-def load_weights_into(model, path: str) -> None:
-    notes = model._load_file(path)
-    if notes:
-        click.echo(render_all(notes), err=True)
-
-
 @main.command()
 @click.argument("spec", type=INPUT)
 @click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
@@ -303,30 +282,6 @@ def train(
 @click.argument("spec", type=INPUT)
 @click.option("--weights", required=True, type=INPUT)
 @click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
-@click.option("--target", help="The CSV column of true values [default: the data section's].")
-@data_options
-@backend_options
-@spec_options
-def evaluate(spec, weights, data_path, target, drop, delimiter, backend, device, sets):
-    """Print the loss and metrics of trained weights on a CSV (evaluation mode)."""
-    from .training.data_section import dataset_for
-
-    one_stdin(SPEC=spec, **{"--weights": weights, "--data": data_path})
-    s = load_spec(spec, sets)
-    model = build_model(s, backend, device)
-    load_weights_into(model, weights)
-    section = data_section(s.ir, target, drop, delimiter)
-    ds = dataset_for(s.ir, section, data_path, target, model.encoding)
-    results = model.evaluate(ds.X, ds.y)
-    for name, value in results.items():
-        click.echo(f"{name}: {value:.6g}")
-    warn_not_finite(results)
-
-
-@main.command()
-@click.argument("spec", type=INPUT)
-@click.option("--weights", required=True, type=INPUT)
-@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
 @click.option("--target", help="A column to ignore if present (the true values).")
 @click.option("-o", "--output", type=click.Path(), help="CSV file [default: stdout]")
 @data_options
@@ -353,6 +308,7 @@ def predict(spec, weights, data_path, target, output, drop, delimiter, backend, 
 
 
 main.add_command(schema)
+main.add_command(evaluate)
 
 
 def run() -> None:

@@ -44,7 +44,25 @@ OPTIMIZERS: dict[str, tuple[Arg, ...]] = {
     ),
 }
 
-METRICS = ("mae", "mse", "accuracy")
+REGRESSION = ("mse", "mae", "huber")
+CLASSIFIERS = ("bce", "crossentropy")
+# Each metric and the losses it has a meaning for (training/metrics.py defines them); listing a
+# metric with another loss is E214, as is a fit(metrics=[...]) override (a ValueError).
+METRICS: dict[str, tuple[str, ...]] = {
+    "mae": tuple(LOSSES),
+    "mse": tuple(LOSSES),
+    "accuracy": tuple(LOSSES),
+    "rmse": REGRESSION,
+    "r2": REGRESSION,
+    "precision": CLASSIFIERS,
+    "recall": CLASSIFIERS,
+    "f1": CLASSIFIERS,
+    "auc": ("bce",),
+    "top_k_accuracy": ("crossentropy",),
+}
+# `metrics accuracy top_k_accuracy k=3`: k is top_k_accuracy's, the IR's `top_k` (None when the
+# metric is not listed; fit then uses this default).
+TOP_K = Arg("k", "int", 5, low=1)
 
 # The largest seed: the spec's `seed`, --seed and the API's seed= share it; every backend's RNG
 # (NumPy's SeedSequence, torch.manual_seed) takes it.
@@ -98,6 +116,7 @@ def defaults() -> dict:
         "batch": 32,
         "epochs": 10,
         "metrics": [],
+        "top_k": None,
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
@@ -142,7 +161,7 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
         elif call.name == "optimizer":
             value = _choice_with_kwargs(call, OPTIMIZERS, diags, names)
         elif call.name == "metrics":
-            value = _metrics(call, diags)
+            value, out["top_k"] = _metrics(call, diags, names)
         elif call.name == "early_stop":
             value = bind("early_stop", EARLY_STOP, call.args, call.kwargs, call.span, diags, names)
         elif call.name == "class_weight":
@@ -156,8 +175,7 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             value = None if params is None else next(iter(params.values()))
         if value is not None:
             out[call.name] = value
-        elif call.name == "loss":
-            loss_ok = False  # reported; no loss to check class_weight against
+        loss_ok &= call.name != "loss" or value is not None
     loss = out["loss"]["name"]
     if out["class_weight"] is not None and loss_ok and loss not in CLASS_LOSSES:
         diags.error(
@@ -167,13 +185,14 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             "class_weight needs loss crossentropy or bce; weight the rows of any loss with "
             "`weight_column`",
         )
+    if "metrics" in seen and loss_ok:
+        _metrics_fit_loss(next(c for c in calls if c.name == "metrics"), out["loss"], diags)
     return out
 
 
-def _metrics(call: Call, diags: Diagnostics) -> list[str] | None:
-    names = []
-    for kw in call.kwargs:
-        diags.error("E202", f"metrics: unknown keyword '{kw.name}'", kw.span, "list metric names")
+def _metrics(call: Call, diags: Diagnostics, names) -> tuple[list[str], int | None]:
+    """(metric names, top_k); k= belongs to top_k_accuracy, wherever it is in the list."""
+    metrics = []
     for v in call.args:
         if v.kind != "name" or v.text not in METRICS:
             diags.error(
@@ -182,11 +201,48 @@ def _metrics(call: Call, diags: Diagnostics) -> list[str] | None:
                 v.span,
                 "valid: " + ", ".join(METRICS),
             )
-        elif v.text in names:
+        elif v.text in metrics:
             diags.error("E207", f"metrics: '{v.text}' given twice", v.span)
         else:
-            names.append(v.text)
-    return names
+            metrics.append(v.text)
+    top_k = "top_k_accuracy" in metrics
+    for kw in call.kwargs:
+        if kw.name != TOP_K.name or not top_k:
+            hint = "k= belongs to top_k_accuracy" if kw.name == TOP_K.name else "list metric names"
+            diags.error("E202", f"metrics: unknown keyword '{kw.name}'", kw.span, hint)
+    if not top_k:
+        return metrics, None
+    given = tuple(kw for kw in call.kwargs if kw.name == TOP_K.name)
+    params = bind("metrics top_k_accuracy", (TOP_K,), (), given, call.span, diags, names)
+    return metrics, None if params is None else params["k"]
+
+
+def _metrics_fit_loss(call: Call, loss: dict, diags: Diagnostics) -> None:
+    """E214 at each listed metric that has no meaning for the loss (accuracy fits every loss)."""
+    for name in dict.fromkeys(v.text for v in call.args if v.text in METRICS):
+        problem = loss_mismatch(name, loss["name"])
+        if problem:
+            span = next(v.span for v in call.args if v.text == name)
+            diags.error("E214", f"metrics: {problem}", span, metric_hint(name))
+
+
+def loss_mismatch(metric: str, loss: str) -> str | None:
+    """`auc needs loss bce, not mse`, or None when the metric fits the loss."""
+    fits = METRICS[metric]
+    if loss in fits:
+        return None
+    needs = fits[0] if len(fits) == 1 else f"{', '.join(fits[:-1])} or {fits[-1]}"
+    return f"{metric} needs loss {needs}, not {loss}"
+
+
+def metric_hint(name: str) -> str:
+    """What a metric is for, said when it is listed with a loss it does not fit."""
+    return {
+        "rmse": "rmse and r2 compare a regression model's outputs with its targets",
+        "r2": "rmse and r2 compare a regression model's outputs with its targets",
+        "auc": "auc ranks the probabilities of a binary classifier (loss bce)",
+        "top_k_accuracy": "top_k_accuracy asks whether the label is among the k likeliest classes",
+    }.get(name, f"{name} counts a classifier's decisions (loss bce or crossentropy)")
 
 
 def _class_weight(call: Call, diags: Diagnostics) -> str | list[float] | None:

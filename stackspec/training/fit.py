@@ -7,8 +7,10 @@ progress live here once. docs/training.md explains each rule; the short version:
   exactly one example is skipped when the model has batchnorm (batch statistics of one example
   are degenerate; torch refuses them), with one warning line. With shuffle on, a different example
   is skipped each epoch.
-- The epoch's loss and metrics are batch-size-weighted means of the batch values (as Keras
-  reports them), from the outputs of the training steps. Validation runs in evaluation mode.
+- The epoch's loss is the batch-size-weighted mean of the batch losses (as Keras reports it);
+  its metrics are computed once over all the training steps' outputs of the epoch (kept in one
+  preallocated array), as the whole-set metrics they are (metrics.py). Validation runs in
+  evaluation mode.
 - Early stopping watches val_loss (loss, with a warning, when there is no validation data): an
   epoch improves when it beats the best by more than min_delta; training stops after `patience`
   epochs without improvement; with restore_best the best epoch's weights are restored when
@@ -31,7 +33,7 @@ import time
 
 import numpy as np
 
-from ..compiler.settings import EARLY_STOP, METRICS, SEED_MAX
+from ..compiler.settings import EARLY_STOP, SEED_MAX
 from ..diagnostics import UserError
 from ..layers import LAYERS
 from . import metrics as metric_fns
@@ -109,9 +111,12 @@ def resolve_settings(train: dict, **overrides) -> dict:
         ):
             raise SettingError(f"{key} must be a positive integer, got {out[key]!r}")
     check_seed(out["seed"])
-    unknown = [m for m in out["metrics"] if m not in METRICS]
-    if unknown:
-        raise SettingError(f"unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")
+    try:
+        out["metrics"], out["top_k"] = metric_fns.resolve(
+            out["metrics"], out["loss"]["name"], out.get("top_k")
+        )
+    except ValueError as e:
+        raise SettingError(str(e)) from None
     es = out["early_stop"]
     if es is True:
         es = dict(EARLY_STOP_DEFAULTS)
@@ -123,7 +128,6 @@ def resolve_settings(train: dict, **overrides) -> dict:
             raise SettingError(f"unknown early_stop setting {sorted(bad)[0]!r}")
         es = {**EARLY_STOP_DEFAULTS, **es}
     out["early_stop"] = es
-    out["metrics"] = list(out["metrics"])
     return out
 
 
@@ -142,16 +146,11 @@ def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:
     return out
 
 
-def evaluate_arrays(model, X, y, loss: dict, names: list[str], batch: int) -> dict[str, float]:
+def evaluate_arrays(
+    model, X, y, loss: dict, names: list[str], batch: int, top_k: int | None = None
+) -> dict[str, float]:
     """{"loss": ..., NAME: ...} over the whole set, in evaluation mode."""
-    from ..numerics import loss_value
-
-    out = predict_raw(model, X, batch)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as in predict_raw
-        return {
-            "loss": float(loss_value(loss, out, y)),
-            **metric_fns.compute(names, out, y, loss["name"]),
-        }
+    return metric_fns.scores(predict_raw(model, X, batch), y, loss, names, top_k)
 
 
 def _what(value: float) -> str:
@@ -180,6 +179,8 @@ class _Loop:
         self.callbacks = callbacks
         self.loss_name = train["loss"]["name"]
         self.metrics = train["metrics"]
+        self.outputs = None  # the epoch's training outputs, for its metrics
+        self.noted: set[tuple[str, str]] = set()  # undefined metrics said so
 
     def run(self, X, y, validation, w=None) -> History:
         model, train, progress = self.model, self.train, self.progress
@@ -313,10 +314,13 @@ class _Loop:
         history.message = f"the {what}; stopped, keeping {history.weights}"
 
     def _epoch(self, X, y, order, bs, epoch, stop):
-        """Train one epoch; (loss sum, metric sums, batches done, examples) or None on NaN."""
-        model, progress, names, loss_name = self.model, self.progress, self.metrics, self.loss_name
+        """Train one epoch; (loss sum, (outputs, targets), batches done, examples) or None on
+        NaN. The outputs are kept only when there are metrics to compute from them."""
+        model, progress = self.model, self.progress
         loss_sum, count, b = 0.0, 0, 0
-        sums = dict.fromkeys(names, 0.0)
+        keep = bool(self.metrics)
+        if keep and self.outputs is None:  # one array for every epoch
+            self.outputs = np.empty((len(order), *model.ir.output_shape), dtype=np.float32)
         for b, start in enumerate(range(0, len(order), bs), 1):
             idx = order[start : start + bs]
             xb, yb = X[idx], y[idx]
@@ -328,32 +332,46 @@ class _Loop:
                 progress.close()
                 return None
             k = len(idx)
+            if keep:
+                self.outputs[count : count + k] = out
             loss_sum += loss * k
             count += k
-            for name in names:
-                sums[name] += metric_fns.METRICS[name](out, yb, loss_name) * k
             progress.step(loss_sum, count)
             if self.callbacks:
                 logs = {"batch": b - 1, "size": k, "loss": loss}
                 self.callbacks.call("on_batch_end", b - 1, logs)
             if stop.requested:
                 break
-        return loss_sum, sums, b, count
+        seen = (self.outputs[:count], y[order[:count]]) if keep else None
+        return loss_sum, seen, b, count
 
     def _logs(self, done, validation) -> dict[str, float]:
-        loss_sum, sums, _, count = done
+        loss_sum, seen, _, count = done
         logs = {"loss": loss_sum / count}
+        train, names = self.train, self.metrics
         val = None
         if validation is not None:
             val = evaluate_arrays(
-                self.model, *validation, self.train["loss"], self.metrics, self.train["batch"]
+                self.model, *validation, train["loss"], names, train["batch"], train["top_k"]
             )
             logs["val_loss"] = val["loss"]
-        for name in self.metrics:
-            logs[name] = sums[name] / count
+            self._note_undefined(val, validation[1], "validation")
+        if names:
+            values = metric_fns.compute(names, *seen, self.loss_name, train["top_k"])
+            self._note_undefined(values, seen[1], "training")
+        for name in names:
+            logs[name] = values[name]
             if val is not None:
                 logs[f"val_{name}"] = val[name]
         return logs
+
+    def _note_undefined(self, values: dict, y, split: str) -> None:
+        """One line per metric and split the first time it is nan for a reason of the data."""
+        for name, value in values.items():
+            why = math.isnan(value) and metric_fns.undefined(name, y, self.loss_name)
+            if why and (name, split) not in self.noted:
+                self.noted.add((name, split))
+                self.progress.log(f"note: {why} in the {split} data (nan in the history)")
 
     def _summary(self, history: History) -> None:
         log = self.progress.log

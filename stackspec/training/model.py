@@ -124,6 +124,8 @@ class Model:
         Keras's name for `batch`. `class_weight` ("balanced", a list with a weight per class, or
         Keras's dict {class: weight}) replaces the spec's; `sample_weight` (N,) weighs each
         example of X; both weigh the training loss only (weighting.py).
+        `metrics`: names (docs/training.md "Metrics"); top_k_accuracy's k is given as
+        {"name": "top_k_accuracy", "k": 3}, else the spec's (5 by default).
         """
         from . import data
         from .arrays import as_arrays
@@ -190,7 +192,10 @@ class Model:
 
         X, y = as_arrays(self.ir, X, y)
         train = self.ir.train
-        return evaluate_arrays(self, X, y, train["loss"], train["metrics"], batch or train["batch"])
+        batch = batch or train["batch"]
+        return evaluate_arrays(
+            self, X, y, train["loss"], train["metrics"], batch, train.get("top_k")
+        )
 
     def save(self, path) -> None:
         """Write every weight and running statistic to a safetensors file (atomically)."""

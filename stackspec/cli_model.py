@@ -1,0 +1,32 @@
+"""The command line's way to a model: the spec (its warnings shown), the backend's model, and
+weights loaded into it (their notes shown). Shared by train, evaluate and predict."""
+
+from __future__ import annotations
+
+import click
+
+from .cli_options import current_limits, parse_sets
+from .diagnostics import render_all
+
+
+def load_spec(path: str, sets: tuple[str, ...]):
+    from .spec import load
+
+    spec = load(path, parse_sets(sets), limits=current_limits())
+    if spec.warnings:
+        click.echo(render_all(spec.warnings, spec.source), err=True)
+    return spec
+
+
+def build_model(spec, backend: str, device: str, seed: int | None = None):
+    """spec.compile with `device` for torch only; --device cuda with numpy is a usage error."""
+    if backend != "torch" and device == "cuda":
+        raise click.UsageError("--device cuda needs --backend torch")
+    options = {"device": device} if backend == "torch" else {}
+    return spec.compile(backend, seed=seed, **options)
+
+
+def load_weights_into(model, path: str) -> None:
+    notes = model._load_file(path)
+    if notes:
+        click.echo(render_all(notes), err=True)
