@@ -1,4 +1,5 @@
-"""The command line's shared options: input paths, `--set`, the §7 `--max-*` limits, backends.
+"""The command line's shared options: input paths, `--set`, the §7 `--max-*` limits, backends;
+and the steps that several commands take with them (load the spec, build the model, load weights).
 
 Each is a decorator or a click type that several commands of cli.py use; what an option means
 is decided by the library, not here.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from .diagnostics import render_all
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import DEPTH_CEILING, Limits
 
@@ -153,3 +155,39 @@ def data_section(ir, target: str | None, drop, delimiter, need_target: bool = Tr
             "Missing option '--target' (or a `target` line in the spec's data section)."
         )
     return section
+
+
+# --- what several commands do with a spec and a model ----------------------------------------
+
+
+def load_spec(path: str, sets: tuple[str, ...]):
+    from .spec import load
+
+    spec = load(path, parse_sets(sets), limits=current_limits())
+    if spec.warnings:
+        click.echo(render_all(spec.warnings, spec.source), err=True)
+    return spec
+
+
+def check_memory(spec, batch: int) -> None:
+    """E406 for a --batch that the train section's batch size passed."""
+    from .compiler.memory import check
+    from .diagnostics import Diagnostics
+
+    diags = Diagnostics(spec.file)
+    check(spec.ir, diags, current_limits().memory, batch, " (--batch)")
+    diags.raise_if_errors(spec.source)
+
+
+def build_model(spec, backend: str, device: str, seed: int | None = None):
+    """spec.compile with `device` for torch only; --device cuda with numpy is a usage error."""
+    if backend != "torch" and device == "cuda":
+        raise click.UsageError("--device cuda needs --backend torch")
+    options = {"device": device} if backend == "torch" else {}
+    return spec.compile(backend, seed=seed, **options)
+
+
+def load_weights_into(model, path: str) -> None:
+    notes = model._load_file(path)
+    if notes:
+        click.echo(render_all(notes), err=True)

@@ -209,10 +209,6 @@ def temp_file(folder: str, name: str) -> tuple[int, str]:
     return tempfile.mkstemp(dir=folder or ".", prefix=_temp_prefix(name), suffix=".tmp")
 
 
-def temp_dir(folder: str, name: str) -> str:
-    return tempfile.mkdtemp(dir=folder or ".", prefix=_temp_prefix(name), suffix=".tmp")
-
-
 def _temp_prefix(name: str) -> str:
     return f".{name[:100]}.stackspec-{os.getpid()}-"  # short: NAME_MAX is 255 bytes
 

@@ -25,6 +25,7 @@ STAGES = {
     "cli_options": 7,
     "cli_exits": 7,
     "cli_data": 7,
+    "cli_train": 7,
     "__main__": 7,
 }
 MAX_LINES = 400

@@ -158,20 +158,22 @@ def _wrong_output(d: Diagnostics, what: str, out, hint: str) -> None:
     d.raise_if_errors()
 
 
-def training_arrays(ir, section, path, target, valid_path, valid_split, seed: int):
+def training_arrays(ir, section, path, target, valid_path, valid_split, seed: int, learned=None):
     """(X, y, validation or None, learned or None, notes) for `stackspec train`: the plain
-    rules of data.py without a section, the section's otherwise."""
-    if section is None:
-        ds = read_csv(path, ir, target)
+    rules of data.py without a section, the section's otherwise. `learned`: what a weight file
+    that training starts from holds (--init); the data is then encoded with it, as evaluate
+    encodes, rather than learned anew."""
+    if section is None or learned is not None:
+        ds = dataset_for(ir, section, path, target, learned)
         X, y, validation = ds.X, ds.y, None
         if valid_path:
-            vd = read_csv(valid_path, ir, target)
+            vd = dataset_for(ir, section, valid_path, target, learned)
             validation = (vd.X, vd.y)
         else:
             keep, held = split(len(X), 0.3 if valid_split is None else valid_split, seed, ds.file)
             if len(held):
                 X, y, validation = X[keep], y[keep], (X[held], y[held])
-        return X, y, validation, None, []
+        return X, y, validation, learned, getattr(ds, "notes", None) or []
     train, valid, learned = read_training(path, ir, section, valid_path, valid_split, seed)
     validation = None if valid is None else (valid.X, valid.y)
     return train.X, train.y, validation, learned, train.notes

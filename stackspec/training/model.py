@@ -101,6 +101,7 @@ class Model:
         verbose: int | str = "auto",
         callbacks: list | None = None,
         batch_size: int | None = None,
+        adapt: bool = True,
     ):
         """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
         `history.history`: loss, val_loss, then NAME, val_NAME per metric).
@@ -113,7 +114,8 @@ class Model:
         turn off the spec's. X is (N, *input) or, for image inputs, flat (N, C*H*W). A
         non-finite loss or Ctrl-C ends training without an exception: see `history.stop_reason`.
         `callbacks`: stackspec.Callback objects with Keras's hooks (callbacks.py); `batch_size` is
-        Keras's name for `batch`.
+        Keras's name for `batch`. `adapt=False` keeps a `normalize` layer's statistics (those of
+        a loaded weight file, when fine-tuning) instead of computing them from X.
         """
         from . import data
         from .arrays import as_arrays
@@ -140,6 +142,7 @@ class Model:
             validation,
             verbose,
             callbacks,
+            adapt,
             epochs=epochs,
             batch=batch,
             seed=seed,

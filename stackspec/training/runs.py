@@ -1,14 +1,13 @@
-"""What a training run leaves behind: the --out folder (all or nothing) and prediction CSVs."""
+"""Where a training run goes (the --out folder, checked before any work; run_folder.py writes
+it) and what predict writes (prediction CSVs)."""
 
 from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
 
-from ..files import Inputs, cannot_write, probe_folder, reason, sweep_stale, temp_dir
-from ..interrupts import deferred
+from ..files import Inputs, cannot_write, probe_folder
 
 
 def plan_out_dir(given: str, inputs: Inputs = ()) -> Path:
@@ -29,65 +28,8 @@ def plan_out_dir(given: str, inputs: Inputs = ()) -> Path:
     existing = next(p for p in (real, *map(str, Path(real).parents)) if os.path.lexists(p))
     if not os.path.isdir(existing):
         raise cannot_write(given, os.strerror(errno.ENOTDIR))
-    probe_folder(existing, given)  # DIR itself (files move in) or where it will be made
-    if existing == real:
-        probe_folder(os.path.dirname(real), given)  # the temp folder is made beside DIR
+    probe_folder(existing, given)  # DIR itself (files are written in it) or where it will be made
     return Path(real)
-
-
-def commit_outputs(out: Path, write, shown: str | None = None) -> None:
-    """All or nothing: `write(tmp)` fills a temp folder beside DIR; only then is each file moved
-    into DIR (or the folder renamed to DIR when DIR is new). A failure leaves DIR as it was and
-    is `cannot write SHOWN/FILE: REASON`, naming the output, never the temp folder."""
-    shown = str(out) if shown is None else shown
-    tmp = None
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale(out.parent)
-        # A signal is held while the temp folder is made, moved into DIR or removed (and
-        # delivered right after), so DIR ends complete or as it was, and no temp folder stays.
-        with deferred():
-            tmp = temp_dir(str(out.parent), out.name)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; DIR gets a normal folder's mode
-        write(tmp)
-        with deferred():
-            if not out.exists():
-                os.replace(tmp, out)
-                return
-            for name in sorted(os.listdir(tmp)):
-                os.replace(os.path.join(tmp, name), out / name)
-    except OSError as e:
-        raise cannot_write(_name_in(shown, out, tmp, e.filename), reason(e)) from None
-    finally:
-        if tmp is not None:
-            with deferred():
-                shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _name_in(shown: str, out: Path, tmp: str | None, filename) -> str:
-    """`shown/FILE` for an error on a file of the run (in the temp folder or in DIR)."""
-    if isinstance(filename, str):
-        for folder in (tmp, str(out)):
-            if folder and filename.startswith(folder + os.sep):
-                return os.path.join(shown, os.path.relpath(filename, folder))
-    return shown
-
-
-def write_run(tmp, spec, model, history, sets) -> None:
-    from ..files import write_text
-    from .curves import plot_curves
-    from .weights import save_weights
-
-    save_weights(tmp / "weights.safetensors", spec.ir, model.get_weights(), model.encoding)
-    write_text(tmp / "history.csv", history.to_csv())
-    title = f"{os.path.basename(spec.file)}: learning curves ({model.backend} backend)"
-    plot_curves(history, tmp / "curves.png", title, f"loss ({spec.ir.train['loss']['name']})")
-    source = spec.source
-    if sets:  # the weights fit the spec only with the same overrides; say so in the copy
-        source = f"# trained with: {' '.join('--set ' + v for v in sets)}\n" + source
-    write_text(tmp / "spec.stack", source)
 
 
 def prediction_csv(pred, loss: str, encoding: dict | None = None, keep: dict | None = None) -> str:
