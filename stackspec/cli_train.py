@@ -114,7 +114,7 @@ def run_train(
         out = rf.next_free(base)
         claim = (os.path.realpath(base), base)
     real_out = plan_out_dir(out, inputs)
-    rf.refuse_earlier(real_out, out, force)
+    replaces = rf.refuse_earlier(real_out, out, force)
     seed = s.ir.train["seed"] if seed is None else seed
     section = data_section(s.ir, target, drop, delimiter)
     model = build_model(s, backend, device, seed)
@@ -143,7 +143,7 @@ def run_train(
         "tensorboard": tensorboard,
     }
     record = rf.new_record(s, model, args, sys.argv, X, validation)
-    folder = rf.RunFolder(real_out, out, record, claim)
+    folder = rf.RunFolder(real_out, out, record, claim, replaces)
     start = rf.StartRun(folder, s.source, sets, _announce)
     history = _fit(folder, start, model, X, y, validation, args)
     folder.finish(s, model, history)

@@ -144,7 +144,7 @@ def test_run_json_says_what_made_the_run(spec, tmp_path):
     assert record["versions"]["stackspec"] == stackspec.__version__
     assert record["started"] <= record["ended"] and record["ended"].endswith("Z")
     rows = history(out)
-    assert record["final"] == {k: float(v) for k, v in zip(rows[0][1:], rows[-1][1:])}
+    assert record["final"] == {k: float(v) for k, v in zip(rows[0][1:], rows[-1][1:], strict=True)}
     assert record["best_epoch"] in (1, 2) and record["epochs_done"] == 2
     from safetensors import safe_open
 
@@ -171,8 +171,8 @@ def test_history_csv_grows_after_every_epoch_and_ends_as_to_csv(tmp_path):
     X, y = rng.normal(size=(300, 11)), rng.normal(size=300)
     model = s.compile("numpy", seed=0)
     reader = ReadsTheFile(tmp_path / "history.csv")
-    h = model.fit(X, y, validation_split=0.2, epochs=3, verbose=0,
-                  callbacks=[LiveHistory(tmp_path), reader])  # fmt: skip
+    callbacks = [LiveHistory(tmp_path), reader]
+    h = model.fit(X, y, validation_split=0.2, epochs=3, verbose=0, callbacks=callbacks)
     assert [len(text.splitlines()) for text in reader.seen] == [2, 3, 4]
     assert reader.seen[-1] == h.to_csv() == (tmp_path / "history.csv").read_text()
     assert reader.seen[0] == h.to_csv().split("\n", 2)[0] + "\n" + h.to_csv().split("\n")[1] + "\n"
@@ -183,11 +183,12 @@ def test_init_starts_from_the_given_weights(spec, tmp_path):
     weights = tmp_path / "a" / "weights.safetensors"
     # A learning rate too small to move anything: the first epoch's validation loss is that of
     # the given weights, the last of run a (same seed, so the same validation rows).
-    r = train(spec, "--out", tmp_path / "b", "--init", weights, "--set", "lr=1e-30", "--epochs", "1")
+    tiny_lr = ("--set", "lr=1e-30", "--epochs", "1")
+    r = train(spec, "--out", tmp_path / "b", "--init", weights, *tiny_lr)
     assert r.exit_code == 0, r.output
     a, b = history(tmp_path / "a"), history(tmp_path / "b")
     assert float(b[1][2]) == pytest.approx(float(a[-1][2]), rel=1e-6)
-    fresh = train(spec, "--out", tmp_path / "c", "--set", "lr=1e-30", "--epochs", "1")
+    fresh = train(spec, "--out", tmp_path / "c", *tiny_lr)
     assert fresh.exit_code == 0
     assert float(history(tmp_path / "c")[1][2]) != pytest.approx(float(b[1][2]), rel=1e-3)
     record = json.loads((tmp_path / "b" / "run.json").read_text())

@@ -66,20 +66,24 @@ def earlier_run(folder: str | Path) -> dict | None:
     return record if isinstance(record, dict) else {}
 
 
-def refuse_earlier(folder: str | Path, shown: str, force: bool) -> None:
-    """An --out that holds an earlier run is refused unless `force` (a UserError, exit 1)."""
+def refuse_earlier(folder: str | Path, shown: str, force: bool) -> bool:
+    """An --out that holds an earlier run is refused unless `force` (a UserError, exit 1);
+    True when there is one to replace."""
     record = earlier_run(folder)
     if record is None or force:
-        return
+        return record is not None
     status = record.get("status")
     if status in UNFINISHED:
-        when = f"{status}, started {record.get('started', '?')}"
+        started = record.get("started")
+        when = f"{status}, started {started}" if started else status
         raise UserError(
             f"{shown} holds an unfinished run ({when}); use --resume {shown} to continue it, "
             "--force to replace it or --out elsewhere"
         )
     what = {"finished": "finished", "early_stop": "stopped early", "failed": "failed"}
-    when = f"{what.get(status, 'ended')} {record.get('ended', '?')}" if status else "unreadable"
+    when = what.get(status, "ended") if status else "unreadable run.json"
+    if status and record.get("ended"):
+        when += f" {record['ended']}"
     raise UserError(
         f"{shown} holds an earlier run ({when}); use --force to replace it or --out elsewhere"
     )
@@ -185,35 +189,44 @@ def _spec_sha256(path: str, source: str) -> str:
 
 class RunFolder:
     """One run's folder. `claim`: (real, shown) of the default name when the folder is its next
-    free name: `start` makes the first free one then (another run may have taken this one)."""
+    free name: `start` makes the first free one then (another run may have taken this one).
+    `replace`: the folder holds an earlier run, which `start` removes (--force)."""
 
-    def __init__(self, path: Path, shown: str, record: dict, claim: tuple | None = None):
+    def __init__(self, path: Path, shown: str, record: dict, claim=None, replace=False):
         self.path, self.shown, self.record, self.claim = path, shown, record, claim
+        self.replace = replace  # it holds an earlier run that --force allows to replace
         self.started = False
 
     def start(self, source: str, sets=()) -> None:
         """Make the folder (or empty it of an earlier run, which --force allowed), then write
-        spec.stack and run.json with status "running"."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.claim:
-                self._claim()
-            else:
-                self.path.mkdir(exist_ok=True)
-                with deferred():  # never half an earlier run beside the new one's files
-                    for name in RUN_DIRS:
-                        shutil.rmtree(self.path / name, ignore_errors=True)
-                    for name in RUN_FILES:
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(self.path / name)
-        except OSError as e:
-            raise cannot_write(self.shown, reason(e)) from None
+        spec.stack and run.json with status "running". A signal is held meanwhile (a few
+        milliseconds), so a run folder always has its run.json."""
         if sets:  # the weights fit the spec only with the same overrides; say so in the copy
             source = f"# trained with: {' '.join('--set ' + v for v in sets)}\n" + source
-        self.write("spec.stack", source)
-        self.record.update(status="running", started=utc_now())
-        self.save_record()
-        self.started = True
+        with deferred():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if self.claim:
+                    self._claim()
+                else:
+                    self.path.mkdir(exist_ok=True)
+                    self._remove_earlier()
+            except OSError as e:
+                raise cannot_write(self.shown, reason(e)) from None
+            self.write("spec.stack", source)
+            self.record.update(status="running", started=utc_now())
+            self.save_record()
+            self.started = True
+
+    def _remove_earlier(self) -> None:
+        """Files of a run's names go, so that the folder never mixes two runs; an earlier run's
+        folders too (checkpoints/, tensorboard/) when there is one (--force). Nothing else."""
+        if self.replace:
+            for name in RUN_DIRS:
+                shutil.rmtree(self.path / name, ignore_errors=True)
+        for name in RUN_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path / name)
 
     def _claim(self) -> None:
         """mkdir is the claim: of two runs that chose the same free name, one gets the next."""
