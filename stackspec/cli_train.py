@@ -96,6 +96,7 @@ def run_train(
         raise click.UsageError("give --valid or --valid-split, not both")
     one_stdin(SPEC=spec, **{"--data": data, "--valid": valid, "--init": init})
     s = load_spec(spec, sets)
+    section = data_section(s.ir, target, drop, delimiter)  # usage errors first
     if batch is not None:
         check_memory(s, batch)
     if tensorboard:
@@ -116,7 +117,6 @@ def run_train(
     real_out = plan_out_dir(out, inputs)
     replaces = rf.refuse_earlier(real_out, out, force)
     seed = s.ir.train["seed"] if seed is None else seed
-    section = data_section(s.ir, target, drop, delimiter)
     model = build_model(s, backend, device, seed)
     if init is not None:
         load_weights_into(model, init)
