@@ -27,7 +27,7 @@ $(TEST_VENV)/.installed: pyproject.toml
 
 train: $(VENV)/.installed
 	$(VENV)/bin/stackspec train specs/red_wine.stack --data data/red-wine.csv --target quality \
-		--out $(RUN_DIR)
+		--out $(RUN_DIR) --force
 	@echo "learning curves: $(RUN_DIR)/curves.png  (history: $(RUN_DIR)/history.csv)"
 
 # The project's tests, then the contract's executable sample when ../shared/contract is there

@@ -1,7 +1,8 @@
 """The `stackspec` command line (LANGUAGE.md §9). Thin: parse arguments, call the library,
 print, choose the exit code. Heavy modules (numpy, torch) are imported only by the commands
 that need them, so `check` and `fmt` start fast. The shared options are in cli_options.py, the
-exit codes and the mapping of failures to them in cli_exits.py."""
+exit codes and the mapping of failures to them in cli_exits.py, `train` in cli_train.py,
+`evaluate` in cli_evaluate.py."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from .cli_model import build_model, load_spec, load_weights_into
 from .cli_options import (
     DATA_HELP,
     INPUT,
-    FiniteFloatRange,
     backend_options,
     current_limits,
     data_options,
@@ -29,19 +29,9 @@ from .cli_options import (
     parse_sets,
     spec_options,
 )
-from .compiler.settings import SEED_MAX
+from .cli_train import train
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
 from .interrupts import exit_interrupted, exit_now, exiting, install, swallowed
-
-
-def check_memory(spec, batch: int) -> None:
-    """E406 for a --batch that the train section's batch size passed."""
-    from .compiler.memory import check
-    from .diagnostics import Diagnostics
-
-    diags = Diagnostics(spec.file)
-    check(spec.ir, diags, current_limits().memory, batch, " (--batch)")
-    diags.raise_if_errors(spec.source)
 
 
 def plan_output(out: str | None, *inputs: tuple[str, str | None]):
@@ -201,85 +191,6 @@ def fmt(specs, check_only, sets):
 
 @main.command()
 @click.argument("spec", type=INPUT)
-@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
-@click.option("--target", help="The CSV column to predict [default: the data section's].")
-@data_options
-@backend_options
-@click.option(
-    "--valid-split",
-    type=FiniteFloatRange(0, 1, max_open=True),
-    help="Fraction of --data held out for validation, at random from the seed [default: 0.3; "
-    "0 for none].",
-)
-@click.option("--valid", "valid_path", type=INPUT, help="Validation CSV.")
-@click.option(
-    "--weight-column",
-    help="A CSV column of per-row weights of the training loss, not a feature "
-    "[default: the train section's weight_column].",
-)
-@click.option("--epochs", type=click.IntRange(min=1), help="Override the train section's.")
-@click.option("--batch", type=click.IntRange(min=1), help="Override the train section's.")
-@click.option(
-    "--seed", type=click.IntRange(0, SEED_MAX), help="Override the train section's (0 to 2^63-1)."
-)
-@click.option("--out", type=click.Path(), help="[default: runs/<spec name>]")
-@spec_options
-def train(
-    spec,
-    data_path,
-    target,
-    drop,
-    delimiter,
-    backend,
-    device,
-    valid_split,
-    valid_path,
-    weight_column,
-    epochs,
-    batch,
-    seed,
-    out,
-    sets,
-):
-    """Train SPEC on a CSV; write weights, history, learning curves and the spec into --out."""
-    from pathlib import Path
-
-    from .training.data_section import training_arrays
-    from .training.runs import commit_outputs, plan_out_dir, write_run
-
-    if valid_path and valid_split is not None:
-        raise click.UsageError("give --valid or --valid-split, not both")
-    one_stdin(SPEC=spec, **{"--data": data_path, "--valid": valid_path})
-    s = load_spec(spec, sets)
-    if batch is not None:
-        check_memory(s, batch)
-    default = str(Path("runs") / ("stdin" if spec == "-" else Path(spec).stem))
-    out = default if out is None else out
-    inputs = (("the spec", spec), ("the --data file", data_path), ("the --valid file", valid_path))
-    real_out = plan_out_dir(out, inputs)
-    seed = s.ir.train["seed"] if seed is None else seed
-    section = data_section(s.ir, target, drop, delimiter, weight=weight_column)
-    X, y, validation, learned, notes, w = training_arrays(
-        s.ir, section, data_path, target, valid_path, valid_split, seed, weight_column
-    )
-    click.echo("".join(f"note: {printable(n)}\n" for n in notes), err=True, nl=False)
-    model = build_model(s, backend, device, seed)
-    model.encoding = learned
-    history = model.fit(
-        X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, sample_weight=w
-    )
-    commit_outputs(real_out, lambda tmp: write_run(Path(tmp), s, model, history, sets), out)
-    files = "weights.safetensors, history.csv, curves.png, spec.stack"
-    click.echo(f"wrote {printable(out)}/: {files} ({history.weights})")
-    if history.stop_reason == "nan":
-        click.echo(f"error: training failed: {history.message}", err=True)
-        raise Failed(EXIT_USER)
-    if history.stop_reason == "interrupted":
-        raise Failed(EXIT_INTERRUPTED)
-
-
-@main.command()
-@click.argument("spec", type=INPUT)
 @click.option("--weights", required=True, type=INPUT)
 @click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
 @click.option("--target", help="A column to ignore if present (the true values).")
@@ -309,6 +220,7 @@ def predict(spec, weights, data_path, target, output, drop, delimiter, backend, 
 
 main.add_command(schema)
 main.add_command(evaluate)
+main.add_command(train)
 
 
 def run() -> None:

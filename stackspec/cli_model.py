@@ -18,6 +18,16 @@ def load_spec(path: str, sets: tuple[str, ...]):
     return spec
 
 
+def check_memory(spec, batch: int) -> None:
+    """E406 for a --batch that the train section's batch size passed."""
+    from .compiler.memory import check
+    from .diagnostics import Diagnostics
+
+    diags = Diagnostics(spec.file)
+    check(spec.ir, diags, current_limits().memory, batch, " (--batch)")
+    diags.raise_if_errors(spec.source)
+
+
 def build_model(spec, backend: str, device: str, seed: int | None = None):
     """spec.compile with `device` for torch only; --device cuda with numpy is a usage error."""
     if backend != "torch" and device == "cuda":

@@ -1,4 +1,5 @@
-"""The command line's shared options: input paths, `--set`, the §7 `--max-*` limits, backends.
+"""The command line's shared options: input paths, `--set`, the §7 `--max-*` limits, backends;
+and the steps that several commands take with them (load the spec, build the model, load weights).
 
 Each is a decorator or a click type that several commands of cli.py use; what an option means
 is decided by the library, not here.

@@ -210,6 +210,7 @@ def temp_file(folder: str, name: str) -> tuple[int, str]:
 
 
 def temp_dir(folder: str, name: str) -> str:
+    """A new temp folder beside `name` in `folder`, named like temp files (swept alike)."""
     return tempfile.mkdtemp(dir=folder or ".", prefix=_temp_prefix(name), suffix=".tmp")
 
 

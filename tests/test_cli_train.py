@@ -40,7 +40,7 @@ train {
   metrics accuracy
 }
 """
-FILES = {"weights.safetensors", "history.csv", "curves.png", "spec.stack"}
+FILES = {"weights.safetensors", "history.csv", "curves.png", "spec.stack", "run.json"}
 
 
 def run(*args):
@@ -132,16 +132,19 @@ def test_usage_errors_exit_2(tiny, tmp_path, extra):
 
 
 def test_failed_runs_leave_an_existing_out_dir_exactly_as_it_was(trained, tiny, tmp_path):
+    """Even with --force: an earlier run is replaced only once the new one starts training."""
     before = snapshot(trained)
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text(DATA.read_text().replace("7.4,0.7,0.0", "7.4,,0.0", 1))
     bad_spec = tmp_path / "bad.stack"
     bad_spec.write_text("input 11\ndense1 4\n")
     runs = [
-        train(tiny, trained, "--target", "qualty"),
-        run("train", tiny, "--data", bad_csv, "--target", "quality", "--out", trained),
-        train(bad_spec, trained),
-        train(tiny, trained, "--valid", tmp_path / "missing.csv"),
+        train(tiny, trained, "--target", "qualty", "--force"),
+        run("train", tiny, "--data", bad_csv, "--target", "quality", "--out", trained, "--force"),
+        train(bad_spec, trained, "--force"),
+        train(tiny, trained, "--valid", tmp_path / "missing.csv", "--force"),
+        train(tiny, trained, "--batch", "1", "--force"),  # fit refuses it before training
+        train(tiny, trained),  # no --force
     ]
     for r in runs:
         assert r.exit_code == 1, r.output

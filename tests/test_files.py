@@ -17,7 +17,8 @@ from stackspec import files
 from stackspec.diagnostics import UserError
 from stackspec.files import Output, plan_output, sweep_stale, write_bytes, write_output
 from stackspec.training.curves import plain
-from stackspec.training.runs import commit_outputs, plan_out_dir
+from stackspec.training.run_folder import RunFolder
+from stackspec.training.runs import plan_out_dir
 
 DEAD_PID = 99_999_999  # above any pid_max: no such process
 
@@ -211,23 +212,24 @@ def test_temp_names_carry_the_pid_and_every_write_sweeps(tmp_path):
     stale.write_text("half")
     write_bytes(tmp_path / "x.json", b"{}")
     assert os.listdir(tmp_path) == ["x.json"]
-    stale.mkdir()
-    commit_outputs(tmp_path / "run", lambda tmp: Path(tmp, "a").write_text("a"))
-    assert sorted(os.listdir(tmp_path)) == ["run", "x.json"]
+    stale.mkdir()  # the temp folder of a run killed by an older stackspec
+    write_bytes(tmp_path / "y.json", b"{}")
+    assert sorted(os.listdir(tmp_path)) == ["x.json", "y.json"]
 
 
-def test_a_failed_commit_names_the_output_file_not_the_temp_folder(tmp_path):
+def test_a_failed_write_of_a_run_file_names_it_in_the_run_folder(tmp_path, monkeypatch):
     out = tmp_path / "run"
     out.mkdir()
     (out / "history.csv").write_text("old")
+    folder = RunFolder(out, "my/run", {})
 
-    def write(tmp):
-        Path(tmp, "history.csv").write_text("new")
-        raise OSError(errno.ENOSPC, "No space left on device", os.path.join(tmp, "curves.png"))
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", os.fspath(path))
 
+    monkeypatch.setattr(files, "write_bytes", full)
     with pytest.raises(UserError) as e:
-        commit_outputs(out, write, "my/run")
-    assert str(e.value) == "cannot write my/run/curves.png: No space left on device"
+        folder.write("history.csv", "new")
+    assert str(e.value) == "cannot write my/run/history.csv: No space left on device"
     assert (out / "history.csv").read_text() == "old" and not tmp_names(tmp_path)
 
 

@@ -120,3 +120,29 @@ def test_torch_source_is_emitted_without_torch(tmp_path):
     done = python(code)
     assert done.returncode == 0, done.stderr
     assert "class Model(nn.Module)" in out.read_text()
+
+
+def test_tensorboard_event_files_without_torch(tmp_path):
+    """tensorboardX uses torch when it is installed, never needs it: --tensorboard works on the
+    NumPy backend without torch."""
+    import pytest
+
+    pytest.importorskip("tensorboardX")
+    spec = tmp_path / "m.stack"
+    spec.write_text("input 11\ndense 1\ntrain {\n  epochs 1\n  batch 512\n}\n")
+    argv = ["stackspec", "train", str(spec), "--data", str(DATA), "--target", "quality"]
+    argv += ["--out", str(tmp_path / "run"), "--tensorboard"]
+    code = BLOCK_TORCH + textwrap.dedent(
+        f"""
+        sys.argv = {argv!r}
+        from stackspec.cli import main
+        try:
+            main()
+        except SystemExit as e:
+            assert not e.code, e.code
+        assert "torch" not in sys.modules
+        """
+    )
+    r = python(code)
+    assert r.returncode == 0, r.stderr
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))

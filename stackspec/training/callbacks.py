@@ -9,6 +9,8 @@ The CLI's run folder (live history.csv, checkpoints) is written by callbacks of 
 
 from __future__ import annotations
 
+import os
+
 
 class Callback:
     """Base class: every hook does nothing. `self.model` is the model being trained."""
@@ -61,3 +63,46 @@ class CallbackList:
     def call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
+
+
+class LiveHistory(Callback):
+    """history.csv while training runs: the header (and any epochs the history already holds)
+    at the start, then one line per finished epoch, appended and fsynced, so the file is the
+    run's history up to its last epoch, byte for byte what History.to_csv gives at the end.
+    `folder` is a path, or an object with `path` and `shown` (run_folder.RunFolder, whose
+    folder is known only when training starts); errors name `SHOWN/history.csv`."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    @property
+    def path(self):
+        return os.path.join(getattr(self.folder, "path", self.folder), "history.csv")
+
+    @property
+    def shown(self) -> str:
+        return os.path.join(str(getattr(self.folder, "shown", self.folder)), "history.csv")
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from ..files import write_text
+
+        self._guard(write_text, self.path, self.model.history.to_csv())
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        history = self.model.history
+        self._guard(_append, self.path, history.csv_row(len(history.epoch) - 1))
+
+    def _guard(self, write, *args) -> None:
+        from ..files import cannot_write, reason
+
+        try:
+            write(*args)
+        except OSError as e:
+            raise cannot_write(self.shown, reason(e)) from None
+
+
+def _append(path, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,4 +1,8 @@
-"""curves.png: the learning curves (loss and val_loss per epoch), like the lesson's plot.
+"""curves.png: the learning curves, like the lesson's plot: loss and val_loss per epoch with the
+best epoch marked, each metric (NAME and val_NAME) in its own panel beside it, and the learning
+rate (`lr`) in a panel of its own when the history has it. Epoch ticks are integers; a panel
+whose values span more than 100x (a loss far above its validation loss, say) is drawn on a log
+scale, as is a learning rate that changes.
 
 matplotlib is imported only here and only when a plot is made; the figure is drawn with the Agg
 canvas directly (no pyplot), so a user's interactive backend and global state are untouched.
@@ -7,6 +11,7 @@ canvas directly (no pyplot), so a user's interactive backend and global state ar
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 from ..diagnostics import printable
@@ -24,41 +29,86 @@ def plain(text: str) -> str:
     return printable(text).replace("$", r"\$")
 
 
+def panels(history: dict) -> list[tuple[str, list[str]]]:
+    """(title, keys) per panel: the loss beside each metric (NAME with val_NAME), lr last."""
+    out = [("loss", [k for k in ("loss", "val_loss") if k in history])]
+    for key in history:
+        if key in ("loss", "val_loss", "lr") or key.startswith("val_"):
+            continue
+        out.append((key, [k for k in (key, f"val_{key}") if k in history]))
+    if "lr" in history:
+        out.append(("lr", ["lr"]))
+    return out
+
+
+def wide_range(values) -> bool:
+    """A log scale is the readable one: all positive and spanning more than 100x."""
+    values = [v for v in values if math.isfinite(v)]
+    return bool(values) and min(values) > 0 and max(values) > 100 * min(values)
+
+
 def render_png(history: dict, title: str = "Learning curves", loss_name: str = "loss") -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(7, 4.5), dpi=100)
+    shown = panels(history)
+    cols = 2 if len(shown) == 4 else min(len(shown), 3)
+    rows = math.ceil(len(shown) / cols)
+    fig = Figure(figsize=(4.2 * cols + 0.8, 3.4 * rows + 0.6), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
     epochs = list(range(1, len(history.get("loss", [])) + 1))
-    ax.plot(epochs, history.get("loss", []), label="loss (training)", color="tab:blue")
-    val = history.get("val_loss")
-    if val:
-        ax.plot(epochs, val, label="val_loss (validation)", color="tab:orange")
-        best = min(range(len(val)), key=val.__getitem__)
-        ax.axvline(best + 1, color="gray", linestyle=":", linewidth=1)
-        ax.annotate(
-            f"best {val[best]:.4g} (epoch {best + 1})",
-            (best + 1, val[best]),
-            textcoords="offset points",
-            xytext=(-4, 8) if best + 1 > len(val) / 2 else (4, 8),
-            ha="right" if best + 1 > len(val) / 2 else "left",
-            fontsize=8,
-            color="gray",
-        )
-    if not epochs:
-        ax.text(0.5, 0.5, "no epoch finished", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(plain(loss_name))
-    ax.set_title(plain(title))
-    ax.grid(True, alpha=0.3)
-    if epochs:
-        ax.legend()
+    monitor = "val_loss" if history.get("val_loss") else "loss"
+    values = history.get(monitor) or []
+    best = min(range(len(values)), key=values.__getitem__) if values else None
+    for n, (name, keys) in enumerate(shown):
+        ax = fig.add_subplot(rows, cols, n + 1)
+        for key, color in zip(keys, ("tab:blue", "tab:orange"), strict=False):
+            label = (
+                key if key == "lr" else f"{key} ({'validation' if 'val_' in key else 'training'})"
+            )
+            ax.plot(epochs, history[key], label=plain(label), color=color, marker=_dots(epochs))
+        if best is not None and name == "loss":
+            # A marker on the curve; its words in the legend, which matplotlib places where
+            # the curves are not, so the annotation never covers them.
+            ax.plot(
+                [best + 1],
+                [values[best]],
+                linestyle="none",
+                marker="*",
+                markersize=12,
+                color="tab:red",
+                label=f"best {monitor} {values[best]:.4g} (epoch {best + 1})",
+            )
+        if best is not None:
+            ax.axvline(best + 1, color="gray", linestyle=":", linewidth=1)
+        scale = [v for k in keys for v in history[k]]
+        if epochs and (wide_range(scale) if name != "lr" else _varies(scale)):
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(plain(loss_name if name == "loss" else name))
+        ax.grid(True, alpha=0.3)
+        if epochs:
+            ax.legend(fontsize=8, loc="best")
+        else:
+            ax.text(0.5, 0.5, "no epoch finished", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(plain(title))
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _varies(values) -> bool:
+    """A learning rate that changes (a schedule) is read on a log scale."""
+    values = [v for v in values if math.isfinite(v)]
+    return bool(values) and min(values) > 0 and max(values) > min(values)
+
+
+def _dots(epochs) -> str | None:
+    """With a few epochs, a dot per epoch shows where the values are."""
+    return "." if len(epochs) <= 30 else None
 
 
 def plot_curves(history: dict, path: str | Path, title: str = "Learning curves", loss_name="loss"):

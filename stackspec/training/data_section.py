@@ -171,23 +171,33 @@ def _wrong_output(d: Diagnostics, what: str, out, hint: str) -> None:
     d.raise_if_errors()
 
 
-def training_arrays(ir, section, path, target, valid_path, valid_split, seed: int, weight=None):
+def training_arrays(
+    ir, section, path, target, valid_path, valid_split, seed: int, weight=None, learned=None
+):
     """(X, y, validation or None, learned or None, notes, weights or None) for `stackspec
     train`: the plain rules of data.py without a section, the section's otherwise. `weight` is
-    --weight-column (the train section's weight_column when None)."""
-    if section is None:
-        weight = weight_column.in_effect(ir, weight)
-        ds = read_csv(path, ir, target, weight=weight, weights="require")
+    --weight-column (the train section's weight_column when None). `learned`: what a weight
+    file that training starts from holds (--init); the data is then encoded with it, as
+    evaluate encodes, rather than learned anew."""
+    if section is None or learned is not None:
+        if section is None:
+            weight = weight_column.in_effect(ir, weight)
+            ds = read_csv(path, ir, target, weight=weight, weights="require")
+        else:
+            ds = read_encoded(path, ir, section, learned, True, "require")
         X, y, w, validation = ds.X, ds.y, ds.weights, None
-        if valid_path:
+        if valid_path and section is None:
             vd = read_csv(valid_path, ir, target, weight=weight)
+        elif valid_path:
+            vd = read_encoded(valid_path, ir, section, learned, True)
+        if valid_path:
             validation = (vd.X, vd.y)
         else:
             keep, held = split(len(X), 0.3 if valid_split is None else valid_split, seed, ds.file)
             if len(held):
                 X, y, validation = X[keep], y[keep], (X[held], y[held])
                 w = None if w is None else w[keep]
-        return X, y, validation, None, [], w
+        return X, y, validation, learned, getattr(ds, "notes", None) or [], w
     train, valid, learned = read_training(path, ir, section, valid_path, valid_split, seed)
     validation = None if valid is None else (valid.X, valid.y)
     return train.X, train.y, validation, learned, train.notes, train.weights

@@ -19,7 +19,8 @@ progress live here once. docs/training.md explains each rule; the short version:
   go back to those at the start of that epoch (the last epoch whose losses were all finite, or
   the initial weights in epoch 1), and that epoch is not in the history.
 - Adapt: before the first step, a `normalize` layer's mean and variance are set from the
-  training data (adapt.py), at the start of every fit; they are never trained.
+  training data (adapt.py), at the start of every fit unless `adapt=False` (fine-tuning from a
+  weight file keeps its statistics); they are never trained.
 - Ctrl-C or SIGTERM stops after the current batch and keeps everything done so far (a second
   Ctrl-C raises KeyboardInterrupt at once).
 - Callbacks (callbacks.py) are called at Keras's points; one that sets `model.stop_training`
@@ -37,7 +38,7 @@ from ..compiler.settings import EARLY_STOP, SEED_MAX
 from ..diagnostics import UserError
 from ..layers import LAYERS
 from . import metrics as metric_fns
-from .adapt import adapt
+from .adapt import adapt as adapt_statistics
 from .callbacks import CallbackList
 from .progress import Progress, stop_requests
 from .weighting import example_weights
@@ -80,11 +81,14 @@ class History(dict):
 
     def to_csv(self) -> str:
         """history.csv: epoch, then the keys in order; full precision (repr) for exact reruns."""
-        keys = list(self)
-        lines = [",".join(["epoch", *keys])]
-        for i, epoch in enumerate(self.epoch):
-            lines.append(",".join([str(epoch), *(repr(float(self[k][i])) for k in keys)]))
-        return "\n".join(lines) + "\n"
+        return self.csv_header() + "".join(self.csv_row(i) for i in range(len(self.epoch)))
+
+    def csv_header(self) -> str:
+        return ",".join(["epoch", *self]) + "\n"
+
+    def csv_row(self, i: int) -> str:
+        """Line `i` (0-based) of history.csv's body: what the live history appends per epoch."""
+        return ",".join([str(self.epoch[i]), *(repr(float(self[k][i])) for k in self)]) + "\n"
 
 
 def check_seed(seed) -> None:
@@ -158,25 +162,34 @@ def _what(value: float) -> str:
 
 
 def fit(
-    model, X, y, validation=None, verbose="auto", callbacks=None, sample_weight=None, **overrides
+    model,
+    X,
+    y,
+    validation=None,
+    verbose="auto",
+    callbacks=None,
+    sample_weight=None,
+    adapt=True,
+    **overrides,
 ) -> History:
     """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None;
     `callbacks` a list of callbacks.Callback; `sample_weight` (N,) weights of the examples,
-    multiplied by train["class_weight"]'s (weighting.py)."""
+    multiplied by train["class_weight"]'s (weighting.py); `adapt=False` keeps a `normalize`
+    layer's statistics as they are (fine-tuning from a weight file)."""
     train = resolve_settings(model.ir.train, **overrides)
     callbacks = CallbackList(callbacks, model)
     progress = Progress(verbose, train["epochs"])
     try:
         w = example_weights(model.ir, train.get("class_weight"), y, sample_weight, progress.log)
-        return _Loop(model, train, progress, callbacks).run(X, y, validation, w)
+        return _Loop(model, train, progress, callbacks, adapt).run(X, y, validation, w)
     finally:
         progress.close()
 
 
 class _Loop:
-    def __init__(self, model, train: dict, progress: Progress, callbacks: CallbackList):
+    def __init__(self, model, train, progress: Progress, callbacks: CallbackList, adapt=True):
         self.model, self.train, self.progress = model, train, progress
-        self.callbacks = callbacks
+        self.callbacks, self.adapt = callbacks, adapt
         self.loss_name = train["loss"]["name"]
         self.metrics = train["metrics"]
         self.outputs = None  # the epoch's training outputs, for its metrics
@@ -201,7 +214,9 @@ class _Loop:
                 + (" (a different example each epoch)" if train["shuffle"] else "")
             )
         history = self._history(validation)
-        adapt(model, X)  # the training split only, before the first snapshot
+        model.history = history  # as Keras's model.history: callbacks read the keys from it
+        if self.adapt:
+            adapt_statistics(model, X)  # the training split only, before the first snapshot
         model._begin_training(train)
         rng = np.random.default_rng(train["seed"])
         self.snapshot = model._snapshot()  # weights at the start of the current epoch

@@ -109,6 +109,7 @@ class Model:
         batch_size: int | None = None,
         class_weight=None,
         sample_weight=None,
+        adapt: bool = True,
     ):
         """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
         `history.history`: loss, val_loss, then NAME, val_NAME per metric).
@@ -126,6 +127,8 @@ class Model:
         example of X; both weigh the training loss only (weighting.py).
         `metrics`: names (docs/training.md "Metrics"); top_k_accuracy's k is given as
         {"name": "top_k_accuracy", "k": 3}, else the spec's (5 by default).
+        `adapt=False` keeps a `normalize` layer's statistics (those of a loaded weight file, when
+        fine-tuning) instead of computing them from X.
         """
         from . import data
         from .arrays import as_arrays
@@ -156,7 +159,8 @@ class Model:
             validation,
             verbose,
             callbacks,
-            sample_weight,
+            sample_weight=sample_weight,
+            adapt=adapt,
             class_weight=class_weight,
             epochs=epochs,
             batch=batch,

@@ -1,4 +1,6 @@
-"""What a training run leaves behind: the --out folder (all or nothing) and prediction CSVs."""
+"""Where a training run goes (the --out folder, checked before any work; run_folder.py writes
+it), a folder of outputs written all or nothing (evaluate --out), and what predict writes
+(prediction CSVs)."""
 
 from __future__ import annotations
 
@@ -29,9 +31,7 @@ def plan_out_dir(given: str, inputs: Inputs = ()) -> Path:
     existing = next(p for p in (real, *map(str, Path(real).parents)) if os.path.lexists(p))
     if not os.path.isdir(existing):
         raise cannot_write(given, os.strerror(errno.ENOTDIR))
-    probe_folder(existing, given)  # DIR itself (files move in) or where it will be made
-    if existing == real:
-        probe_folder(os.path.dirname(real), given)  # the temp folder is made beside DIR
+    probe_folder(existing, given)  # DIR itself (files are written in it) or where it will be made
     return Path(real)
 
 
@@ -73,21 +73,6 @@ def _name_in(shown: str, out: Path, tmp: str | None, filename) -> str:
             if folder and filename.startswith(folder + os.sep):
                 return os.path.join(shown, os.path.relpath(filename, folder))
     return shown
-
-
-def write_run(tmp, spec, model, history, sets) -> None:
-    from ..files import write_text
-    from .curves import plot_curves
-    from .weights import save_weights
-
-    save_weights(tmp / "weights.safetensors", spec.ir, model.get_weights(), model.encoding)
-    write_text(tmp / "history.csv", history.to_csv())
-    title = f"{os.path.basename(spec.file)}: learning curves ({model.backend} backend)"
-    plot_curves(history, tmp / "curves.png", title, f"loss ({spec.ir.train['loss']['name']})")
-    source = spec.source
-    if sets:  # the weights fit the spec only with the same overrides; say so in the copy
-        source = f"# trained with: {' '.join('--set ' + v for v in sets)}\n" + source
-    write_text(tmp / "spec.stack", source)
 
 
 def prediction_csv(pred, loss: str, encoding: dict | None = None, keep: dict | None = None) -> str:

@@ -73,6 +73,14 @@ def _import_emitted(tmp: Path, proc: subprocess.CompletedProcess) -> None:
 
 TRAIN = ["--data", "d.csv", "--target", "y"]
 
+
+def _failed_run(tmp, proc) -> None:
+    import json
+
+    record = json.loads((tmp / "runs" / "m" / "run.json").read_text())
+    assert record["status"] == "failed" and record["message"], record
+
+
 CASES = [
     # 6. RecursionError: a long chain of constants or blocks, and the deepest nesting allowed.
     Case("front_let_chain_1000", ["check", "m.stack"], {"m.stack": LETS}, exit=0),
@@ -141,6 +149,8 @@ CASES = [
         ["train", "m.stack", *TRAIN, "--max-memory", str(1 << 50), "--valid-split", "0"],
         {"m.stack": PADDED_POOLED, "d.csv": ONE_PIXEL, "sitecustomize.py": SMALL_ADDRESS_SPACE},
         env=SMALL_ENV,
+        creates=("runs",),  # the run folder, whose run.json says the run failed
+        check=_failed_run,
     ),
     # 10. User strings escaped for the terminal.
     Case("front_escaped_path_check", ["check", ESCAPES], {ESCAPES: SPEC}, exit=0),

@@ -17,7 +17,10 @@ PREDICT = ["predict", "m.stack", "--weights", "w.safetensors", "--data", "d.csv"
 COMPILE = ["compile", "m.stack"]
 TRAIN = ["train", "m.stack", "--data", "d.csv", "--target", "y"]
 BASE = {"m.stack": SPEC, "d.csv": CSV, "w.safetensors": W}
-RUN_FILES = ("weights.safetensors", "history.csv", "curves.png", "spec.stack")
+RUN_FILES = ("weights.safetensors", "history.csv", "curves.png", "spec.stack", "run.json")
+LEGACY_FILES = RUN_FILES[:4]  # a run folder written before run.json existed
+# The run.json of an earlier, finished run.
+FINISHED = '{"format": "stackspec-run", "version": 1, "status": "finished", "ended": "2026-01-02T03:04:05Z"}\n'  # noqa: E501
 
 
 def _never_renamed_over(name: str):
@@ -80,6 +83,8 @@ def _stale_temp_files(tmp: Path) -> None:
 
 def _run_folder_updated(tmp: Path, proc) -> None:
     assert (tmp / "run" / "spec.stack").read_text() == SPEC
+    assert '"status": "finished"' in (tmp / "run" / "run.json").read_text()
+    assert not (tmp / "run" / "checkpoints").exists()
     assert (tmp / "run" / "history.csv").read_text().startswith("epoch,loss,val_loss")
 
 
@@ -236,13 +241,46 @@ CASES = [
         check=_predictions,
     ),
     Case(
-        "out_good_train_into_a_finished_run",
+        "out_good_train_into_an_older_run_folder",
         [*TRAIN, "--out", "run"],
-        {**BASE, **{f"run/{f}": "old" for f in RUN_FILES}},
+        {**BASE, **{f"run/{f}": "old" for f in LEGACY_FILES}},
         exit=0,
         golden=False,
         contains=("wrote run/",),
-        changes=tuple(f"run/{f}" for f in RUN_FILES),
+        changes=tuple(f"run/{f}" for f in LEGACY_FILES),
+        creates=("run/run.json",),
+        check=_run_folder_updated,
+    ),
+    # An earlier run (it has a run.json) is never replaced without --force.
+    Case(
+        "out_train_into_a_finished_run",
+        [*TRAIN, "--out", "run"],
+        {**BASE, **{f"run/{f}": "old" for f in LEGACY_FILES}, "run/run.json": FINISHED},
+    ),
+    Case(
+        "out_train_into_an_unfinished_run",
+        [*TRAIN, "--out", "run"],
+        {**BASE, "run/run.json": FINISHED.replace('"finished"', '"running"')},
+    ),
+    Case(
+        "out_good_train_force_replaces_a_finished_run",
+        [*TRAIN, "--out", "run", "--force"],
+        {
+            **BASE,
+            **{f"run/{f}": "old" for f in LEGACY_FILES},
+            "run/run.json": FINISHED,
+            "run/checkpoints/epoch-0001/weights.safetensors": "old",
+            "run/notes.txt": "kept",
+        },
+        exit=0,
+        golden=False,
+        contains=("wrote run/",),
+        changes=(
+            *(f"run/{f}" for f in RUN_FILES),
+            "run/checkpoints",
+            "run/checkpoints/epoch-0001",
+            "run/checkpoints/epoch-0001/weights.safetensors",
+        ),
         check=_run_folder_updated,
     ),
     Case(

@@ -1,11 +1,13 @@
 """SIGINT and SIGTERM at start-up, mid-epoch and while the outputs are written (issue 7, defect
-14): always exit 130 with `interrupted`, never a traceback, and the --out folder either complete
-(all four files) or absent, with no `*.tmp` left.
+14): always exit 130 with `interrupted`, never a traceback, and the run folder either absent or
+with a whole run.json that says how the run ended, every file in it complete (all five once the
+weights are written), with no `*.tmp` left.
 
 Each test runs `python -m stackspec train ...` as a real process and signals it from outside,
 except the writing tests: a few milliseconds of renames cannot be hit by timing, so there a small
 driver patches one function to make the process send itself the real signal at a chosen point
-(after the weights are written; at the first rename into --out), then runs the real entry point
+(after the weights are written; at the first rename of a file into the run folder), then runs
+the real entry point
 with the real handlers. The start-up tests read the process's caught-signal mask from /proc to
 tell stackspec's start-up (handlers installed) from the interpreter's own, which no Python code
 can answer for: a signal that lands there gets the interpreter's default behaviour.
@@ -13,6 +15,7 @@ can answer for: a signal that lands there gets the interpreter's default behavio
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,7 +28,7 @@ import pytest
 from .catalogue import CSV, SPEC
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = {"weights.safetensors", "history.csv", "curves.png", "spec.stack"}
+FILES = {"weights.safetensors", "history.csv", "curves.png", "spec.stack", "run.json"}
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 TRAIN = ["train", "m.stack", "--data", "d.csv", "--target", "y", "--out", "run"]
 # Long enough to be interrupted mid-epoch: ~0.5 s per epoch, far more epochs than a test waits.
@@ -69,19 +72,34 @@ def handlers_installed(pid: int) -> bool:
     return bool(caught & (1 << (signal.SIGTERM - 1)))
 
 
-def assert_interrupted(tmp: Path, proc, stdout: str, stderr: str) -> None:
+def assert_interrupted(tmp: Path, proc, stdout: str, stderr: str) -> dict | None:
     shown = stdout + stderr
     assert proc.returncode == 130, f"exit {proc.returncode}\n{shown}"
     assert "interrupted" in stderr and "Traceback" not in shown, shown
-    assert_whole_or_absent(tmp)
+    return assert_whole_or_absent(tmp)
 
 
-def assert_whole_or_absent(tmp: Path) -> None:
+def assert_whole_or_absent(tmp: Path) -> dict | None:
+    """The run folder's record (None when there is no folder): run.json is always there and
+    whole, and with the weights come all five files."""
     run = tmp / "run"
+    record = None
     if run.exists():
-        assert {p.name for p in run.iterdir()} == FILES
+        names = {p.name for p in run.iterdir()}
+        assert names <= FILES and "run.json" in names, names
+        record = json.loads((run / "run.json").read_text())
+        assert record["status"] in ("interrupted", "finished"), record
+        assert (run / "spec.stack").read_text() == json_spec(tmp)
+        if "weights.safetensors" in names:
+            assert names == FILES
+            assert (run / "curves.png").read_bytes().startswith(b"\x89PNG")
     leftovers = [str(p) for p in tmp.rglob("*.tmp")]
     assert not leftovers, leftovers
+    return record
+
+
+def json_spec(tmp: Path) -> str:
+    return (tmp / "m.stack").read_text()
 
 
 # --- (a) start-up ----------------------------------------------------------------------------
@@ -148,8 +166,9 @@ def test_signal_mid_epoch_saves_the_work_and_exits_130(tmp_path, sig):
     assert proc.returncode == 130, stderr
     assert f"interrupted ({sig.name})" in stderr and "Traceback" not in stdout + stderr
     assert "wrote run/" in stdout
-    assert_whole_or_absent(tmp_path)
-    assert (tmp_path / "run").exists()
+    record = assert_whole_or_absent(tmp_path)
+    assert record["status"] == "interrupted" and record["stop_reason"] == "interrupted"
+    assert {p.name for p in (tmp_path / "run").iterdir()} == FILES
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
@@ -181,7 +200,7 @@ if WHERE == "write":  # after the weights are written into the temp folder
         os.kill(os.getpid(), SIG)
 
     stackspec.training.weights.save_weights = save_weights
-else:  # at the first rename that moves an output out of the temp folder into --out
+else:  # at the first rename of a temp file onto a file of the run folder
     replace = os.replace
 
     def moving(src, dst, *args, **kwargs):
@@ -199,40 +218,45 @@ main()
 """
 
 
-def old_run(tmp: Path) -> dict[str, str]:
-    """An earlier run's folder, each file holding its own name."""
+def old_run(tmp: Path) -> None:
+    """A run folder from before run.json (so not refused), each file holding its own name."""
     (tmp / "run").mkdir()
-    for name in FILES:
+    for name in FILES - {"run.json"}:
         (tmp / "run" / name).write_text(f"old {name}\n")
-    return {name: f"old {name}\n" for name in FILES}
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
-def test_signal_while_writing_leaves_out_as_it_was(tmp_path, sig, existing):
-    old = old_run(tmp_path) if existing else None
+def test_signal_while_the_last_files_are_written_is_held_until_they_all_are(
+    tmp_path, sig, existing
+):
+    """The run ended; its files are written (well under a second) before the signal acts."""
+    if existing:
+        old_run(tmp_path)
     args = [sig.name, "write", *TRAIN]
     proc = spawn(tmp_path, args, {"m.stack": SPEC, "d.csv": CSV}, driver=DRIVER)
     stdout, stderr = finish(proc)
-    assert_interrupted(tmp_path, proc, stdout, stderr)
+    record = assert_interrupted(tmp_path, proc, stdout, stderr)
     assert "wrote" not in stdout
-    if existing:
-        assert {p.name: p.read_text() for p in (tmp_path / "run").iterdir()} == old
-    else:
-        assert not (tmp_path / "run").exists()
+    assert record["status"] == "finished" and record["epochs_done"] == 2
+    assert {p.name for p in (tmp_path / "run").iterdir()} == FILES
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 3
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
-def test_signal_while_moving_into_out_completes_the_move(tmp_path, sig, existing):
+def test_signal_while_the_run_starts_leaves_a_record_of_it(tmp_path, sig, existing):
+    """At the first file written into the run folder (spec.stack, as the run starts): the
+    start completes (spec.stack and run.json), then the signal stops the run before training,
+    and run.json says it was interrupted."""
     if existing:
         old_run(tmp_path)
     args = [sig.name, "commit", *TRAIN]
     proc = spawn(tmp_path, args, {"m.stack": SPEC, "d.csv": CSV}, driver=DRIVER)
     stdout, stderr = finish(proc)
-    assert_interrupted(tmp_path, proc, stdout, stderr)
-    assert (tmp_path / "run" / "spec.stack").read_text() == SPEC  # every file is the new one
-    assert (tmp_path / "run" / "history.csv").read_text().startswith("epoch,loss,val_loss\n")
+    record = assert_interrupted(tmp_path, proc, stdout, stderr)
+    assert record["status"] == "interrupted" and record["epochs_done"] == 0
+    assert (tmp_path / "run" / "spec.stack").read_text() == SPEC
 
 
 # --- the pieces, in-process ------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""`stackspec train`: the options, and `run_train`, the command's body, which takes the options'
+values by name. run.json records them resolved (its "args"), so a run can be made again, or
+continued, from its record alone. The run folder's rules are in training/run_folder.py."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .cli_exits import EXIT_INTERRUPTED, EXIT_USER, Failed
+from .cli_model import build_model, check_memory, load_spec, load_weights_into
+from .cli_options import (
+    DATA_HELP,
+    INPUT,
+    FiniteFloatRange,
+    backend_options,
+    data_options,
+    data_section,
+    one_stdin,
+    spec_options,
+)
+from .compiler.settings import SEED_MAX
+from .diagnostics import printable
+
+# The files `wrote RUN/: ...` lists.
+WROTE = "weights.safetensors, history.csv, curves.png, spec.stack, run.json"
+
+
+@click.command()
+@click.argument("spec", type=INPUT)
+@click.option("--data", "data", required=True, type=INPUT, help=DATA_HELP)
+@click.option("--target", help="The CSV column to predict [default: the data section's].")
+@data_options
+@backend_options
+@click.option(
+    "--valid-split",
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Fraction of --data held out for validation, at random from the seed [default: 0.3; "
+    "0 for none].",
+)
+@click.option("--valid", "valid", type=INPUT, help="Validation CSV.")
+@click.option(
+    "--weight-column",
+    help="A CSV column of per-row weights of the training loss, not a feature "
+    "[default: the train section's weight_column].",
+)
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the train section's.")
+@click.option("--batch", type=click.IntRange(min=1), help="Override the train section's.")
+@click.option(
+    "--seed", type=click.IntRange(0, SEED_MAX), help="Override the train section's (0 to 2^63-1)."
+)
+@click.option(
+    "--init",
+    type=INPUT,
+    help="Start from this weight file (fine-tuning; a fresh optimizer). Its data encoding and "
+    "normalize statistics are kept.",
+)
+@click.option(
+    "--out", type=click.Path(), help="[default: runs/<spec name>, or the next free runs/<name>-N]"
+)
+@click.option("--force", is_flag=True, help="Replace an earlier run in --out.")
+@click.option(
+    "--tensorboard", is_flag=True, help="Also write TensorBoard event files into RUN/tensorboard."
+)
+@spec_options
+def train(**options):
+    """Train SPEC on a CSV; write weights, history, learning curves, the spec and run.json into
+    the run folder (--out)."""
+    run_train(**options)
+
+
+def run_train(
+    spec,
+    data,
+    target=None,
+    drop=(),
+    delimiter=None,
+    backend="numpy",
+    device="auto",
+    valid_split=None,
+    valid=None,
+    weight_column=None,
+    epochs=None,
+    batch=None,
+    seed=None,
+    init=None,
+    out=None,
+    force=False,
+    tensorboard=False,
+    sets=(),
+) -> None:
+    from .training import run_folder as rf
+    from .training.data_section import training_arrays
+    from .training.runs import plan_out_dir
+
+    if valid and valid_split is not None:
+        raise click.UsageError("give --valid or --valid-split, not both")
+    one_stdin(SPEC=spec, **{"--data": data, "--valid": valid, "--init": init})
+    s = load_spec(spec, sets)
+    section = data_section(
+        s.ir, target, drop, delimiter, weight=weight_column
+    )  # usage errors first
+    if batch is not None:
+        check_memory(s, batch)
+    if tensorboard:
+        from .training.tensorboard import require
+
+        require()
+    inputs = (
+        ("the spec", spec),
+        ("the --data file", data),
+        ("the --valid file", valid),
+        ("the --init file", init),
+    )
+    claim = None
+    if out is None:
+        base = os.path.join("runs", "stdin" if spec == "-" else _stem(spec))
+        out = rf.next_free(base)
+        claim = (os.path.realpath(base), base)
+    real_out = plan_out_dir(out, inputs)
+    replaces = rf.refuse_earlier(real_out, out, force)
+    seed = s.ir.train["seed"] if seed is None else seed
+    model = build_model(s, backend, device, seed)
+    if init is not None:
+        load_weights_into(model, init)
+    X, y, validation, learned, notes, w = training_arrays(
+        s.ir, section, data, target, valid, valid_split, seed, weight_column, model.encoding
+    )
+    click.echo("".join(f"note: {printable(n)}\n" for n in notes), err=True, nl=False)
+    model.encoding = learned
+    args = {
+        "spec": spec,
+        "data": data,
+        "target": target if section is None else ", ".join(section["target"]) or None,
+        "drop": list(drop),
+        "delimiter": delimiter,
+        "valid": valid,
+        "weight_column": weight_column,
+        "valid_split": (0.3 if valid_split is None else valid_split) if valid is None else None,
+        "epochs": s.ir.train["epochs"] if epochs is None else epochs,
+        "batch": s.ir.train["batch"] if batch is None else batch,
+        "seed": seed,
+        "sets": list(sets),
+        "backend": backend,
+        "device": device,
+        "init": init,
+        "tensorboard": tensorboard,
+    }
+    record = rf.new_record(s, model, args, sys.argv, X, validation)
+    folder = rf.RunFolder(real_out, out, record, claim, replaces)
+    start = rf.StartRun(folder, s.source, sets, _announce)
+    history = _fit(folder, start, model, X, y, validation, w, args)
+    folder.finish(s, model, history)
+    click.echo(f"wrote {printable(folder.shown)}/: {WROTE} ({history.weights})")
+    if history.stop_reason == "nan":
+        click.echo(f"error: training failed: {history.message}", err=True)
+        raise Failed(EXIT_USER)
+    if history.stop_reason == "interrupted":
+        raise Failed(EXIT_INTERRUPTED)
+
+
+def _announce(shown: str) -> None:
+    click.echo(f"run folder: {printable(shown)}/", err=True)
+
+
+def _fit(folder, start, model, X, y, validation, w, args):
+    """model.fit with the run folder's callbacks; run.json says so if it ends in an error or
+    a second Ctrl-C (which leaves no weights)."""
+    from .training.callbacks import LiveHistory
+
+    callbacks = [start, LiveHistory(folder)]
+    board = None
+    if args["tensorboard"]:
+        from .training.tensorboard import TensorBoard
+
+        board = TensorBoard(folder)
+        callbacks.append(board)
+    try:
+        return model.fit(
+            X,
+            y,
+            validation_data=validation,
+            epochs=args["epochs"],
+            batch=args["batch"],
+            seed=args["seed"],
+            verbose="auto",
+            callbacks=callbacks,
+            sample_weight=w,
+            adapt=args["init"] is None,
+        )
+    except KeyboardInterrupt:
+        folder.failed("interrupted")
+        raise
+    except Exception as e:
+        folder.failed(str(e) or type(e).__name__)
+        raise
+    finally:
+        if board is not None:
+            board.close()
+
+
+def _stem(path: str) -> str:
+    from pathlib import Path
+
+    return Path(path).stem
