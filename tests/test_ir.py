@@ -86,6 +86,8 @@ def test_every_default_is_filled_in():
         "early_stop",
         "seed",
         "shuffle",
+        "schedule",
+        "clip",
     }
 
 
@@ -122,6 +124,8 @@ def test_red_wine_ir():
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
+        "schedule": None,
+        "clip": None,
     }
     # Every node of a repeat points at the line it was written on.
     assert {n["source"]["line"] for n in doc["nodes"][:9]} == {6}

@@ -44,6 +44,25 @@ OPTIMIZERS: dict[str, tuple[Arg, ...]] = {
 
 METRICS = ("mae", "mse", "accuracy")
 
+# Learning-rate schedules (LANGUAGE.md §12; formulas in training/schedules.py). `warmup` comes
+# first so the IR reads {"name", "warmup", ...}. Defaults are Keras's and torch's (factor 0.1,
+# patience 10); `every` has none, as torch's StepLR has no default step_size.
+_WARMUP = Arg("warmup", "int", 0, low=0)
+_FACTOR = Arg("factor", "float", 0.1, low=0, low_open=True, high=1)
+_MIN_LR = Arg("min_lr", "float", 0.0, low=0)
+SCHEDULES: dict[str, tuple[Arg, ...]] = {
+    "constant": (_WARMUP,),
+    "step": (_WARMUP, Arg("every", "int", low=1), _FACTOR),
+    "cosine": (_WARMUP, _MIN_LR),
+    "plateau": (_WARMUP, Arg("patience", "int", 10, low=0), _FACTOR, _MIN_LR),
+}
+
+# Gradient clipping: exactly one of the two, as torch's clip_grad_norm_ / clip_grad_value_.
+CLIP = (
+    Arg("norm", "float", None, low=0, low_open=True),
+    Arg("value", "float", None, low=0, low_open=True),
+)
+
 # The largest seed: the spec's `seed`, --seed and the API's seed= share it; every backend's RNG
 # (NumPy's SeedSequence, torch.manual_seed) takes it.
 SEED_MAX = 2**63 - 1
@@ -65,6 +84,8 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
     "early_stop": EARLY_STOP,
     "seed": (Arg("value", "int", positional=True, low=0, high=SEED_MAX),),
     "shuffle": (Arg("enabled", "bool", True, positional=True),),
+    "schedule": (Arg("schedule", "choice", positional=True, choices=tuple(SCHEDULES)),),
+    "clip": CLIP,
 }
 
 
@@ -94,6 +115,8 @@ def defaults() -> dict:
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
+        "schedule": None,
+        "clip": None,
     }
 
 
@@ -133,6 +156,10 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             value = _choice_with_kwargs(call, OPTIMIZERS, diags, names)
         elif call.name == "metrics":
             value = _metrics(call, diags)
+        elif call.name == "schedule":
+            value = _choice_with_kwargs(call, SCHEDULES, diags, names)
+        elif call.name == "clip":
+            value = _clip(call, diags, names)
         elif call.name == "early_stop":
             value = bind("early_stop", EARLY_STOP, call.args, call.kwargs, call.span, diags, names)
         else:
@@ -142,7 +169,44 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             value = None if params is None else next(iter(params.values()))
         if value is not None:
             out[call.name] = value
+    _check_min_lr(out, seen, diags)
     return out
+
+
+def _clip(call: Call, diags: Diagnostics, names) -> dict | None:
+    """`clip norm=1.0` or `clip value=0.5`: {"norm": x} or {"value": x}, never both."""
+    params = bind("clip", CLIP, call.args, call.kwargs, call.span, diags, names)
+    if params is None:
+        return None
+    given = {k: v for k, v in params.items() if v is not None}
+    if len(given) == 1:
+        return given
+    if given:
+        diags.error(
+            "E207",
+            "clip: give norm or value, not both",
+            call.span,
+            "norm=X scales all gradients together; value=X clamps each one",
+        )
+    else:
+        diags.error(
+            "E206", "clip: missing argument 'norm' or 'value'", call.span, "e.g. clip norm=1.0"
+        )
+    return None
+
+
+def _check_min_lr(out: dict, seen: dict[str, Span], diags: Diagnostics) -> None:
+    """A min_lr above the optimizer's lr would make cosine climb (and plateau never reduce):
+    a slip of a digit, reported at the schedule."""
+    schedule, lr = out["schedule"], out["optimizer"].get("lr")
+    if schedule and lr is not None and schedule.get("min_lr", 0) > lr:
+        diags.error(
+            "E205",
+            f"schedule {schedule['name']}: min_lr {schedule['min_lr']:g} is above the "
+            f"optimizer's lr {lr:g}",
+            seen["schedule"],
+            "min_lr is the lowest the learning rate may fall to",
+        )
 
 
 def _metrics(call: Call, diags: Diagnostics) -> list[str] | None:
