@@ -232,7 +232,7 @@ def test_signal_while_moving_into_out_completes_the_move(tmp_path, sig, existing
     stdout, stderr = finish(proc)
     assert_interrupted(tmp_path, proc, stdout, stderr)
     assert (tmp_path / "run" / "spec.stack").read_text() == SPEC  # every file is the new one
-    assert (tmp_path / "run" / "history.csv").read_text().startswith("epoch,loss,val_loss\n")
+    assert (tmp_path / "run" / "history.csv").read_text().startswith("epoch,loss,val_loss,lr\n")
 
 
 # --- the pieces, in-process ------------------------------------------------------------------
