@@ -301,6 +301,8 @@ def test_train_defaults():
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
+        "schedule": None,
+        "clip": None,
     }
 
 
