@@ -191,7 +191,7 @@ def test_training_metrics_are_equal_on_both_backends(loss, head, names):
         for b in ("numpy", "torch")
     ]
     metric_names = [n for n in names.split() if "=" not in n]
-    keys = ["loss", "val_loss"] + [k for n in metric_names for k in (n, f"val_{n}")]
+    keys = ["loss", "val_loss"] + [k for n in metric_names for k in (n, f"val_{n}")] + ["lr"]
     assert list(histories[0]) == list(histories[1]) == keys
     for key in keys:
         assert histories[1][key] == pytest.approx(histories[0][key], rel=1e-4, abs=1e-6), key

@@ -74,7 +74,7 @@ def trained(tiny, tmp_path):
 def test_train_writes_every_output(trained, tiny):
     assert {p.name for p in trained.iterdir()} == FILES
     rows = list(csv.reader(io.StringIO((trained / "history.csv").read_text())))
-    assert rows[0] == ["epoch", "loss", "val_loss", "mae", "val_mae"]
+    assert rows[0] == ["epoch", "loss", "val_loss", "mae", "val_mae", "lr"]
     assert [r[0] for r in rows[1:]] == ["1", "2"]
     assert all(np.isfinite(float(v)) for r in rows[1:] for v in r)
     assert (trained / "spec.stack").read_text() == tiny.read_text()
@@ -113,7 +113,7 @@ def test_overrides_and_validation_options(tiny, tmp_path, write_spec):
     r = train(tiny, tmp_path / "o", "--epochs", "3", "--batch", "1000", "--valid-split", "0")
     assert r.exit_code == 0, r.output
     rows = (tmp_path / "o" / "history.csv").read_text().splitlines()
-    assert rows[0] == "epoch,loss,mae" and len(rows) == 4
+    assert rows[0] == "epoch,loss,mae,lr" and len(rows) == 4
     valid = tmp_path / "valid.csv"
     valid.write_text("\n".join(DATA.read_text().splitlines()[:50]) + "\n")
     r = train(tiny, tmp_path / "v", "--valid", valid, "--set", "width=4")

@@ -44,6 +44,11 @@ class Fake(Model):
     def _begin_training(self, train):
         self.lr = train["optimizer"]["lr"]
         self.began = train
+        self.lrs: list[float] = []  # every _set_lr
+
+    def _set_lr(self, lr):
+        self.lr = lr
+        self.lrs.append(lr)
 
     def _train_step(self, x, y):
         self.batches.append(x[:, 0].copy())
@@ -129,14 +134,15 @@ def test_history_keys_metrics_and_validation_in_evaluation_mode():
     m = fake()
     X, y = data(12)
     h = m.fit(X[:8], y[:8], validation_data=(X[8:], y[8:]), metrics=["mae", "accuracy"], verbose=0)
-    assert list(h) == ["loss", "val_loss", "mae", "val_mae", "accuracy", "val_accuracy"]
+    assert list(h) == ["loss", "val_loss", "mae", "val_mae", "accuracy", "val_accuracy", "lr"]
     assert h.history is h and h.epoch == [1, 2, 3] and all(len(v) == 3 for v in h.values())
     assert isinstance(h, History) and m.history is h
     pred = m._predict_batch(X[8:])[:, 0]  # the final weights' validation numbers
     assert h["val_loss"][-1] == pytest.approx(float(np.mean((pred - y[8:]) ** 2)), rel=1e-5)
     assert h["val_mae"][-1] == pytest.approx(float(np.mean(np.abs(pred - y[8:]))), rel=1e-5)
     csv = h.to_csv().splitlines()
-    assert csv[0] == "epoch,loss,val_loss,mae,val_mae,accuracy,val_accuracy"
+    assert csv[0] == "epoch,loss,val_loss,mae,val_mae,accuracy,val_accuracy,lr"
+    assert h["lr"] == [0.1] * 3 and m.lrs == [0.1]  # no schedule: set once, before step 1
     assert csv[1].split(",")[1] == repr(h["loss"][0])
 
 
@@ -394,7 +400,7 @@ def test_callbacks_see_keras_hooks_in_order_and_can_stop_training():
     model = spec.compile("numpy")
     x = np.arange(12, dtype=np.float32).reshape(6, 2)
     history = model.fit(x, x[:, 0], validation_data=(x, x[:, 0]), callbacks=[Recorder()], verbose=0)
-    keys = ["loss", "val_loss"]
+    keys = ["loss", "lr", "val_loss"]
     assert calls == [
         ("train_begin", True),
         ("epoch_begin", 0),

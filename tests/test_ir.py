@@ -89,6 +89,8 @@ def test_every_default_is_filled_in():
         "shuffle",
         "class_weight",
         "weight_column",
+        "schedule",
+        "clip",
     }
 
 
@@ -128,6 +130,8 @@ def test_red_wine_ir():
         "shuffle": True,
         "class_weight": None,
         "weight_column": None,
+        "schedule": None,
+        "clip": None,
     }
     # Every node of a repeat points at the line it was written on.
     assert {n["source"]["line"] for n in doc["nodes"][:9]} == {6}

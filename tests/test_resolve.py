@@ -304,6 +304,8 @@ def test_train_defaults():
         "shuffle": True,
         "class_weight": None,
         "weight_column": None,
+        "schedule": None,
+        "clip": None,
     }
 
 

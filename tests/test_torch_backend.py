@@ -289,7 +289,7 @@ def test_fit_predict_evaluate_save_load(tmp_path):
     spec = stackspec.parse(SMALL_WINE)
     model = spec.compile("torch", device="cpu")
     history = model.fit(X, y, validation_split=0.25, verbose=0)
-    assert list(history) == ["loss", "val_loss", "mse", "val_mse"]
+    assert list(history) == ["loss", "val_loss", "mse", "val_mse", "lr"]
     assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
     predictions = model.predict(X)
     assert predictions.shape == (len(X), 1) and predictions.dtype == np.float32

@@ -64,6 +64,25 @@ METRICS: dict[str, tuple[str, ...]] = {
 # metric is not listed; fit then uses this default).
 TOP_K = Arg("k", "int", 5, low=1)
 
+# Learning-rate schedules (LANGUAGE.md §12; formulas in training/schedules.py). `warmup` comes
+# first so the IR reads {"name", "warmup", ...}. Defaults are Keras's and torch's (factor 0.1,
+# patience 10); `every` has none, as torch's StepLR has no default step_size.
+_WARMUP = Arg("warmup", "int", 0, low=0)
+_FACTOR = Arg("factor", "float", 0.1, low=0, low_open=True, high=1)
+_MIN_LR = Arg("min_lr", "float", 0.0, low=0)
+SCHEDULES: dict[str, tuple[Arg, ...]] = {
+    "constant": (_WARMUP,),
+    "step": (_WARMUP, Arg("every", "int", low=1), _FACTOR),
+    "cosine": (_WARMUP, _MIN_LR),
+    "plateau": (_WARMUP, Arg("patience", "int", 10, low=0), _FACTOR, _MIN_LR),
+}
+
+# Gradient clipping: exactly one of the two, as torch's clip_grad_norm_ / clip_grad_value_.
+CLIP = (
+    Arg("norm", "float", None, low=0, low_open=True),
+    Arg("value", "float", None, low=0, low_open=True),
+)
+
 # The largest seed: the spec's `seed`, --seed and the API's seed= share it; every backend's RNG
 # (NumPy's SeedSequence, torch.manual_seed) takes it.
 SEED_MAX = 2**63 - 1
@@ -87,6 +106,8 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
     "shuffle": (Arg("enabled", "bool", True, positional=True),),
     "class_weight": (),  # `balanced` or a list of numbers, bound by hand below
     "weight_column": (),  # a column name, bound by hand below
+    "schedule": (Arg("schedule", "choice", positional=True, choices=tuple(SCHEDULES)),),
+    "clip": CLIP,
 }
 
 # The losses whose targets are classes, which `class_weight` weights (LANGUAGE.md §12).
@@ -122,6 +143,8 @@ def defaults() -> dict:
         "shuffle": True,
         "class_weight": None,
         "weight_column": None,
+        "schedule": None,
+        "clip": None,
     }
 
 
@@ -162,6 +185,10 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             value = _choice_with_kwargs(call, OPTIMIZERS, diags, names)
         elif call.name == "metrics":
             value, out["top_k"] = _metrics(call, diags, names)
+        elif call.name == "schedule":
+            value = _choice_with_kwargs(call, SCHEDULES, diags, names)
+        elif call.name == "clip":
+            value = _clip(call, diags, names)
         elif call.name == "early_stop":
             value = bind("early_stop", EARLY_STOP, call.args, call.kwargs, call.span, diags, names)
         elif call.name == "class_weight":
@@ -187,7 +214,44 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
         )
     if "metrics" in seen and loss_ok:
         _metrics_fit_loss(next(c for c in calls if c.name == "metrics"), out["loss"], diags)
+    _check_min_lr(out, seen, diags)
     return out
+
+
+def _clip(call: Call, diags: Diagnostics, names) -> dict | None:
+    """`clip norm=1.0` or `clip value=0.5`: {"norm": x} or {"value": x}, never both."""
+    params = bind("clip", CLIP, call.args, call.kwargs, call.span, diags, names)
+    if params is None:
+        return None
+    given = {k: v for k, v in params.items() if v is not None}
+    if len(given) == 1:
+        return given
+    if given:
+        diags.error(
+            "E207",
+            "clip: give norm or value, not both",
+            call.span,
+            "norm=X scales all gradients together; value=X clamps each one",
+        )
+    else:
+        diags.error(
+            "E206", "clip: missing argument 'norm' or 'value'", call.span, "e.g. clip norm=1.0"
+        )
+    return None
+
+
+def _check_min_lr(out: dict, seen: dict[str, Span], diags: Diagnostics) -> None:
+    """A min_lr above the optimizer's lr would make cosine climb (and plateau never reduce):
+    a slip of a digit, reported at the schedule."""
+    schedule, lr = out["schedule"], out["optimizer"].get("lr")
+    if schedule and lr is not None and schedule.get("min_lr", 0) > lr:
+        diags.error(
+            "E205",
+            f"schedule {schedule['name']}: min_lr {schedule['min_lr']:g} is above the "
+            f"optimizer's lr {lr:g}",
+            seen["schedule"],
+            "min_lr is the lowest the learning rate may fall to",
+        )
 
 
 def _metrics(call: Call, diags: Diagnostics, names) -> tuple[list[str], int | None]:

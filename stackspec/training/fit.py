@@ -23,6 +23,9 @@ progress live here once. docs/training.md explains each rule; the short version:
   weight file keeps its statistics); they are never trained.
 - Ctrl-C or SIGTERM stops after the current batch and keeps everything done so far (a second
   Ctrl-C raises KeyboardInterrupt at once).
+- Learning rate: before every step the backend gets the step's lr from the schedule
+  (schedules.py; the optimizer's lr without one), only when it changes; `lr` is the last
+  column of the history, the lr of the epoch's last step.
 - Callbacks (callbacks.py) are called at Keras's points; one that sets `model.stop_training`
   ends training after the current epoch (stop_reason "stopped").
 """
@@ -41,6 +44,7 @@ from . import metrics as metric_fns
 from .adapt import adapt as adapt_statistics
 from .callbacks import CallbackList
 from .progress import Progress, stop_requests
+from .schedules import Schedule, schedule_warnings
 from .weighting import example_weights
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
@@ -51,7 +55,8 @@ class SettingError(UserError, ValueError):
 
 
 class History(dict):
-    """Per-epoch values keyed as Keras keys them: loss, val_loss, then NAME, val_NAME per metric.
+    """Per-epoch values keyed as Keras keys them: loss, val_loss, then NAME, val_NAME per metric,
+    then lr (the learning rate of the epoch's last step).
 
     A dict of lists; `history.history` is the same dict (Keras compatibility). Attributes say how
     training ended: stop_reason ("completed", "early_stop", "nan", "interrupted", "stopped" by a
@@ -223,6 +228,8 @@ class _Loop:
         self.best_weights, self.wait = None, 0
         self.last_logs: dict[str, float] = {}
         batches = math.ceil(used / bs)
+        self.schedule = Schedule.for_run(train, batches)
+        self.lr: float | None = None  # the lr the backend holds; set before the first step
         history.weights = "the initial weights"
         model.stop_training = False
         self.callbacks.call("on_train_begin", {})
@@ -251,12 +258,14 @@ class _Loop:
         keys = ["loss"] + (["val_loss"] if validation is not None else [])
         for m in self.metrics:
             keys += [m] + ([f"val_{m}"] if validation is not None else [])
-        history = History(keys)
+        history = History([*keys, "lr"])
         history.monitor = "val_loss" if validation is not None else "loss"
         if self.train["early_stop"] and validation is None:
             self.progress.log(
                 "warning: early_stop without validation data watches the training loss"
             )
+        for line in schedule_warnings(self.train, validation is not None):
+            self.progress.log(line)
         return history
 
     def _stops(self, history, epoch, done, batches, stop, validation, started) -> bool:
@@ -290,6 +299,8 @@ class _Loop:
         self.snapshot = self.model._snapshot()
         history.weights = f"the weights of epoch {epoch}"
         self.last_logs = logs
+        if self.schedule.end_epoch(logs[history.monitor]):  # before a checkpoint callback
+            self.progress.log(f"epoch {epoch}: {self.schedule.reduced(history.monitor)}")
         self.callbacks.call("on_epoch_end", epoch - 1, dict(logs))
         if self._early_stop(history, epoch, logs[history.monitor]):
             return True
@@ -339,6 +350,10 @@ class _Loop:
         for b, start in enumerate(range(0, len(order), bs), 1):
             idx = order[start : start + bs]
             xb, yb = X[idx], y[idx]
+            lr = self.schedule.lr(epoch, b)
+            if lr != self.lr:
+                model._set_lr(lr)
+                self.lr = lr
             # Unweighted, the step is called as before weights existed (any backend's works).
             step = (xb, yb) if self.w is None else (xb, yb, self.w[idx])
             loss, out = model._train_step(*step)
@@ -378,6 +393,7 @@ class _Loop:
             logs[name] = values[name]
             if val is not None:
                 logs[f"val_{name}"] = val[name]
+        logs["lr"] = self.lr
         return logs
 
     def _note_undefined(self, values: dict, y, split: str) -> None:

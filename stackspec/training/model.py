@@ -37,13 +37,20 @@ class Model:
     def _begin_training(self, train: dict) -> None:
         """Prepare a training run from the resolved train settings (the IR's `train` dict with
         overrides applied): build the optimizer for train["optimizer"] (fresh state), the loss for
-        train["loss"], and seed the dropout RNG from train["seed"]."""
+        train["loss"], and seed the dropout RNG from train["seed"]; keep train["clip"] for the
+        steps."""
+        raise NotImplementedError
+
+    def _set_lr(self, lr: float) -> None:
+        """The learning rate of the following steps (fit.py calls it before a step whenever the
+        schedule changes it, and before the first one). AdamW's decay uses it too."""
         raise NotImplementedError
 
     def _train_step(
         self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
         """One step in training mode on a batch: forward, loss (mean over the batch), backward,
+        gradient clipping (train["clip"]: torch's clip_grad_norm_ / clip_grad_value_ rules),
         optimizer update, batchnorm running statistics. Returns (loss, float32 outputs), the
         outputs as _predict_batch gives them (logits for bce/crossentropy).
         y is float32 for mse/mae/huber/bce and int64 class labels for crossentropy.
@@ -112,7 +119,7 @@ class Model:
         adapt: bool = True,
     ):
         """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
-        `history.history`: loss, val_loss, then NAME, val_NAME per metric).
+        `history.history`: loss, val_loss, then NAME, val_NAME per metric, then lr).
 
         Settings default to the spec's train section; each argument overrides one. `seed` sets
         the batch order, the validation split and the dropout masks (the initial weights were

@@ -91,7 +91,8 @@ class Progress:
                 self.bar.set_postfix_str(f"loss {loss_sum / count:.4f}", refresh=False)
 
     def end(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
-        text = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        # The lr spans orders of magnitude (a schedule, warm-up): significant digits, not places.
+        text = "  ".join(f"{k} {v:.3g}" if k == "lr" else f"{k} {v:.4f}" for k, v in logs.items())
         if self.bar is not None:
             self.bar.set_postfix_str(text)
             self.bar.close()

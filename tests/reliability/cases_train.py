@@ -51,7 +51,7 @@ def keeps_initial_weights(spec: str):
         initial = stackspec.parse(spec).compile("numpy", seed=0).get_weights()
         assert all(np.array_equal(saved[k], initial[k]) for k in initial), "weights changed"
         assert sorted(p.name for p in (tmp / "run").iterdir()) == sorted(RUN)
-        assert (tmp / "run" / "history.csv").read_text() == "epoch,loss,val_loss\n"
+        assert (tmp / "run" / "history.csv").read_text() == "epoch,loss,val_loss,lr\n"
 
     return check
 

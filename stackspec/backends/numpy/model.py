@@ -69,8 +69,15 @@ class NumpyModel(Model):
 
     def _begin_training(self, train: dict) -> None:
         self._loss = train["loss"]
-        self._optimizer = Optimizer(train["optimizer"], self._flat_params, self._flat_grads)
+        self._optimizer = Optimizer(
+            train["optimizer"], self._flat_params, self._flat_grads, train.get("clip")
+        )
         self._ctx.rng = np.random.default_rng([DROPOUT_STREAM, train["seed"]])
+
+    def _set_lr(self, lr: float) -> None:
+        if self._optimizer is None:
+            raise RuntimeError("_begin_training must be called before _set_lr")
+        self._optimizer.hyper["lr"] = lr
 
     def _train_step(self, x: np.ndarray, y: np.ndarray, w=None) -> tuple[float, np.ndarray]:
         if self._optimizer is None:

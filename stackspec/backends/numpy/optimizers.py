@@ -1,5 +1,6 @@
 """Optimizers as small in-place update rules, following PyTorch's formulas exactly (so the torch
-backend can use torch.optim and match).
+backend can use torch.optim and match), except Adam's eps, which is where Keras puts it (the torch
+backend sets torch's eps per step to match, LANGUAGE.md §6).
 
 A rule `rule(p, g, state, t, **hyper)` updates the parameters p in place from the gradients g
 at step t (1-based); `state` is the rule's dict of buffers. NumpyModel keeps every trainable
@@ -18,6 +19,21 @@ def _buffer(state: dict, name: str, like: np.ndarray) -> np.ndarray:
     if name not in state:
         state[name] = np.zeros_like(like)
     return state[name]
+
+
+def clip_gradients(g: np.ndarray, clip: dict | None) -> None:
+    """torch.nn.utils' rules on the flat gradients, in place: `norm` scales all of them by
+    norm / (total + 1e-6) when that is below 1 (total: their global L2 norm), `value` clamps
+    each to [-value, value]."""
+    if clip is None:
+        return
+    if "value" in clip:
+        np.clip(g, -clip["value"], clip["value"], out=g)
+        return
+    total = math.sqrt(float(np.dot(g, g)))
+    coef = clip["norm"] / (total + 1e-6)
+    if coef < 1:
+        g *= np.float32(coef)
 
 
 def sgd(p, g, state, t, lr, momentum=0.0, nesterov=False):
@@ -56,12 +72,12 @@ def adam(p, g, state, t, lr, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.0)
     np.square(g, out=tmp)
     tmp *= 1 - beta2
     v += tmp
-    # p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps): eps outside the bias correction,
-    # as torch (Keras puts it inside, a slightly different eps_hat). Multiplying through by
-    # c2 = sqrt(1-b2^t) saves a pass: p -= (lr*c2/(1-b1^t)) * m / (sqrt(v) + eps*c2).
+    # Keras's update: p -= lr_t * m / (sqrt(v) + eps), lr_t = lr*sqrt(1-b2^t)/(1-b1^t). torch
+    # adds eps after dividing sqrt(v) by sqrt(1-b2^t): in Keras's terms an eps smaller by that
+    # factor (1/31.6 at step 1), which lets float32 noise in zero gradients move weights early.
     c2 = math.sqrt(1 - beta2**t)
     np.sqrt(v, out=tmp)
-    tmp += eps * c2
+    tmp += eps
     np.divide(m, tmp, out=tmp)
     tmp *= lr * c2 / (1 - beta1**t)
     p -= tmp
@@ -91,13 +107,16 @@ class Optimizer:
     25 ms step, not worth a thread pool; cache-sized chunks gained nothing either.)
     """
 
-    def __init__(self, settings: dict, params: np.ndarray, grads: np.ndarray):
+    def __init__(self, settings: dict, params: np.ndarray, grads: np.ndarray, clip=None):
         self.rule = OPTIMIZERS[settings["name"]]
         self.hyper = {k: v for k, v in settings.items() if k != "name"}
         self.params, self.grads = params, grads
         self.state: dict[str, np.ndarray] = {}
         self.t = 0
+        self.clip = clip
 
     def step(self) -> None:
+        """Clip the gradients (when asked) and update the parameters."""
+        clip_gradients(self.grads, self.clip)
         self.t += 1
         self.rule(self.params, self.grads, self.state, self.t, **self.hyper)

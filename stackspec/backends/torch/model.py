@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import numpy as np
 import torch
@@ -79,7 +80,8 @@ LOSSES = {
 }
 
 
-# torch.optim's update formulas are the project's (common decisions), so these are plain calls.
+# torch.optim's update formulas are the project's (common decisions), so these are plain calls;
+# only Adam's eps is Keras's, which `_keras_eps` sets in the param groups before each step.
 OPTIMIZERS = {
     "adam": lambda params, o: torch.optim.Adam(
         params, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"]
@@ -184,12 +186,37 @@ class TorchModel(Model, nn.Module):
     def _begin_training(self, train: dict) -> None:
         opt, loss = train["optimizer"], dict(train["loss"])
         self._optimizer = OPTIMIZERS[opt["name"]](self.parameters(), opt)
+        self._adam = opt if opt["name"] in ("adam", "adamw") else None
+        self._clip = train.get("clip")
         name = loss.pop("name")
         self._loss = functools.partial(LOSSES[name], **loss)  # e.g. huber's delta
         self._labels = np.int64 if name == "crossentropy" else np.float32
         self._loss_name = name
         torch.manual_seed(train["seed"])
         self.train()
+
+    def _set_lr(self, lr: float) -> None:
+        if self._optimizer is None:
+            raise RuntimeError("_begin_training must be called before _set_lr")
+        for group in self._optimizer.param_groups:
+            group["lr"] = lr
+
+    def _clip_gradients(self) -> None:
+        if "norm" in self._clip:
+            nn.utils.clip_grad_norm_(self.parameters(), self._clip["norm"])
+        else:
+            nn.utils.clip_grad_value_(self.parameters(), self._clip["value"])
+
+    def _keras_eps(self) -> None:
+        """Keras adds eps to sqrt(v) before the bias correction; torch after it. torch with
+        eps / sqrt(1 - beta2^t) computes Keras's step t (LANGUAGE.md §6). t is read from the
+        optimizer's state, so it continues after a resumed optimizer state."""
+        group = self._optimizer.param_groups[0]
+        state = self._optimizer.state.get(group["params"][0])
+        t = 1 + (int(state["step"]) if state else 0)
+        eps = self._adam["eps"] / math.sqrt(1 - self._adam["beta2"] ** t)
+        for group in self._optimizer.param_groups:
+            group["eps"] = eps
 
     def _aligned(self, out: torch.Tensor, y: np.ndarray) -> torch.Tensor:
         return out.reshape(aligned_shape(out.shape, y.shape, self._loss_name))
@@ -214,6 +241,10 @@ class TorchModel(Model, nn.Module):
             loss = self._weighted_loss(self._aligned(out, y), yb, wb)
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self._clip is not None:
+            self._clip_gradients()
+        if self._adam is not None:
+            self._keras_eps()
         self._optimizer.step()
         out = out.detach()
         if self.device.type == "cpu":
