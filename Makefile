@@ -8,6 +8,8 @@ TEST_VENV := .venv-test
 # The package's own torch requirement is a range; here we pin the CPU build that this
 # machine's pip finds on disk (a range admitting newer releases pulls a multi-GB CUDA build).
 TORCH_PIN := torch==2.13.0
+# The versions the ONNX tests were verified with (the extras give ranges).
+ONNX_PIN := onnx==1.23.1 onnxruntime==1.30.0
 RUN_DIR := runs/red_wine
 
 .PHONY: train test fuzz lint bench clean
@@ -20,8 +22,8 @@ $(VENV)/.installed: pyproject.toml
 
 $(TEST_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
-	$(TEST_VENV)/bin/python -m pip install -q $(TORCH_PIN)
-	$(TEST_VENV)/bin/python -m pip install -q -e '.[torch,dev,fast,tensorboard]'
+	$(TEST_VENV)/bin/python -m pip install -q $(TORCH_PIN) $(ONNX_PIN)
+	$(TEST_VENV)/bin/python -m pip install -q -e '.[torch,dev,fast,tensorboard,onnx-test]'
 	$(TEST_VENV)/bin/python -m compileall -q stackspec
 	touch $@
 

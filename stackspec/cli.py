@@ -17,6 +17,7 @@ from .cli_data import schema, warn_not_finite_rows
 from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
 from .cli_model import build_model, load_spec, load_weights_into
+from .cli_onnx import emit_onnx
 from .cli_options import (
     DATA_HELP,
     INPUT,
@@ -115,11 +116,24 @@ def summary(spec, sets):
 @click.option(
     "--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True
 )
-@click.option("--emit", type=click.Choice(["ir", "python"]), default="ir", show_default=True)
+@click.option(
+    "--emit", type=click.Choice(["ir", "python", "onnx"]), default="ir", show_default=True
+)
 @click.option("-o", "--output", type=click.Path(), help="Write here instead of stdout.")
+@click.option(
+    "--weights",
+    type=INPUT,
+    help="--emit onnx: the trained weights to export [default: the initial ones of the seed]",
+)
 @spec_options
-def compile_(spec, backend, emit, output, sets):
-    """Print the validated IR as JSON, or standalone Python source for a backend."""
+def compile_(spec, backend, emit, output, weights, sets):
+    """Print the validated IR as JSON, standalone Python source for a backend, or write the
+    model as ONNX (-o FILE)."""
+    if emit == "onnx":
+        emit_onnx(spec, weights, output, sets)
+        return
+    if weights is not None:
+        raise click.UsageError("--weights applies to --emit onnx only")
     output = plan_output(output, ("the spec", spec))
     s = load_spec(spec, sets)
     if emit == "ir":

@@ -27,6 +27,7 @@ STAGES = {
     "cli_data": 7,
     "cli_evaluate": 7,
     "cli_model": 7,
+    "cli_onnx": 7,
     "cli_train": 7,
     "__main__": 7,
 }

@@ -1,0 +1,127 @@
+"""The layers as ONNX ops: one function per registry key, `{key}(g, node, x) -> y`, reading
+the node's params and tensors (the registry decided shapes and weights; nothing is re-decided
+here) and adding ops to the graph `g` (graph.py); the activations are in activations.py, and
+the composition adds dense/conv2d's activation after them. Evaluation mode throughout
+(LANGUAGE.md §5): dropout is the identity, batchnorm uses its running statistics.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ...layers import LAYERS as REGISTRY
+from ...layers import STRUCTURAL, conv_padding
+from . import activations
+
+
+def dense(g, node, x):
+    # Gemm with transB: y = x @ W.T + b with W stored (units, F) as the weight file has it.
+    bias = g.tensor(node, "bias")
+    inputs = (x, g.tensor(node, "weight")) + ((bias,) if bias else ())
+    return g.op("Gemm", *inputs, transB=1)
+
+
+def dropout(g, node, x):
+    # Inverted dropout scales while training, so evaluation is the identity.
+    return g.op("Identity", x)
+
+
+def flatten(g, node, x):
+    return g.op("Flatten", x, axis=1)  # (N, C, H, W) -> (N, C*H*W) in C, H, W order
+
+
+def conv2d(g, node, x):
+    p = node.params
+    top, bottom, left, right = conv_padding(p)
+    bias = g.tensor(node, "bias")
+    inputs = (x, g.tensor(node, "weight")) + ((bias,) if bias else ())
+    return g.op(
+        "Conv",
+        *inputs,
+        kernel_shape=list(p["kernel"]),
+        strides=list(p["stride"]),
+        pads=[top, left, bottom, right],  # ONNX: every axis's start, then every axis's end
+    )
+
+
+def _pool_attributes(p: dict) -> dict:
+    pad = p["padding"]
+    return {"kernel_shape": list(p["size"]), "strides": list(p["stride"]), "pads": [pad] * 4}
+
+
+def maxpool2d(g, node, x):
+    # ONNX's MaxPool never picks a padded position, as our -inf padding never does.
+    return g.op("MaxPool", x, **_pool_attributes(node.params))
+
+
+def avgpool2d(g, node, x):
+    # Padded zeros are not counted, as in every backend.
+    return g.op("AveragePool", x, count_include_pad=0, **_pool_attributes(node.params))
+
+
+def globalavgpool(g, node, x):
+    return g.op("Flatten", g.op("GlobalAveragePool", x), axis=1)  # (N, C, 1, 1) -> (N, C)
+
+
+def _ones_unless(g, node, name: str, n: int, fill: float) -> str:
+    """The node's tensor `name`, or a constant vector of `fill` where affine=false left it out
+    (ONNX's normalization ops require a scale)."""
+    return g.tensor(node, name) or g.const(f"{name}_{'ones' if fill else 'zeros'}", [fill] * n)
+
+
+def batchnorm(g, node, x):
+    n = node.input_shape[0]
+    return g.op(
+        "BatchNormalization",
+        x,
+        _ones_unless(g, node, "weight", n, 1.0),
+        _ones_unless(g, node, "bias", n, 0.0),
+        g.tensor(node, "running_mean"),
+        g.tensor(node, "running_var"),
+        epsilon=float(node.params["eps"]),
+    )
+
+
+def layernorm(g, node, x):
+    n = node.input_shape[-1]
+    scale = _ones_unless(g, node, "weight", n, 1.0)
+    bias = g.tensor(node, "bias") or ""
+    return g.op("LayerNormalization", x, scale, bias, axis=-1, epsilon=float(node.params["eps"]))
+
+
+def rmsnorm(g, node, x):
+    # x / sqrt(mean(x^2) + eps) * weight: RMSNormalization is an op only from opset 23.
+    mean_square = g.op("ReduceMean", g.op("Mul", x, x), axes=[-1], keepdims=1)
+    rms = g.op("Sqrt", g.op("Add", mean_square, g.const("eps", node.params["eps"])))
+    y = g.op("Mul", x, g.op("Reciprocal", rms))
+    weight = g.tensor(node, "weight")
+    return g.op("Mul", y, weight) if weight else y
+
+
+def normalize(g, node, x):
+    # (x - mean) / max(sqrt(var), 1e-7), Keras's Normalization floor; per feature or channel.
+    ndim = len(node.input_shape) + 1
+    mean = g.per_channel(g.tensor(node, "mean"), ndim)
+    var = g.per_channel(g.tensor(node, "var"), ndim)
+    std = g.op("Max", g.op("Sqrt", var), g.const("floor", np.float32(1e-7)))
+    return g.op("Div", g.op("Sub", x, mean), std)
+
+
+def residual(g, node, x, add_nodes):
+    return g.op("Add", x, add_nodes(g, node.body, x))
+
+
+def _discover(modules) -> dict:
+    """Every function named as a registry key or a structural kind in `modules`. This module
+    never imports onnx, so tests/test_registry.py checks without it that no key lacks one."""
+    table = {}
+    for name in (*REGISTRY, *STRUCTURAL):
+        found = [getattr(m, name) for m in modules if callable(getattr(m, name, None))]
+        if found:
+            table[name] = found[0]
+    return table
+
+
+FUNCTIONS = _discover((sys.modules[__name__], activations))
