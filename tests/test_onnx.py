@@ -102,6 +102,18 @@ def test_every_registry_kind_has_an_onnx_function():
     assert all(FUNCTIONS[k].__name__ == k for k in kinds)
 
 
+@needs_onnx
+def test_an_unknown_kind_is_an_error_not_a_silent_fallback():
+    import dataclasses
+
+    from stackspec.backends.onnx import onnx_model
+
+    ir = stackspec.parse("input 3\ndense 2").ir
+    unknown = dataclasses.replace(ir, nodes=(dataclasses.replace(ir.nodes[0], op="no_such"),))
+    with pytest.raises(NotImplementedError, match="no_such"):
+        onnx_model(unknown, {k: np.zeros(w.shape) for k, w in ir.tensors().items()})
+
+
 def test_selu_constants_are_the_numpy_backends():
     from stackspec.backends.numpy import activations as numpy_activations
     from stackspec.backends.onnx import activations
