@@ -14,6 +14,7 @@ import click
 
 from .cli_data import schema, warn_not_finite, warn_not_finite_rows
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
+from .cli_model import build_model, check_memory, load_spec, load_weights_into
 from .cli_options import (
     DATA_HELP,
     INPUT,
@@ -30,25 +31,6 @@ from .cli_options import (
 from .compiler.settings import SEED_MAX
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
 from .interrupts import exit_interrupted, exit_now, exiting, install, swallowed
-
-
-def load_spec(path: str, sets: tuple[str, ...]):
-    from .spec import load
-
-    spec = load(path, parse_sets(sets), limits=current_limits())
-    if spec.warnings:
-        click.echo(render_all(spec.warnings, spec.source), err=True)
-    return spec
-
-
-def check_memory(spec, batch: int) -> None:
-    """E406 for a --batch that the train section's batch size passed."""
-    from .compiler.memory import check
-    from .diagnostics import Diagnostics
-
-    diags = Diagnostics(spec.file)
-    check(spec.ir, diags, current_limits().memory, batch, " (--batch)")
-    diags.raise_if_errors(spec.source)
 
 
 def plan_output(out: str | None, *inputs: tuple[str, str | None]):
@@ -206,23 +188,9 @@ def fmt(specs, check_only, sets):
 # --- train, evaluate, predict ---------------------------------------------------------------
 
 
-def build_model(spec, backend: str, device: str, seed: int | None = None):
-    """spec.compile with `device` for torch only; --device cuda with numpy is a usage error."""
-    if backend != "torch" and device == "cuda":
-        raise click.UsageError("--device cuda needs --backend torch")
-    options = {"device": device} if backend == "torch" else {}
-    return spec.compile(backend, seed=seed, **options)
-
-
-def load_weights_into(model, path: str) -> None:
-    notes = model._load_file(path)
-    if notes:
-        click.echo(render_all(notes), err=True)
-
-
 @main.command()
-@click.argument("spec", type=INPUT)
-@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
+@click.argument("spec", type=INPUT, required=False)
+@click.option("--data", "data_path", type=INPUT, help=DATA_HELP + " Required.")
 @click.option("--target", help="The CSV column to predict [default: the data section's].")
 @data_options
 @backend_options
@@ -239,8 +207,17 @@ def load_weights_into(model, path: str) -> None:
     "--seed", type=click.IntRange(0, SEED_MAX), help="Override the train section's (0 to 2^63-1)."
 )
 @click.option("--out", type=click.Path(), help="[default: runs/<spec name>]")
+@click.option(
+    "--resume",
+    "resume_dir",
+    metavar="RUN_DIR",
+    type=click.Path(file_okay=False),
+    help="Continue the interrupted run in RUN_DIR from its newest checkpoint, with its options.",
+)
 @spec_options
+@click.pass_context
 def train(
+    ctx,
     spec,
     data_path,
     target,
@@ -254,14 +231,24 @@ def train(
     batch,
     seed,
     out,
+    resume_dir,
     sets,
 ):
-    """Train SPEC on a CSV; write weights, history, learning curves and the spec into --out."""
+    """Train SPEC on a CSV; write weights, history, learning curves and the spec into --out.
+    `train --resume RUN_DIR` continues an interrupted run (docs/training.md)."""
     from pathlib import Path
 
+    from .cli_resume import finish_run, resumed_options, start_run
     from .training.data_section import training_arrays
     from .training.runs import commit_outputs, plan_out_dir, write_run
 
+    options = dict(ctx.params)
+    if resume_dir is not None:  # the options run.json records, in cli_resume.ARGS's order
+        options = resumed_options(ctx, resume_dir)
+        spec, data_path, target, valid_path, valid_split, epochs = list(options.values())[:6]
+        batch, seed, sets, backend, device, drop, delimiter, out = list(options.values())[6:]
+    elif spec is None or data_path is None:
+        raise click.UsageError(f"Missing {'argument SPEC' if spec is None else 'option --data'}.")
     if valid_path and valid_split is not None:
         raise click.UsageError("give --valid or --valid-split, not both")
     one_stdin(SPEC=spec, **{"--data": data_path, "--valid": valid_path})
@@ -280,10 +267,14 @@ def train(
     click.echo("".join(f"note: {printable(n)}\n" for n in notes), err=True, nl=False)
     model = build_model(s, backend, device, seed)
     model.encoding = learned
+    options.update(out=out, seed=seed)
+    callbacks, resume_from = start_run(real_out, s, options, resume_dir is not None)
     history = model.fit(
-        X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, verbose="auto"
-    )
+        X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, verbose="auto",
+        callbacks=callbacks, resume_from=resume_from,
+    )  # fmt: skip
     commit_outputs(real_out, lambda tmp: write_run(Path(tmp), s, model, history, sets), out)
+    finish_run(real_out, history)
     files = "weights.safetensors, history.csv, curves.png, spec.stack"
     click.echo(f"wrote {printable(out)}/: {files} ({history.weights})")
     if history.stop_reason == "nan":

@@ -40,7 +40,7 @@ train {
   metrics accuracy
 }
 """
-FILES = {"weights.safetensors", "history.csv", "curves.png", "spec.stack"}
+FILES = {"weights.safetensors", "history.csv", "curves.png", "spec.stack", "run.json"}
 
 
 def run(*args):

@@ -86,6 +86,7 @@ def test_every_default_is_filled_in():
         "early_stop",
         "seed",
         "shuffle",
+        "checkpoint",
     }
 
 
@@ -122,6 +123,7 @@ def test_red_wine_ir():
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
+        "checkpoint": None,
     }
     # Every node of a repeat points at the line it was written on.
     assert {n["source"]["line"] for n in doc["nodes"][:9]} == {6}

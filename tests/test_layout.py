@@ -25,6 +25,8 @@ STAGES = {
     "cli_options": 7,
     "cli_exits": 7,
     "cli_data": 7,
+    "cli_model": 7,
+    "cli_resume": 7,
     "__main__": 7,
 }
 MAX_LINES = 400

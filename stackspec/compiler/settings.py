@@ -54,8 +54,15 @@ EARLY_STOP = (
     Arg("restore_best", "bool", True),
 )
 
+# `checkpoint every=1 keep=3` (§12): a checkpoint every `every` epochs, the newest `keep` kept.
+CHECKPOINT = (
+    Arg("every", "int", 1, low=1),
+    Arg("keep", "int", 3, low=1),
+)
+
 # A setting written without its value (`loss`, `epochs`) is a mistake, not a request for the
-# default; only `shuffle` (= true) and `early_stop` (= its defaults) read well bare.
+# default; only `shuffle` (= true), `early_stop` and `checkpoint` (= their defaults) read well
+# bare.
 SETTINGS: dict[str, tuple[Arg, ...]] = {
     "loss": (Arg("loss", "choice", positional=True, choices=tuple(LOSSES)),),
     "optimizer": (Arg("optimizer", "choice", positional=True, choices=tuple(OPTIMIZERS)),),
@@ -65,6 +72,7 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
     "early_stop": EARLY_STOP,
     "seed": (Arg("value", "int", positional=True, low=0, high=SEED_MAX),),
     "shuffle": (Arg("enabled", "bool", True, positional=True),),
+    "checkpoint": CHECKPOINT,
 }
 
 
@@ -94,6 +102,7 @@ def defaults() -> dict:
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
+        "checkpoint": None,
     }
 
 
@@ -133,8 +142,9 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             value = _choice_with_kwargs(call, OPTIMIZERS, diags, names)
         elif call.name == "metrics":
             value = _metrics(call, diags)
-        elif call.name == "early_stop":
-            value = bind("early_stop", EARLY_STOP, call.args, call.kwargs, call.span, diags, names)
+        elif call.name in ("early_stop", "checkpoint"):
+            table = SETTINGS[call.name]
+            value = bind(call.name, table, call.args, call.kwargs, call.span, diags, names)
         else:
             params = bind(
                 call.name, SETTINGS[call.name], call.args, call.kwargs, call.span, diags, names

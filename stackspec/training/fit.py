@@ -22,6 +22,10 @@ progress live here once. docs/training.md explains each rule; the short version:
   Ctrl-C raises KeyboardInterrupt at once).
 - Callbacks (callbacks.py) are called at Keras's points; one that sets `model.stop_training`
   ends training after the current epoch (stop_reason "stopped").
+- Epochs run from `initial_epoch + 1` to `epochs` (Keras's meaning). `resume`, a state that
+  loop_state.py exports at an epoch boundary (a checkpoint), continues a run exactly: weights,
+  optimizer, both RNGs, early stopping, schedule and history come back, and training goes on
+  after the state's epoch. While fit runs, `model._fit_loop` is the loop (for checkpoints).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from ..layers import LAYERS
 from . import metrics as metric_fns
 from .adapt import adapt
 from .callbacks import CallbackList
+from .loop_state import FINAL, restore_state
 from .progress import Progress, stop_requests
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
@@ -157,15 +162,34 @@ def _what(value: float) -> str:
     return "nan" if math.isnan(value) else "infinite"
 
 
-def fit(model, X, y, validation=None, verbose="auto", callbacks=None, **overrides) -> History:
+def fit(
+    model,
+    X,
+    y,
+    validation=None,
+    verbose="auto",
+    callbacks=None,
+    initial_epoch: int = 0,
+    resume: dict | None = None,
+    **overrides,
+) -> History:
     """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None;
-    `callbacks` a list of callbacks.Callback."""
+    `callbacks` a list of callbacks.Callback; `resume` a loop state (loop_state.py)."""
     train = resolve_settings(model.ir.train, **overrides)
+    if (
+        not isinstance(initial_epoch, (int, np.integer))
+        or isinstance(initial_epoch, bool)
+        or initial_epoch < 0
+    ):
+        raise SettingError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
     callbacks = CallbackList(callbacks, model)
     progress = Progress(verbose, train["epochs"])
+    loop = _Loop(model, train, progress, callbacks)
+    model._fit_loop = loop
     try:
-        return _Loop(model, train, progress, callbacks).run(X, y, validation)
+        return loop.run(X, y, validation, int(initial_epoch), resume)
     finally:
+        model._fit_loop = None
         progress.close()
 
 
@@ -176,7 +200,7 @@ class _Loop:
         self.loss_name = train["loss"]["name"]
         self.metrics = train["metrics"]
 
-    def run(self, X, y, validation) -> History:
+    def run(self, X, y, validation, initial_epoch: int = 0, resume: dict | None = None) -> History:
         model, train, progress = self.model, self.train, self.progress
         n, bs = len(X), train["batch"]
         used = n
@@ -193,20 +217,23 @@ class _Loop:
                 "batchnorm, so that batch is skipped each epoch"
                 + (" (a different example each epoch)" if train["shuffle"] else "")
             )
-        history = self._history(validation)
+        self.history = history = self._history(validation)
         adapt(model, X)  # the training split only, before the first snapshot
         model._begin_training(train)
-        rng = np.random.default_rng(train["seed"])
-        self.snapshot = model._snapshot()  # weights at the start of the current epoch
+        self.rng = rng = np.random.default_rng(train["seed"])  # the batch order
         self.best_weights, self.wait = None, 0
         self.last_logs: dict[str, float] = {}
-        batches = math.ceil(used / bs)
         history.weights = "the initial weights"
+        if resume is not None:
+            initial_epoch = restore_state(self, history, resume)
+        self.snapshot = model._snapshot()  # weights at the start of the current epoch
+        batches = math.ceil(used / bs)
+        first = train["epochs"] + 1 if history.stop_reason in FINAL else initial_epoch + 1
         model.stop_training = False
         self.callbacks.call("on_train_begin", {})
         # Overflow on the way to a non-finite loss is reported once, by the NaN rule below.
         with stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for epoch in range(1, train["epochs"] + 1):
+            for epoch in range(first, train["epochs"] + 1):
                 started = time.perf_counter()
                 order = rng.permutation(n) if train["shuffle"] else np.arange(n)
                 progress.start(epoch, batches)
@@ -268,8 +295,11 @@ class _Loop:
         self.snapshot = self.model._snapshot()
         history.weights = f"the weights of epoch {epoch}"
         self.last_logs = logs
+        # Early stopping's bookkeeping comes first, so that a checkpoint written by a callback
+        # holds the state after this epoch.
+        ended = self._early_stop(history, epoch, logs[history.monitor])
         self.callbacks.call("on_epoch_end", epoch - 1, dict(logs))
-        if self._early_stop(history, epoch, logs[history.monitor]):
+        if ended:
             return True
         if getattr(self.model, "stop_training", False):
             history.stop_reason = "stopped"
