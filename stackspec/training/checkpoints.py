@@ -33,7 +33,7 @@ import numpy as np
 from ..files import sweep_stale, temp_dir
 from .callbacks import Callback
 from .loop_state import CheckpointError
-from .weights import encode, load_weights, save_weights
+from .weights import encoded, load_weights, weight_file
 
 FORMAT, VERSION = "stackspec-checkpoint", 1
 NAME = re.compile(r"epoch-(\d{4,})")
@@ -98,14 +98,14 @@ def write_checkpoint(folder, ir, state: dict, encoding=None, keep: int | None = 
     final = folder / folder_name(state["epoch"])
     tmp = Path(temp_dir(str(folder), final.name))
     try:
-        save = save_weights  # fsyncs each file (files.write_bytes)
-        save(tmp / "weights.safetensors", ir, state["weights"], encoding)
+        _write(tmp / "weights.safetensors", encoded(*weight_file(ir, state["weights"], encoding)))
         if state["best_weights"] is not None:
-            save(tmp / "best.safetensors", ir, state["best_weights"], encoding)
+            best = weight_file(ir, state["best_weights"], encoding)
+            _write(tmp / "best.safetensors", encoded(*best))
         tensors, scalars = state["optimizer"]
         meta = {"format": "stackspec-optimizer", "version": "1"}
-        _write(tmp / "optimizer.safetensors", encode(tensors, meta))
-        _write(tmp / "state.json", json.dumps(_state_json(ir, state, scalars)).encode())
+        _write(tmp / "optimizer.safetensors", encoded(tensors, meta))
+        _write(tmp / "state.json", [json.dumps(_state_json(ir, state, scalars)).encode()])
         _fsync_dir(tmp)
         if final.exists():  # a run continued from an older checkpoint passes this epoch again
             os.rename(final, temp_dir(str(folder), final.name) + ".old")
@@ -139,10 +139,13 @@ def _state_json(ir, state: dict, scalars: dict) -> dict:
     }
 
 
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
+def _write(path: Path, pieces: list) -> None:
+    """A new file of `pieces` (bytes or memoryviews), fsynced."""
+    with open(path, "wb", buffering=0) as f:
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:
+                view = view[f.write(view) :]
         os.fsync(f.fileno())
 
 
