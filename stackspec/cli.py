@@ -269,12 +269,20 @@ def train(
     model.encoding = learned
     options.update(out=out, seed=seed)
     callbacks, resume_from = start_run(real_out, s, options, resume_dir is not None)
-    history = model.fit(
-        X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed, verbose="auto",
-        callbacks=callbacks, resume_from=resume_from,
-    )  # fmt: skip
-    commit_outputs(real_out, lambda tmp: write_run(Path(tmp), s, model, history, sets), out)
-    finish_run(real_out, history)
+    try:
+        history = model.fit(
+            X, y, validation_data=validation, epochs=epochs, batch=batch, seed=seed,
+            verbose="auto", callbacks=callbacks, resume_from=resume_from,
+        )  # fmt: skip
+    except Exception:
+        callbacks[0].failed()
+        raise
+
+    def write(tmp):
+        write_run(Path(tmp), s, model, history, sets)
+        finish_run(Path(tmp), callbacks, history)
+
+    commit_outputs(real_out, write, out)
     files = "weights.safetensors, history.csv, curves.png, spec.stack"
     click.echo(f"wrote {printable(out)}/: {files} ({history.weights})")
     if history.stop_reason == "nan":

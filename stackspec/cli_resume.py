@@ -22,6 +22,7 @@ import click
 
 from .diagnostics import UserError, printable
 from .training.callbacks import Callback
+from .training.checkpoints import latest
 
 RUN_FILE = "run.json"
 # train's parameters that run.json records (name in run.json -> train's parameter name).
@@ -119,7 +120,7 @@ def start_run(out: Path, spec, options: dict, resuming: bool) -> tuple[list, str
     resumed run continues from its newest checkpoint. Nothing is written before training starts
     (a setting that cannot train changes nothing): then run.json says "running", a fresh run
     drops an earlier run's checkpoints, a resumed one cuts history.csv back to its checkpoint."""
-    from .training.checkpoints import Checkpoint, latest
+    from .training.checkpoints import Checkpoint
 
     folder = out / "checkpoints"
     found = latest(folder) if resuming else None
@@ -131,8 +132,10 @@ def start_run(out: Path, spec, options: dict, resuming: bool) -> tuple[list, str
             click.echo(f"resuming {shown} after epoch {_epoch(found)} ({found.name})", err=True)
     record = read_record(str(out)) if resuming else {}
     record.update(_record(spec, options), status="running")
-    callbacks = [_RunStart(out, record, resuming, 0 if found is None else _epoch(found))]
     setting = spec.ir.train.get("checkpoint")
+    start = _RunStart(out, record, resuming, 0 if found is None else _epoch(found))
+    start.live = bool(setting) or resuming
+    callbacks = [start]
     if setting:
         callbacks.append(Checkpoint(folder, **setting))
     return callbacks, None if found is None else str(found)
@@ -143,7 +146,11 @@ def _epoch(checkpoint: Path) -> int:
 
 
 class _RunStart(Callback):
-    """Writes run.json and prepares RUN_DIR when training starts."""
+    """Writes run.json and prepares RUN_DIR when training starts, for a run that writes into
+    RUN_DIR while it trains (checkpoints, or a resumed run); any other run's folder stays all or
+    nothing: its run.json comes with the other outputs (finish_run)."""
+
+    live = True
 
     def __init__(self, out: Path, record: dict, resuming: bool, epoch: int):
         self.out, self.record, self.resuming, self.epoch = out, record, resuming, epoch
@@ -151,12 +158,30 @@ class _RunStart(Callback):
     def on_train_begin(self, logs=None) -> None:
         from .files import write_text
 
+        if not self.live:
+            return
+        missing = [p for p in (self.out, *self.out.parents) if not p.exists()]
+        self.made = missing[-1] if missing else None  # the topmost folder this run makes
         self.out.mkdir(parents=True, exist_ok=True)
         if self.resuming:
             truncate_history(self.out / "history.csv", self.epoch)
         elif (self.out / "checkpoints").exists():
             shutil.rmtree(self.out / "checkpoints")  # an earlier run's, which this one replaces
         write_text(self.out / RUN_FILE, json.dumps(self.record, indent=2) + "\n")
+
+    made: Path | None = None
+
+    def failed(self) -> None:
+        """Training raised (out of memory, a bug): a folder this run made and that holds no
+        checkpoint is removed, as if the run had not started; otherwise run.json says "failed"."""
+        from .files import write_text
+
+        if not self.live or not (self.out / RUN_FILE).exists():
+            return
+        if self.made is not None and not latest(self.out / "checkpoints"):
+            shutil.rmtree(self.made, ignore_errors=True)
+            return
+        write_text(self.out / RUN_FILE, json.dumps({**self.record, "status": "failed"}, indent=2))
 
 
 def _record(spec, options: dict) -> dict:
@@ -181,17 +206,17 @@ def _record(spec, options: dict) -> dict:
     }
 
 
-def finish_run(out: Path, history) -> None:
-    """run.json's status once training has ended and the outputs are written."""
+def finish_run(folder: Path, callbacks: list, history) -> None:
+    """Write run.json into `folder` (the outputs' temp folder) with how the run ended."""
     from .files import write_text
 
-    record = read_record(str(out))
+    record = dict(callbacks[0].record)
     if history.stop_reason == "nan":
         record["status"] = "failed"
     else:
         record["status"] = STATUS.get(history.stop_reason, history.stop_reason)
     record["epochs_done"] = history.epoch[-1] if history.epoch else 0
-    write_text(out / RUN_FILE, json.dumps(record, indent=2) + "\n")
+    write_text(folder / RUN_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def truncate_history(path: Path, epoch: int) -> None:

@@ -301,6 +301,7 @@ def test_train_defaults():
         "early_stop": None,
         "seed": 0,
         "shuffle": True,
+        "checkpoint": None,
     }
 
 

@@ -17,7 +17,7 @@ PREDICT = ["predict", "m.stack", "--weights", "w.safetensors", "--data", "d.csv"
 COMPILE = ["compile", "m.stack"]
 TRAIN = ["train", "m.stack", "--data", "d.csv", "--target", "y"]
 BASE = {"m.stack": SPEC, "d.csv": CSV, "w.safetensors": W}
-RUN_FILES = ("weights.safetensors", "history.csv", "curves.png", "spec.stack")
+RUN_FILES = ("weights.safetensors", "history.csv", "curves.png", "spec.stack", "run.json")
 
 
 def _never_renamed_over(name: str):

@@ -14,7 +14,7 @@ TORCH = importlib.util.find_spec("torch") is not None
 BACKENDS = ["numpy"] + (["torch"] if TORCH else [])
 TRAIN = ["train", "m.stack", "--data", "d.csv", "--target", "y"]
 FILES = {"m.stack": SPEC, "d.csv": CSV}
-RUN = ("weights.safetensors", "history.csv", "curves.png", "spec.stack")
+RUN = ("weights.safetensors", "history.csv", "curves.png", "spec.stack", "run.json")
 
 # One epoch of SGD at lr=1e6: the training steps' losses stay finite, the model they leave
 # predicts ~1e32, so the validation loss (squared) overflows float32 in epoch 1.

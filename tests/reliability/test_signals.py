@@ -25,7 +25,7 @@ import pytest
 from .catalogue import CSV, SPEC
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = {"weights.safetensors", "history.csv", "curves.png", "spec.stack"}
+FILES = {"weights.safetensors", "history.csv", "curves.png", "spec.stack", "run.json"}
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 TRAIN = ["train", "m.stack", "--data", "d.csv", "--target", "y", "--out", "run"]
 # Long enough to be interrupted mid-epoch: ~0.5 s per epoch, far more epochs than a test waits.
