@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Callback", "Diagnostic", "Spec", "SpecError", "load", "parse"]
+__all__ = ["Callback", "Checkpoint", "Diagnostic", "Spec", "SpecError", "load", "parse"]
 from .version import __version__ as __version__  # a constant only: no window for a signal
 
 # The public names load on first use (PEP 562), so that `python -m stackspec` runs no code of
@@ -10,6 +10,7 @@ from .version import __version__ as __version__  # a constant only: no window fo
 # for a Ctrl-C to land in it.
 _HOMES = {
     "Callback": "training.callbacks",
+    "Checkpoint": "training.checkpoints",
     "Diagnostic": "diagnostics",
     "SpecError": "diagnostics",
     "Spec": "spec",
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .diagnostics import Diagnostic, SpecError
     from .spec import Spec, load, parse
     from .training.callbacks import Callback
+    from .training.checkpoints import Checkpoint
 
 
 def __getattr__(name: str):

@@ -29,8 +29,8 @@ WROTE = "weights.safetensors, history.csv, curves.png, spec.stack, run.json"
 
 
 @click.command()
-@click.argument("spec", type=INPUT)
-@click.option("--data", "data", required=True, type=INPUT, help=DATA_HELP)
+@click.argument("spec", type=INPUT, required=False)
+@click.option("--data", "data", type=INPUT, help=DATA_HELP + " Required (but with --resume).")
 @click.option("--target", help="The CSV column to predict [default: the data section's].")
 @data_options
 @backend_options
@@ -62,13 +62,34 @@ WROTE = "weights.safetensors, history.csv, curves.png, spec.stack, run.json"
 )
 @click.option("--force", is_flag=True, help="Replace an earlier run in --out.")
 @click.option(
+    "--resume",
+    metavar="RUN_DIR",
+    type=click.Path(file_okay=False),
+    help="Continue the interrupted run in RUN_DIR from its newest checkpoint, with the options "
+    "its run.json records (give no others).",
+)
+@click.option(
     "--tensorboard", is_flag=True, help="Also write TensorBoard event files into RUN/tensorboard."
 )
 @spec_options
-def train(**options):
+@click.pass_context
+def train(ctx, resume, **options):
     """Train SPEC on a CSV; write weights, history, learning curves, the spec and run.json into
-    the run folder (--out)."""
-    run_train(**options)
+    the run folder (--out). `train --resume RUN_DIR` continues an interrupted run."""
+    if resume is None:
+        missing = "argument SPEC" if options["spec"] is None else "option '--data'"
+        if options["spec"] is None or options["data"] is None:
+            raise click.UsageError(f"Missing {missing}.")
+        run_train(**options)
+        return
+    from .cli_resume import given_with_resume, resumed_options
+
+    given = given_with_resume(ctx)
+    if given:
+        raise click.UsageError(
+            f"--resume takes the run's options from its run.json; do not give {', '.join(given)}"
+        )
+    run_train(**resumed_options(resume), out=resume, resume=True)
 
 
 def run_train(
@@ -90,6 +111,7 @@ def run_train(
     force=False,
     tensorboard=False,
     sets=(),
+    resume=False,
 ) -> None:
     from .training import run_folder as rf
     from .training.data_section import training_arrays
@@ -114,13 +136,14 @@ def run_train(
         ("the --valid file", valid),
         ("the --init file", init),
     )
-    claim = None
+    claim = replaces = None
     if out is None:
         base = os.path.join("runs", "stdin" if spec == "-" else _stem(spec))
         out = rf.next_free(base)
         claim = (os.path.realpath(base), base)
     real_out = plan_out_dir(out, inputs)
-    replaces = rf.refuse_earlier(real_out, out, force)
+    if not resume:  # --resume checked the run it continues (cli_resume)
+        replaces = rf.refuse_earlier(real_out, out, force)
     seed = s.ir.train["seed"] if seed is None else seed
     model = build_model(s, backend, device, seed)
     if init is not None:
@@ -133,7 +156,7 @@ def run_train(
     args = {
         "spec": spec,
         "data": data,
-        "target": target if section is None else ", ".join(section["target"]) or None,
+        "target": target,
         "drop": list(drop),
         "delimiter": delimiter,
         "valid": valid,
@@ -149,9 +172,17 @@ def run_train(
         "tensorboard": tensorboard,
     }
     record = rf.new_record(s, model, args, sys.argv, X, validation)
-    folder = rf.RunFolder(real_out, out, record, claim, replaces)
-    start = rf.StartRun(folder, s.source, sets, _announce)
-    history = _fit(folder, start, model, X, y, validation, w, args)
+    if section is not None:  # the columns the data section chose
+        record["target"] = ", ".join(section["target"]) or None
+    resume_from = None
+    if resume:
+        from .cli_resume import checkpoint_to_resume
+
+        record = {**rf.earlier_run(real_out), "status": "running"}
+        resume_from = checkpoint_to_resume(real_out, out, _note)
+    folder = rf.RunFolder(real_out, out, record, claim, replaces, resuming=resume)
+    start = rf.StartRun(folder, s.source, sets, None if resume else _announce)
+    history = _fit(folder, start, model, X, y, validation, w, args, resume_from)
     folder.finish(s, model, history)
     click.echo(f"wrote {printable(folder.shown)}/: {WROTE} ({history.weights})")
     if history.stop_reason == "nan":
@@ -161,16 +192,25 @@ def run_train(
         raise Failed(EXIT_INTERRUPTED)
 
 
+def _note(text: str) -> None:
+    click.echo(text, err=True)
+
+
 def _announce(shown: str) -> None:
     click.echo(f"run folder: {printable(shown)}/", err=True)
 
 
-def _fit(folder, start, model, X, y, validation, w, args):
+def _fit(folder, start, model, X, y, validation, w, args, resume_from=None):
     """model.fit with the run folder's callbacks; run.json says so if it ends in an error or
     a second Ctrl-C (which leaves no weights)."""
     from .training.callbacks import LiveHistory
 
     callbacks = [start, LiveHistory(folder)]
+    setting = model.ir.train.get("checkpoint")
+    if setting:
+        from .training.checkpoints import Checkpoint
+
+        callbacks.append(Checkpoint(lambda: folder.path / "checkpoints", **setting))
     board = None
     if args["tensorboard"]:
         from .training.tensorboard import TensorBoard
@@ -189,6 +229,7 @@ def _fit(folder, start, model, X, y, validation, w, args):
             callbacks=callbacks,
             sample_weight=w,
             adapt=args["init"] is None,
+            resume_from=resume_from,
         )
     except KeyboardInterrupt:
         folder.failed("interrupted")

@@ -91,6 +91,7 @@ def test_every_default_is_filled_in():
         "weight_column",
         "schedule",
         "clip",
+        "checkpoint",
     }
 
 
@@ -132,6 +133,7 @@ def test_red_wine_ir():
         "weight_column": None,
         "schedule": None,
         "clip": None,
+        "checkpoint": None,
     }
     # Every node of a repeat points at the line it was written on.
     assert {n["source"]["line"] for n in doc["nodes"][:9]} == {6}

@@ -29,6 +29,7 @@ STAGES = {
     "cli_model": 7,
     "cli_onnx": 7,
     "cli_train": 7,
+    "cli_resume": 7,
     "__main__": 7,
 }
 MAX_LINES = 400

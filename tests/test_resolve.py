@@ -306,6 +306,7 @@ def test_train_defaults():
         "weight_column": None,
         "schedule": None,
         "clip": None,
+        "checkpoint": None,
     }
 
 

@@ -93,8 +93,15 @@ EARLY_STOP = (
     Arg("restore_best", "bool", True),
 )
 
+# `checkpoint every=1 keep=3` (§12): a checkpoint every `every` epochs, the newest `keep` kept.
+CHECKPOINT = (
+    Arg("every", "int", 1, low=1),
+    Arg("keep", "int", 3, low=1),
+)
+
 # A setting written without its value (`loss`, `epochs`) is a mistake, not a request for the
-# default; only `shuffle` (= true) and `early_stop` (= its defaults) read well bare.
+# default; only `shuffle` (= true), `early_stop` and `checkpoint` (= their defaults) read well
+# bare.
 SETTINGS: dict[str, tuple[Arg, ...]] = {
     "loss": (Arg("loss", "choice", positional=True, choices=tuple(LOSSES)),),
     "optimizer": (Arg("optimizer", "choice", positional=True, choices=tuple(OPTIMIZERS)),),
@@ -108,6 +115,7 @@ SETTINGS: dict[str, tuple[Arg, ...]] = {
     "weight_column": (),  # a column name, bound by hand below
     "schedule": (Arg("schedule", "choice", positional=True, choices=tuple(SCHEDULES)),),
     "clip": CLIP,
+    "checkpoint": CHECKPOINT,
 }
 
 # The losses whose targets are classes, which `class_weight` weights (LANGUAGE.md §12).
@@ -145,6 +153,7 @@ def defaults() -> dict:
         "weight_column": None,
         "schedule": None,
         "clip": None,
+        "checkpoint": None,
     }
 
 
@@ -189,8 +198,9 @@ def bind_train(calls: list[Call], diags: Diagnostics, names: tuple[str, ...] = (
             value = _choice_with_kwargs(call, SCHEDULES, diags, names)
         elif call.name == "clip":
             value = _clip(call, diags, names)
-        elif call.name == "early_stop":
-            value = bind("early_stop", EARLY_STOP, call.args, call.kwargs, call.span, diags, names)
+        elif call.name in ("early_stop", "checkpoint"):
+            table = SETTINGS[call.name]
+            value = bind(call.name, table, call.args, call.kwargs, call.span, diags, names)
         elif call.name == "class_weight":
             value = _class_weight(call, diags)
         elif call.name == "weight_column":

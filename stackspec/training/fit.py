@@ -28,6 +28,10 @@ progress live here once. docs/training.md explains each rule; the short version:
   column of the history, the lr of the epoch's last step.
 - Callbacks (callbacks.py) are called at Keras's points; one that sets `model.stop_training`
   ends training after the current epoch (stop_reason "stopped").
+- Epochs run from `initial_epoch + 1` to `epochs` (Keras's meaning). `resume`, a state that
+  loop_state.py exports at an epoch boundary (a checkpoint), continues a run exactly: weights,
+  optimizer, both RNGs, early stopping, schedule and history come back, and training goes on
+  after the state's epoch. While fit runs, `model._fit_loop` is the loop (for checkpoints).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from ..layers import LAYERS
 from . import metrics as metric_fns
 from .adapt import adapt as adapt_statistics
 from .callbacks import CallbackList
+from .loop_state import FINAL, restore_state
 from .progress import Progress, stop_requests
 from .schedules import Schedule, schedule_warnings
 from .weighting import example_weights
@@ -175,19 +180,31 @@ def fit(
     callbacks=None,
     sample_weight=None,
     adapt=True,
+    initial_epoch: int = 0,
+    resume: dict | None = None,
     **overrides,
 ) -> History:
     """Train `model` on checked arrays (arrays.as_arrays); `validation` is (Xv, yv) or None;
     `callbacks` a list of callbacks.Callback; `sample_weight` (N,) weights of the examples,
     multiplied by train["class_weight"]'s (weighting.py); `adapt=False` keeps a `normalize`
-    layer's statistics as they are (fine-tuning from a weight file)."""
+    layer's statistics as they are (fine-tuning from a weight file); `resume` a loop state
+    (loop_state.py)."""
     train = resolve_settings(model.ir.train, **overrides)
+    if (
+        not isinstance(initial_epoch, (int, np.integer))
+        or isinstance(initial_epoch, bool)
+        or initial_epoch < 0
+    ):
+        raise SettingError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
     callbacks = CallbackList(callbacks, model)
     progress = Progress(verbose, train["epochs"])
+    loop = _Loop(model, train, progress, callbacks, adapt)
+    model._fit_loop = loop
     try:
         w = example_weights(model.ir, train.get("class_weight"), y, sample_weight, progress.log)
-        return _Loop(model, train, progress, callbacks, adapt).run(X, y, validation, w)
+        return loop.run(X, y, validation, w, int(initial_epoch), resume)
     finally:
+        model._fit_loop = None
         progress.close()
 
 
@@ -200,7 +217,7 @@ class _Loop:
         self.outputs = None  # the epoch's training outputs, for its metrics
         self.noted: set[tuple[str, str]] = set()  # undefined metrics said so
 
-    def run(self, X, y, validation, w=None) -> History:
+    def run(self, X, y, validation, w=None, initial_epoch: int = 0, resume=None) -> History:
         model, train, progress = self.model, self.train, self.progress
         self.w = w  # per-example weights of the training loss, or None
         n, bs = len(X), train["batch"]
@@ -218,24 +235,27 @@ class _Loop:
                 "batchnorm, so that batch is skipped each epoch"
                 + (" (a different example each epoch)" if train["shuffle"] else "")
             )
-        history = self._history(validation)
+        self.history = history = self._history(validation)
         model.history = history  # as Keras's model.history: callbacks read the keys from it
         if self.adapt:
             adapt_statistics(model, X)  # the training split only, before the first snapshot
         model._begin_training(train)
-        rng = np.random.default_rng(train["seed"])
-        self.snapshot = model._snapshot()  # weights at the start of the current epoch
+        self.rng = rng = np.random.default_rng(train["seed"])  # the batch order
         self.best_weights, self.wait = None, 0
         self.last_logs: dict[str, float] = {}
         batches = math.ceil(used / bs)
         self.schedule = Schedule.for_run(train, batches)
         self.lr: float | None = None  # the lr the backend holds; set before the first step
         history.weights = "the initial weights"
+        if resume is not None:
+            initial_epoch = restore_state(self, history, resume)
+        self.snapshot = model._snapshot()  # weights at the start of the current epoch
+        first = train["epochs"] + 1 if history.stop_reason in FINAL else initial_epoch + 1
         model.stop_training = False
         self.callbacks.call("on_train_begin", {})
         # Overflow on the way to a non-finite loss is reported once, by the NaN rule below.
         with stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for epoch in range(1, train["epochs"] + 1):
+            for epoch in range(first, train["epochs"] + 1):
                 started = time.perf_counter()
                 order = rng.permutation(n) if train["shuffle"] else np.arange(n)
                 progress.start(epoch, batches)
@@ -299,10 +319,13 @@ class _Loop:
         self.snapshot = self.model._snapshot()
         history.weights = f"the weights of epoch {epoch}"
         self.last_logs = logs
+        # Early stopping's bookkeeping comes first, so that a checkpoint written by a callback
+        # holds the state after this epoch.
+        ended = self._early_stop(history, epoch, logs[history.monitor])
         if self.schedule.end_epoch(logs[history.monitor]):  # before a checkpoint callback
             self.progress.log(f"epoch {epoch}: {self.schedule.reduced(history.monitor)}")
         self.callbacks.call("on_epoch_end", epoch - 1, dict(logs))
-        if self._early_stop(history, epoch, logs[history.monitor]):
+        if ended:
             return True
         if getattr(self.model, "stop_training", False):
             history.stop_reason = "stopped"

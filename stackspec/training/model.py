@@ -69,6 +69,35 @@ class Model:
         """Replace every tensor; `weights` has exactly the `ir.tensors()` keys and shapes."""
         raise NotImplementedError
 
+    # --- training state, for checkpoints (checkpoints.py) ------------------------------------
+    # A checkpoint holds what exact resumption needs besides the weights: the optimizer's
+    # buffers and step count, and the dropout RNG. The optimizer's tensors are keyed
+    # `{weight key}.{buffer}` with the NumPy optimizer's buffer names (`m`, `v` for Adam and
+    # RMSprop's squares, `momentum` for SGD), so either backend reads the other's file.
+
+    def _optimizer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(tensors, scalars) of the optimizer of the current run, after _begin_training:
+        float32 NumPy copies of every buffer (`{weight key}.{buffer}`; none before the first
+        step) and {"t": optimizer steps taken}."""
+        raise NotImplementedError
+
+    def _load_optimizer_state(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
+        """Put back an `_optimizer_state()`, after _begin_training built a fresh optimizer: the
+        next step continues exactly as the saved optimizer would have."""
+        raise NotImplementedError
+
+    def _rng_state(self) -> dict:
+        """The dropout RNG's state as JSON-able data (the batch order's RNG is fit.py's)."""
+        raise NotImplementedError
+
+    def _set_rng_state(self, state: dict) -> None:
+        """Put back a `_rng_state()`, after _begin_training seeded the RNG."""
+        raise NotImplementedError
+
+    def _snapshot_arrays(self, snapshot) -> dict[str, np.ndarray]:
+        """A `_snapshot()` as NumPy arrays (a checkpoint's best-epoch weights)."""
+        return snapshot
+
     def _checked(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`weights` as float32 arrays in `ir.tensors()` order, or a ValueError naming the
         missing and extra keys or the first tensor of another shape: for set_weights."""
@@ -117,6 +146,8 @@ class Model:
         class_weight=None,
         sample_weight=None,
         adapt: bool = True,
+        initial_epoch: int = 0,
+        resume_from=None,
     ):
         """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
         `history.history`: loss, val_loss, then NAME, val_NAME per metric, then lr).
@@ -136,6 +167,12 @@ class Model:
         {"name": "top_k_accuracy", "k": 3}, else the spec's (5 by default).
         `adapt=False` keeps a `normalize` layer's statistics (those of a loaded weight file, when
         fine-tuning) instead of computing them from X.
+        Epochs run from `initial_epoch + 1` to `epochs` (Keras).
+        `resume_from`: a checkpoint folder (`checkpoints/epoch-NNNN`), or a folder holding
+        checkpoints (a run folder, its `checkpoints/`): the newest one. Training continues after
+        its epoch with its weights, optimizer state, RNG states, early stopping and history, and
+        ends as the uninterrupted run would have, given the same data and settings (docs/
+        training.md, "Checkpoints and resume"). The returned history holds every epoch.
         """
         from . import data
         from .arrays import as_arrays
@@ -147,6 +184,7 @@ class Model:
         if batch is not None and batch_size is not None and batch != batch_size:
             raise ValueError("give batch or batch_size, not both")
         batch = batch_size if batch is None else batch
+        resume = self._checkpoint_state(resume_from, initial_epoch)
         X, y = as_arrays(self.ir, X, y, "<X, y>")
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, len(X))
@@ -169,6 +207,8 @@ class Model:
             sample_weight=sample_weight,
             adapt=adapt,
             class_weight=class_weight,
+            initial_epoch=initial_epoch,
+            resume=resume,
             epochs=epochs,
             batch=batch,
             seed=seed,
@@ -177,6 +217,23 @@ class Model:
             metrics=metrics,
         )
         return self.history
+
+    def _checkpoint_state(self, path, initial_epoch: int) -> dict | None:
+        """fit's `resume_from`: the loop state of the checkpoint it names, or None."""
+        if path is None:
+            return None
+        from .checkpoints import latest, read_checkpoint
+
+        found = latest(path)
+        if found is None:
+            raise ValueError(f"no checkpoint in {path}")
+        state = read_checkpoint(found, self.ir)
+        if initial_epoch not in (0, state["epoch"]):
+            raise ValueError(
+                f"initial_epoch={initial_epoch}, but the checkpoint {found} is of epoch "
+                f"{state['epoch']}; leave initial_epoch out"
+            )
+        return state
 
     def predict(self, X, batch: int | None = None) -> np.ndarray:
         """Outputs in evaluation mode, shaped (N, *output_shape): an output of (1) stays (N, 1),

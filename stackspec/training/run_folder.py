@@ -192,9 +192,12 @@ class RunFolder:
     free name: `start` makes the first free one then (another run may have taken this one).
     `replace`: the folder holds an earlier run, which `start` removes (--force)."""
 
-    def __init__(self, path: Path, shown: str, record: dict, claim=None, replace=False):
+    def __init__(
+        self, path: Path, shown: str, record: dict, claim=None, replace=False, resuming=False
+    ):
         self.path, self.shown, self.record, self.claim = path, shown, record, claim
         self.replace = replace  # it holds an earlier run that --force allows to replace
+        self.resuming = resuming  # `train --resume`: the run's own files stay
         self.started = False
 
     def start(self, source: str, sets=()) -> None:
@@ -210,11 +213,16 @@ class RunFolder:
                     self._claim()
                 else:
                     self.path.mkdir(exist_ok=True)
-                    self._remove_earlier()
+                    if not self.resuming:
+                        self._remove_earlier()
             except OSError as e:
                 raise cannot_write(self.shown, reason(e)) from None
             self.write("spec.stack", source)
-            self.record.update(status="running", started=utc_now())
+            if self.resuming:  # the first start stays `started`; each resume is listed
+                self.record["resumed"] = [*self.record.get("resumed", []), utc_now()]
+                self.record.update(status="running", ended=None)
+            else:
+                self.record.update(status="running", started=utc_now())
             self.save_record()
             self.started = True
 

@@ -42,6 +42,11 @@ def save_weights(
     """Write every tensor of `ir` from `weights` atomically (temp file, fsync, rename).
     `data`, what a data section learned in training, goes into the metadata as one JSON string
     (keys sorted), so that the file alone suffices to evaluate and predict."""
+    write_bytes(path, encode(*weight_file(ir, weights, data)))
+
+
+def weight_file(ir, weights: dict[str, np.ndarray], data: dict | None = None):
+    """(tensors, metadata) of the weight file of `weights` (see save_weights)."""
     tensors = {}
     for key, w in ir.tensors().items():
         a = np.ascontiguousarray(weights[key], dtype="<f4")
@@ -51,7 +56,7 @@ def save_weights(
     meta["stackspec"] = __version__
     if data is not None:
         meta["data"] = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    write_bytes(path, encode(tensors, meta))
+    return tensors, meta
 
 
 def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
@@ -59,17 +64,23 @@ def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
     metadata through a hash map, so its order (and the file's bytes) varied from run to run.
     Metadata keys sorted, tensors sorted by name and stored in that order; the header is padded
     with spaces to 8 bytes, as the library does, so the data stays aligned."""
+    return b"".join(encoded(tensors, metadata))
+
+
+def encoded(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> list:
+    """encode's bytes as pieces: the header, then each tensor's memory (no copies), for a
+    writer that streams them."""
     header: dict = {"__metadata__": dict(sorted(metadata.items()))}
     chunks, offset = [], 0
     for key in sorted(tensors):
         a = np.ascontiguousarray(tensors[key], dtype="<f4")
         header[key] = {"dtype": "F32", "shape": list(a.shape)}
         header[key]["data_offsets"] = [offset, offset + a.nbytes]
-        chunks.append(a.tobytes())
+        chunks.append(memoryview(a).cast("B"))
         offset += a.nbytes
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+    return [struct.pack("<Q", len(text)) + text, *chunks]
 
 
 def read_header(path, data: bytes) -> dict:

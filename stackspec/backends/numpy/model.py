@@ -16,7 +16,7 @@ from ...layers.init import initial_weights
 from ...numerics import loss_and_grad
 from ...training.model import Model
 from .layers import Context, build
-from .optimizers import Optimizer
+from .optimizers import BUFFERS, Optimizer
 
 # Dropout masks come from their own stream of the seed, distinct from the batch order's.
 DROPOUT_STREAM = 1
@@ -44,9 +44,11 @@ class NumpyModel(Model):
         self._flat_params = np.zeros(total, dtype=np.float32)
         self._flat_grads = np.zeros(total, dtype=np.float32)
         params, grads, offset = {}, {}, 0
+        self._spans: dict[str, slice] = {}  # trainable key -> its part of the flat arrays
         for key, w in ir.tensors().items():
             if key in trainable:
                 size = math.prod(w.shape)
+                self._spans[key] = slice(offset, offset + size)
                 params[key] = self._flat_params[offset : offset + size].reshape(w.shape)
                 grads[key] = self._flat_grads[offset : offset + size].reshape(w.shape)
                 offset += size
@@ -87,6 +89,31 @@ class NumpyModel(Model):
         backprop(dout)
         self._optimizer.step()
         return loss, out
+
+    def _optimizer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        opt = self._optimizer
+        tensors = {}
+        for name, flat in opt.state.items():
+            if name in BUFFERS:
+                for key, span in self._spans.items():
+                    tensors[f"{key}.{name}"] = flat[span].reshape(self.params[key].shape).copy()
+        return tensors, {"t": opt.t}
+
+    def _load_optimizer_state(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
+        opt = self._optimizer
+        opt.state.clear()
+        for name in BUFFERS:
+            if any(k.endswith(f".{name}") for k in tensors):
+                flat = opt.state[name] = np.zeros_like(self._flat_params)
+                for key, span in self._spans.items():
+                    flat[span] = np.asarray(tensors[f"{key}.{name}"], np.float32).reshape(-1)
+        opt.t = int(scalars["t"])
+
+    def _rng_state(self) -> dict:
+        return {"numpy": self._ctx.rng.bit_generator.state}
+
+    def _set_rng_state(self, state: dict) -> None:
+        self._ctx.rng.bit_generator.state = state["numpy"]
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {key: self.params[key].copy() for key in self.ir.tensors()}

@@ -97,6 +97,9 @@ def rmsprop(p, g, state, t, lr, rho=0.9, eps=1e-7):
     p -= tmp
 
 
+# The buffers that carry state from step to step (`tmp` is scratch): what a checkpoint saves.
+BUFFERS = ("m", "v", "momentum")
+
 OPTIMIZERS = {"sgd": sgd, "adam": adam, "adamw": adam, "rmsprop": rmsprop}
 
 

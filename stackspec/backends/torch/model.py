@@ -106,6 +106,16 @@ OPTIMIZERS = {
 }
 
 
+# torch.optim's buffer names -> the checkpoint's (the NumPy optimizer's, model.py).
+BUFFER_NAMES = {"exp_avg": "m", "exp_avg_sq": "v", "square_avg": "v", "momentum_buffer": "momentum"}
+OPTIMIZER_BUFFERS = {
+    torch.optim.Adam: ("exp_avg", "exp_avg_sq"),
+    torch.optim.AdamW: ("exp_avg", "exp_avg_sq"),
+    torch.optim.RMSprop: ("square_avg",),
+    torch.optim.SGD: ("momentum_buffer",),
+}
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """ "auto" is CUDA when available, else the CPU; a CUDA request without a GPU is an error."""
     if device in (None, "auto"):
@@ -193,6 +203,7 @@ class TorchModel(Model, nn.Module):
         self._labels = np.int64 if name == "crossentropy" else np.float32
         self._loss_name = name
         torch.manual_seed(train["seed"])
+        self._steps = 0  # SGD's torch state holds no step count; checkpoints need one
         self.train()
 
     def _set_lr(self, lr: float) -> None:
@@ -246,12 +257,75 @@ class TorchModel(Model, nn.Module):
         if self._adam is not None:
             self._keras_eps()
         self._optimizer.step()
+        self._steps += 1
         out = out.detach()
         if self.device.type == "cpu":
             return loss.item(), out.numpy()
         # One device->host copy for the loss and the outputs together: one sync per step.
         both = torch.cat((loss.detach().reshape(1), out.reshape(-1))).cpu().numpy()
         return float(both[0]), both[1:].reshape(out.shape)
+
+    def _param_keys(self) -> list[str]:
+        """The §8 key of each parameter, in the optimizer's (parameters()) order."""
+        keys = {id(getattr(m, name)): key for key, (m, name) in self._slots.items()}
+        return [keys[id(p)] for p in self.parameters()]
+
+    def _optimizer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        keys = self._param_keys()
+        tensors = {}
+        for index, state in self._optimizer.state_dict()["state"].items():
+            for name, value in state.items():
+                if name in BUFFER_NAMES and value is not None:
+                    array = value.detach().cpu().numpy().astype(np.float32, copy=True)
+                    tensors[f"{keys[index]}.{BUFFER_NAMES[name]}"] = array
+        return tensors, {"t": self._steps}
+
+    def _load_optimizer_state(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
+        t = int(scalars["t"])
+        own = {
+            v: k for k, v in BUFFER_NAMES.items() if k in OPTIMIZER_BUFFERS[type(self._optimizer)]
+        }
+        state = {}
+        for index, key in enumerate(self._param_keys()):
+            entry = {
+                name: torch.from_numpy(np.array(tensors[f"{key}.{ours}"], np.float32))
+                for ours, name in own.items()
+                if f"{key}.{ours}" in tensors
+            }
+            if not entry:
+                continue  # no step yet: torch makes the buffers at the first step
+            if isinstance(self._optimizer, torch.optim.Adam | torch.optim.RMSprop):
+                # torch's own dtype for the step count (optimizer._get_scalar_dtype)
+                dtype = (
+                    torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+                )
+                entry["step"] = torch.tensor(float(t), dtype=dtype)
+            state[index] = entry
+        groups = self._optimizer.state_dict()["param_groups"]
+        self._optimizer.load_state_dict({"state": state, "param_groups": groups})
+        self._steps = t
+
+    def _rng_state(self) -> dict:
+        import base64
+
+        out = {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()}
+        if self.device.type == "cuda":
+            cuda = torch.cuda.get_rng_state(self.device).numpy().tobytes()
+            out["cuda"] = base64.b64encode(cuda).decode()
+        return out
+
+    def _set_rng_state(self, state: dict) -> None:
+        import base64
+
+        def tensor(text: str) -> torch.Tensor:
+            return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
+
+        torch.set_rng_state(tensor(state["torch"]))
+        if self.device.type == "cuda" and "cuda" in state:
+            torch.cuda.set_rng_state(tensor(state["cuda"]), self.device)
+
+    def _snapshot_arrays(self, snapshot: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        return {key: t.cpu().numpy().copy() for key, t in snapshot.items()}
 
     def get_weights(self) -> dict[str, np.ndarray]:
         tensors = {key: getattr(m, name).detach() for key, (m, name) in self._slots.items()}
