@@ -13,7 +13,7 @@ import stackspec
 from stackspec.cli import main
 from stackspec.compiler.pipeline import compile_source
 from stackspec.numerics import loss_and_grad, loss_value
-from stackspec.training.fit import evaluate_arrays
+from stackspec.training.evaluation import evaluate_arrays
 from stackspec.training.weighting import balanced, example_weights
 
 rng = np.random.default_rng(3)

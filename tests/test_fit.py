@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import stackspec
-from stackspec.training.fit import History, resolve_settings
+from stackspec.training.fit_settings import resolve_settings
+from stackspec.training.history import History
 from stackspec.training.model import Model
 
 LINEAR = "input 2\ndense 1\ntrain {\n loss mse\n optimizer sgd lr=0.1\n batch 4\n epochs 3\n}\n"

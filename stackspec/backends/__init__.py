@@ -29,7 +29,7 @@ def require_torch():
 def compile_model(spec, backend: str = "numpy", **options):
     """A model of `spec` for `backend`; options go to the backend (e.g. torch's `device`)."""
     if options.get("seed") is not None:
-        from ..training.fit import check_seed
+        from ..training.fit_settings import check_seed
 
         check_seed(options["seed"])  # before torch is imported: a ValueError, not torch's
     if backend == "numpy":

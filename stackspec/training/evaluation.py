@@ -22,6 +22,24 @@ from ..diagnostics import printable
 from . import metrics as metric_fns
 
 
+def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:
+    """Raw outputs in evaluation mode, batch by batch (slices are views, not copies)."""
+    out = np.empty((len(X), *model.ir.output_shape), dtype=np.float32)
+    # Extreme inputs or weights overflow float32: the result holds inf or nan, which the caller
+    # reports (the CLI as one warning line), not a RuntimeWarning per operation.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, len(X), batch):
+            out[start : start + batch] = model._predict_batch(X[start : start + batch])
+    return out
+
+
+def evaluate_arrays(
+    model, X, y, loss: dict, names: list[str], batch: int, top_k: int | None = None
+) -> dict[str, float]:
+    """{"loss": ..., NAME: ...} over the whole set, in evaluation mode."""
+    return metric_fns.scores(predict_raw(model, X, batch), y, loss, names, top_k)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     scores: dict[str, float]  # loss, then each metric of the spec
@@ -40,7 +58,6 @@ class Evaluation:
 def evaluate(model, X, y, batch: int | None = None) -> Evaluation:
     """The evaluation of `model` on checked arrays, in evaluation mode."""
     from .arrays import as_arrays
-    from .fit import predict_raw
 
     X, y = as_arrays(model.ir, X, y)
     train = model.ir.train

@@ -41,130 +41,21 @@ import time
 
 import numpy as np
 
-from ..compiler.settings import EARLY_STOP, SEED_MAX
-from ..diagnostics import UserError
 from ..layers import LAYERS
 from . import metrics as metric_fns
 from .adapt import adapt as adapt_statistics
 from .callbacks import CallbackList
+from .evaluation import evaluate_arrays
+from .fit_settings import SettingError, resolve_settings
+from .history import History
 from .loop_state import FINAL, restore_state
 from .progress import Progress, stop_requests
 from .schedules import Schedule, schedule_warnings
 from .weighting import example_weights
 
-EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
-
-
-class SettingError(UserError, ValueError):
-    """A training setting that cannot work: a ValueError for the API, exit 1 in the CLI."""
-
-
-class History(dict):
-    """Per-epoch values keyed as Keras keys them: loss, val_loss, then NAME, val_NAME per metric,
-    then lr (the learning rate of the epoch's last step).
-
-    A dict of lists; `history.history` is the same dict (Keras compatibility). Attributes say how
-    training ended: stop_reason ("completed", "early_stop", "nan", "interrupted", "stopped" by a
-    callback), message,
-    monitor, best_epoch (1-based) and best, restored_best, seconds (per epoch).
-    """
-
-    def __init__(self, keys: list[str]):
-        super().__init__({k: [] for k in keys})
-        self.epoch: list[int] = []
-        self.seconds: list[float] = []
-        self.stop_reason = "completed"
-        self.message = ""
-        self.monitor: str | None = None
-        self.best_epoch: int | None = None
-        self.best: float | None = None
-        self.restored_best = False
-        self.weights = ""  # which weights the model holds now, in words
-
-    @property
-    def history(self) -> History:
-        return self
-
-    @property
-    def failed(self) -> bool:
-        return self.stop_reason == "nan"
-
-    def to_csv(self) -> str:
-        """history.csv: epoch, then the keys in order; full precision (repr) for exact reruns."""
-        return self.csv_header() + "".join(self.csv_row(i) for i in range(len(self.epoch)))
-
-    def csv_header(self) -> str:
-        return ",".join(["epoch", *self]) + "\n"
-
-    def csv_row(self, i: int) -> str:
-        """Line `i` (0-based) of history.csv's body: what the live history appends per epoch."""
-        return ",".join([str(self.epoch[i]), *(repr(float(self[k][i])) for k in self)]) + "\n"
-
-
-def check_seed(seed) -> None:
-    """A seed is an int in [0, 2^63-1], as the spec's `seed` setting; a bool is not a seed."""
-    if (
-        not isinstance(seed, (int, np.integer))
-        or isinstance(seed, bool)
-        or not 0 <= seed <= SEED_MAX
-    ):
-        raise SettingError(f"seed must be an integer from 0 to 2^63-1, got {seed!r}")
-
-
-def resolve_settings(train: dict, **overrides) -> dict:
-    """The IR's train settings with the non-None overrides of fit() applied, checked."""
-    out = {**train, "early_stop": train.get("early_stop")}
-    for key, value in overrides.items():
-        if value is not None:
-            out[key] = value
-    for key in ("epochs", "batch"):
-        if (
-            not isinstance(out[key], (int, np.integer))
-            or isinstance(out[key], bool)
-            or out[key] < 1
-        ):
-            raise SettingError(f"{key} must be a positive integer, got {out[key]!r}")
-    check_seed(out["seed"])
-    try:
-        out["metrics"], out["top_k"] = metric_fns.resolve(
-            out["metrics"], out["loss"]["name"], out.get("top_k")
-        )
-    except ValueError as e:
-        raise SettingError(str(e)) from None
-    es = out["early_stop"]
-    if es is True:
-        es = dict(EARLY_STOP_DEFAULTS)
-    elif es is False:
-        es = None
-    elif es is not None:
-        bad = set(es) - set(EARLY_STOP_DEFAULTS)
-        if bad:
-            raise SettingError(f"unknown early_stop setting {sorted(bad)[0]!r}")
-        es = {**EARLY_STOP_DEFAULTS, **es}
-    out["early_stop"] = es
-    return out
-
 
 def has_batchnorm(ir) -> bool:
     return any(node.op in LAYERS and LAYERS[node.op].batch_statistics for node in ir.walk())
-
-
-def predict_raw(model, X: np.ndarray, batch: int) -> np.ndarray:
-    """Raw outputs in evaluation mode, batch by batch (slices are views, not copies)."""
-    out = np.empty((len(X), *model.ir.output_shape), dtype=np.float32)
-    # Extreme inputs or weights overflow float32: the result holds inf or nan, which the caller
-    # reports (the CLI as one warning line), not a RuntimeWarning per operation.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for start in range(0, len(X), batch):
-            out[start : start + batch] = model._predict_batch(X[start : start + batch])
-    return out
-
-
-def evaluate_arrays(
-    model, X, y, loss: dict, names: list[str], batch: int, top_k: int | None = None
-) -> dict[str, float]:
-    """{"loss": ..., NAME: ...} over the whole set, in evaluation mode."""
-    return metric_fns.scores(predict_raw(model, X, batch), y, loss, names, top_k)
 
 
 def _what(value: float) -> str:

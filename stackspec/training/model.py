@@ -149,7 +149,7 @@ class Model:
         initial_epoch: int = 0,
         resume_from=None,
     ):
-        """Train on arrays; returns a `fit.History` (a dict of per-epoch lists, as Keras's
+        """Train on arrays; returns a `history.History` (a dict of per-epoch lists, as Keras's
         `history.history`: loss, val_loss, then NAME, val_NAME per metric, then lr).
 
         Settings default to the spec's train section; each argument overrides one. `seed` sets
@@ -242,7 +242,7 @@ class Model:
         once (§6). The raw outputs for every other loss."""
         from ..numerics import sigmoid_values, softmax_values
         from .arrays import as_arrays
-        from .fit import predict_raw
+        from .evaluation import predict_raw
 
         X, _ = as_arrays(self.ir, X)
         out = predict_raw(self, X, batch or self.ir.train["batch"])
@@ -256,7 +256,7 @@ class Model:
     def evaluate(self, X, y, batch: int | None = None) -> dict[str, float]:
         """{"loss": ..., NAME: ...} for the spec's loss and metrics, in evaluation mode."""
         from .arrays import as_arrays
-        from .fit import evaluate_arrays
+        from .evaluation import evaluate_arrays
 
         X, y = as_arrays(self.ir, X, y)
         train = self.ir.train
