@@ -19,6 +19,7 @@ STAGES = {
     "compiler": 3,
     "training": 4,
     "backends": 5,
+    "diagram": 5,
     "spec": 6,
     "": 6,  # stackspec/__init__.py
     "cli": 7,
@@ -28,6 +29,7 @@ STAGES = {
     "cli_evaluate": 7,
     "cli_model": 7,
     "cli_train": 7,
+    "cli_draw": 7,
     "__main__": 7,
 }
 MAX_LINES = 400
