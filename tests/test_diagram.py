@@ -138,6 +138,8 @@ def test_golden_svg(name, tmp_path, monkeypatch):
         golden.write_bytes(out.read_bytes())
     assert golden.exists(), f"run STACKSPEC_UPDATE_GOLDEN=1 to create {golden.name}"
     assert out.read_text(encoding="utf-8") == golden.read_text(encoding="utf-8")
+    if name == "red_wine":  # README's picture, made by the same command
+        assert (ROOT / "docs" / "red_wine_model.svg").read_bytes() == out.read_bytes()
 
 
 def test_svg_is_the_same_bytes_every_time():
