@@ -14,6 +14,7 @@ import warnings
 import click
 
 from .cli_data import schema, warn_not_finite_rows
+from .cli_draw import draw
 from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
 from .cli_model import build_model, load_spec, load_weights_into
@@ -235,6 +236,7 @@ def predict(spec, weights, data_path, target, output, drop, delimiter, backend, 
 main.add_command(schema)
 main.add_command(evaluate)
 main.add_command(train)
+main.add_command(draw)
 
 
 def run() -> None:

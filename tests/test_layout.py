@@ -19,6 +19,7 @@ STAGES = {
     "compiler": 3,
     "training": 4,
     "backends": 5,
+    "diagram": 5,
     "spec": 6,
     "": 6,  # stackspec/__init__.py
     "cli": 7,
@@ -30,6 +31,7 @@ STAGES = {
     "cli_onnx": 7,
     "cli_train": 7,
     "cli_resume": 7,
+    "cli_draw": 7,
     "__main__": 7,
 }
 MAX_LINES = 400

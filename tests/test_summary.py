@@ -6,7 +6,7 @@ import pytest
 from conftest import EXAMPLES, example_spec
 
 import stackspec
-from stackspec.compiler.summary import _size, summary
+from stackspec.compiler.summary import byte_size, summary
 from stackspec.diagnostics import example_shape
 
 
@@ -88,4 +88,4 @@ def test_every_layer_has_a_row_with_its_shape_and_counts():
     [(0, "0 B"), (100, "400 B"), (256, "1.00 KiB"), (3 * 2**18, "3.00 MiB"), (2**30, "4.00 GiB")],
 )
 def test_memory_units(values, text):
-    assert _size(values) == text
+    assert byte_size(values) == text

@@ -35,7 +35,7 @@ def call_text(node: Node, keywords: bool = False) -> str:
     return " ".join(words)
 
 
-def _size(n_values: int) -> str:
+def byte_size(n_values: int) -> str:
     n = n_values * BYTES_PER_VALUE
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -74,10 +74,10 @@ def summary(ir: IR, title: str = "") -> str:
     out += [fmt(r) for r in rows[1:]]
     out += [
         line,
-        f"Total params: {total:,} ({_size(total)})",
-        f"Trainable params: {ir.param_count:,} ({_size(ir.param_count)})",
-        f"Non-trainable params: {ir.state_count:,} ({_size(ir.state_count)})",
-        f"Weight memory: {_size(total)} (float32)",
+        f"Total params: {total:,} ({byte_size(total)})",
+        f"Trainable params: {ir.param_count:,} ({byte_size(ir.param_count)})",
+        f"Non-trainable params: {ir.state_count:,} ({byte_size(ir.state_count)})",
+        f"Weight memory: {byte_size(total)} (float32)",
         f"Activation memory: about {approx(estimate(ir, batch))} per training batch of {batch}",
     ]
     return "\n".join(out)

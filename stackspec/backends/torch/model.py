@@ -16,7 +16,6 @@ same masks.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 
 import numpy as np
@@ -55,7 +54,7 @@ class Normalize(nn.Module):
         self.register_buffer("var", torch.ones(num_features))
 
     def forward(self, x):
-        shape = (1, -1) + (1,) * (x.dim() - 2)
+        shape = [1, -1] + [1] * (x.dim() - 2)  # a list: TorchScript has no tuple repetition
         std = self.var.sqrt().clamp(min=1e-7).reshape(shape)
         return (x - self.mean.reshape(shape)) / std
 
@@ -134,6 +133,8 @@ class TorchModel(Model, nn.Module):
     outputs (probabilities after a final sigmoid/softmax), `logits` to what the loss reads."""
 
     backend = "torch"
+    # TorchScript compiles every property it finds; `ir` reads the Spec, which is no tensor.
+    __jit_unused_properties__ = ["ir"]
 
     def __init__(self, spec, seed: int | None = None, device: str = "auto"):
         nn.Module.__init__(self)
@@ -149,7 +150,8 @@ class TorchModel(Model, nn.Module):
         if fused and not isinstance(self.layers[-1], nn.Softmax | nn.Sigmoid):
             raise AssertionError(f"the model's last module is not its final {fused}")
         # §8 key -> (module, attribute): where each weight-file tensor lives.
-        self._slots: dict[str, tuple[nn.Module, str]] = {}
+        # Not annotated: TorchScript warns of an instance-level annotation of a non-tensor.
+        self._slots = {}
         for key, path in layers.state_keys(sequence).items():
             owner, _, name = path.rpartition(".")
             self._slots[key] = (self.get_submodule(owner), name)
@@ -161,10 +163,13 @@ class TorchModel(Model, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
+    @torch.jit.export
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The model without a final activation that the loss takes over: what the loss reads."""
-        for module in itertools.islice(self.layers, self._logit_modules):
-            x = module(x)
+        # enumerate, not itertools.islice: TorchScript unrolls a loop over an nn.Sequential.
+        for i, module in enumerate(self.layers):
+            if i < self._logit_modules:
+                x = module(x)
         return x
 
     def _apply(self, fn, *args, **kwargs):

@@ -92,14 +92,24 @@ class Model(nn.Module):
         )
         self.eval()
 
-    def forward(self, x):
-        if isinstance(x, np.ndarray):
-            first = next(iter(self.state_dict().values()), None)
-            device = "cpu" if first is None else first.device
-            with torch.no_grad():
-                x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-                return self.layers(x).cpu().numpy()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+    # The NumPy convenience is here, not in `forward`, so that forward sees tensors only and
+    # torch.jit.script, torch.jit.trace, torch.export and torch.compile take the module as is.
+    def __call__(self, x, *args, **kwargs):
+        if isinstance(x, np.ndarray):
+            return self.predict_numpy(x)
+        return super().__call__(x, *args, **kwargs)
+
+    @torch.jit.ignore
+    def predict_numpy(self, x):
+        """A float32 NumPy batch -> the outputs as a NumPy batch, without gradients."""
+        first = next(iter(self.state_dict().values()), None)
+        device = "cpu" if first is None else first.device
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+            return self.layers(x).cpu().numpy()
 
 
 def load(path, device="cpu"):
