@@ -16,6 +16,7 @@ import click
 from .cli_data import schema, warn_not_finite_rows
 from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
+from .cli_keras import import_keras
 from .cli_model import build_model, load_spec, load_weights_into
 from .cli_options import (
     DATA_HELP,
@@ -115,15 +116,22 @@ def summary(spec, sets):
 @click.option(
     "--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True
 )
-@click.option("--emit", type=click.Choice(["ir", "python"]), default="ir", show_default=True)
+@click.option(
+    "--emit", type=click.Choice(["ir", "python", "keras"]), default="ir", show_default=True
+)
 @click.option("-o", "--output", type=click.Path(), help="Write here instead of stdout.")
 @spec_options
 def compile_(spec, backend, emit, output, sets):
-    """Print the validated IR as JSON, or standalone Python source for a backend."""
+    """Print the validated IR as JSON, or standalone Python source for a backend (`python`) or
+    for Keras 3 (`keras`)."""
     output = plan_output(output, ("the spec", spec))
     s = load_spec(spec, sets)
     if emit == "ir":
         write_output(s.ir.dumps(), output)
+    elif emit == "keras":
+        from .backends.keras.source import keras_source
+
+        write_output(keras_source(s), output)
     else:
         from .backends import emit_python
 
@@ -221,6 +229,7 @@ def predict(spec, weights, data_path, target, output, drop, delimiter, backend, 
 main.add_command(schema)
 main.add_command(evaluate)
 main.add_command(train)
+main.add_command(import_keras)
 
 
 def run() -> None:

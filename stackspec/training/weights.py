@@ -42,6 +42,12 @@ def save_weights(
     """Write every tensor of `ir` from `weights` atomically (temp file, fsync, rename).
     `data`, what a data section learned in training, goes into the metadata as one JSON string
     (keys sorted), so that the file alone suffices to evaluate and predict."""
+    write_bytes(path, weight_file_bytes(ir, weights, data))
+
+
+def weight_file_bytes(ir, weights: dict[str, np.ndarray], data: dict | None = None) -> bytes:
+    """The bytes of the weight file save_weights writes, for a caller that writes them itself
+    (through files.write_output, after planning the output)."""
     tensors = {}
     for key, w in ir.tensors().items():
         a = np.ascontiguousarray(weights[key], dtype="<f4")
@@ -51,7 +57,7 @@ def save_weights(
     meta["stackspec"] = __version__
     if data is not None:
         meta["data"] = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    write_bytes(path, encode(tensors, meta))
+    return encode(tensors, meta)
 
 
 def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
