@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import zipfile
 
 import numpy as np
@@ -128,6 +129,17 @@ def test_weights_need_a_keras_file(tmp_path):
     assert result.exit_code == 1 and "a config.json holds no weights" in result.output
     ok = run("import-keras", path)
     assert ok.exit_code == 0 and "input 4\n\ndense 2\n" in ok.stdout
+
+
+def test_reading_weights_without_h5py_names_the_extra(tmp_path, monkeypatch):
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(config([INPUT, layer("Dense", "d", units=2)])))
+        z.writestr("model.weights.h5", b"")
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    result = run("import-keras", path, "--weights-out", tmp_path / "w.safetensors")
+    assert result.exit_code == 1 and "pip install 'stackspec[keras]'" in result.output
+    assert not (tmp_path / "w.safetensors").exists()
 
 
 # --- import: Keras models in ------------------------------------------------------------------
