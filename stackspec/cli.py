@@ -17,6 +17,7 @@ from .cli_data import schema, warn_not_finite_rows
 from .cli_draw import draw
 from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
+from .cli_keras import import_keras
 from .cli_model import build_model, load_spec, load_weights_into
 from .cli_onnx import emit_onnx
 from .cli_options import (
@@ -118,7 +119,10 @@ def summary(spec, sets):
     "--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True
 )
 @click.option(
-    "--emit", type=click.Choice(["ir", "python", "onnx"]), default="ir", show_default=True
+    "--emit",
+    type=click.Choice(["ir", "python", "onnx", "keras"]),
+    default="ir",
+    show_default=True,
 )
 @click.option("-o", "--output", type=click.Path(), help="Write here instead of stdout.")
 @click.option(
@@ -128,8 +132,8 @@ def summary(spec, sets):
 )
 @spec_options
 def compile_(spec, backend, emit, output, weights, sets):
-    """Print the validated IR as JSON, standalone Python source for a backend, or write the
-    model as ONNX (-o FILE)."""
+    """Print the validated IR as JSON, standalone Python source for a backend (`python`) or for
+    Keras 3 (`keras`), or write the model as ONNX (-o FILE)."""
     if emit == "onnx":
         emit_onnx(spec, weights, output, sets)
         return
@@ -139,6 +143,10 @@ def compile_(spec, backend, emit, output, weights, sets):
     s = load_spec(spec, sets)
     if emit == "ir":
         write_output(s.ir.dumps(), output)
+    elif emit == "keras":
+        from .backends.keras.source import keras_source
+
+        write_output(keras_source(s), output)
     else:
         from .backends import emit_python
 
@@ -237,6 +245,7 @@ main.add_command(schema)
 main.add_command(evaluate)
 main.add_command(train)
 main.add_command(draw)
+main.add_command(import_keras)
 
 
 def run() -> None:

@@ -32,6 +32,7 @@ STAGES = {
     "cli_train": 7,
     "cli_resume": 7,
     "cli_draw": 7,
+    "cli_keras": 7,
     "__main__": 7,
 }
 MAX_LINES = 400

@@ -42,7 +42,7 @@ def save_weights(
     """Write every tensor of `ir` from `weights` atomically (temp file, fsync, rename).
     `data`, what a data section learned in training, goes into the metadata as one JSON string
     (keys sorted), so that the file alone suffices to evaluate and predict."""
-    write_bytes(path, encode(*weight_file(ir, weights, data)))
+    write_bytes(path, weight_file_bytes(ir, weights, data))
 
 
 def weight_file(ir, weights: dict[str, np.ndarray], data: dict | None = None):
@@ -57,6 +57,12 @@ def weight_file(ir, weights: dict[str, np.ndarray], data: dict | None = None):
     if data is not None:
         meta["data"] = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return tensors, meta
+
+
+def weight_file_bytes(ir, weights: dict[str, np.ndarray], data: dict | None = None) -> bytes:
+    """The bytes of the weight file save_weights writes, for a caller that writes them itself
+    (through files.write_output, after planning the output)."""
+    return encode(*weight_file(ir, weights, data))
 
 
 def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
