@@ -16,6 +16,7 @@ import click
 from .cli_data import schema, warn_not_finite_rows
 from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
+from .cli_lsp import lsp
 from .cli_model import build_model, load_spec, load_weights_into
 from .cli_options import (
     DATA_HELP,
@@ -221,6 +222,7 @@ def predict(spec, weights, data_path, target, output, drop, delimiter, backend, 
 main.add_command(schema)
 main.add_command(evaluate)
 main.add_command(train)
+main.add_command(lsp)
 
 
 def run() -> None:

@@ -28,6 +28,8 @@ STAGES = {
     "cli_evaluate": 7,
     "cli_model": 7,
     "cli_train": 7,
+    "cli_lsp": 7,
+    "lsp": 7,  # the language server: reads the compiler, used by cli_lsp
     "__main__": 7,
 }
 MAX_LINES = 400
