@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ..compiler.ir import Node
 from ..compiler.pipeline import Compiled, compile_source
 from ..diagnostics import Span, source_lines
+from ..grammar.parser import paused_gc
 from . import index as idx
 
 
@@ -69,9 +70,16 @@ def _descendants(node: Node):
 
 
 def analyze(text: str, version: int | None = None, file: str = "<spec>") -> Analysis:
+    """Compile, index the names, and build the tables every request reads (off the request
+    path: server.py runs this on its compile thread)."""
     compiled = compile_source(text, file)
-    index = idx.build(compiled.program) if compiled.program is not None else None
-    return Analysis(version, text, source_lines(text), compiled, index)
+    # Many small objects and no cycles, as in compile_source: the collector would only rescan.
+    with paused_gc():
+        index = idx.build(compiled.program) if compiled.program is not None else None
+        a = Analysis(version, text, source_lines(text), compiled, index)
+        a.nodes_at()
+        a.expansions()
+    return a
 
 
 def leaves(nodes: list[Node]):

@@ -80,13 +80,19 @@ def _tooltip(nodes: list[Node]) -> str:
     return "\n".join(rows)
 
 
-def compute(a: Analysis) -> list[Hint]:
-    """Every hint of the document, in line order (built once per compile)."""
+def between(a: Analysis, first: int, last: int) -> list[Hint]:
+    """The hints of the calls and headers that start on lines first..last (1-based). Only
+    these are labelled: an editor asks for the lines it shows, and a 10,000-layer spec has
+    10,000 labels."""
     if a.ir is None or a.index is None:
         return []
     out = []
     nodes_at, expansions = a.nodes_at(), a.expansions()
-    for c in a.index.calls:
+    calls = a.index.calls  # in source order, as the walk visits them
+    lo = bisect.bisect_left(calls, first, key=lambda c: c.span.line)
+    for c in calls[lo:]:
+        if c.span.line > last:
+            break
         end = c.end
         nodes = nodes_at.get((c.span.line, c.span.column))
         if nodes:
@@ -95,7 +101,7 @@ def compute(a: Analysis) -> list[Hint]:
             out.append(Hint(end.end_line, end.end_column, totals_label(expansions[c.span])))
     for keyword, brace in a.index.headers.items():
         copies = expansions.get(keyword)
-        if copies and all(copies):
+        if first <= keyword.line <= last and copies and all(copies):
             out.append(Hint(brace.end_line, brace.end_column, totals_label(copies)))
     out.sort(key=lambda h: (h.line, h.column))
     return out
@@ -106,14 +112,8 @@ def inlay_hints(
 ) -> list[t.InlayHint]:
     """The hints on 0-based lines first..last. A hint from an older version of the text is shown
     only where its line reads as it did then."""
-    if "hints" not in a.cache:
-        a.cache["hints"] = compute(a)
-    hints: list[Hint] = a.cache["hints"]
-    lo = bisect.bisect_left(hints, first + 1, key=lambda h: h.line)
     out = []
-    for h in hints[lo:]:
-        if h.line > last + 1:
-            break
+    for h in between(a, first + 1, last + 1):
         if h.line > len(current) or current[h.line - 1] != a.lines[h.line - 1]:
             continue
         line, character = to_client(a.lines, h.line, h.column, encoding)

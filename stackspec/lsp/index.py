@@ -17,7 +17,7 @@ from ..grammar import syntax as s
 LET, BLOCK, PARAM, LAYER, SETTING, KWARG = "let", "block", "param", "layer", "setting", "kwarg"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Occurrence:
     """One name in the text: what it names, where, and whether this is its definition."""
 
