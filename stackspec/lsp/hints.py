@@ -15,6 +15,7 @@ from lsprotocol import types as t
 
 from ..compiler.ir import Node
 from ..diagnostics import example_shape
+from ..grammar.parser import paused_gc
 from .analysis import Analysis, leaves
 from .positions import to_client
 
@@ -107,13 +108,29 @@ def between(a: Analysis, first: int, last: int) -> list[Hint]:
     return out
 
 
+def precompute(a: Analysis) -> None:
+    """Label every line once, on the compile thread after the diagnostics went out: a request
+    for the whole of a 10,000-layer spec then only slices the table."""
+    with paused_gc():
+        a.cache["hints"] = between(a, 1, len(a.lines))
+
+
+def _hints(a: Analysis, first: int, last: int) -> list[Hint]:
+    table = a.cache.get("hints")
+    if table is None:
+        return between(a, first, last)
+    lo = bisect.bisect_left(table, first, key=lambda h: h.line)
+    hi = bisect.bisect_right(table, last, key=lambda h: h.line)
+    return table[lo:hi]
+
+
 def inlay_hints(
     a: Analysis, first: int, last: int, current: list[str], encoding: str
 ) -> list[t.InlayHint]:
     """The hints on 0-based lines first..last. A hint from an older version of the text is shown
     only where its line reads as it did then."""
     out = []
-    for h in between(a, first + 1, last + 1):
+    for h in _hints(a, first + 1, last + 1):
         if h.line > len(current) or current[h.line - 1] != a.lines[h.line - 1]:
             continue
         line, character = to_client(a.lines, h.line, h.column, encoding)

@@ -106,7 +106,10 @@ class StackspecServer(LanguageServer):
                 self.compiler, safe_analyze, doc.source, version, doc.filename or "<spec>"
             )
             self.store(uri, a)
-        self.publish(uri)
+            self.publish(uri)
+            await loop.run_in_executor(self.compiler, hints.precompute, a)
+        else:
+            self.publish(uri)
 
     def publish(self, uri: str) -> None:
         a = self.state(uri).latest
