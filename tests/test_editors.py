@@ -131,3 +131,19 @@ def test_the_grammar_tokenizes_every_spec(path):
         if not (got.get(where) or "").startswith(scope)
     }
     assert not wrong, wrong
+
+
+def test_lsp_without_pygls_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from stackspec.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pygls" else real(name, *a)
+    )
+    result = CliRunner().invoke(main, ["lsp"])
+    assert result.exit_code == 1
+    assert "pip install 'stackspec[lsp]'" in result.output

@@ -319,3 +319,14 @@ def test_a_compiler_bug_is_a_diagnostic_not_a_dead_server(monkeypatch):
     fake = FakeServer()
     assert handler(fake, None) == []
     assert "KeyError" in fake.logged[0]
+
+
+def test_positions_count_the_negotiated_code_units():
+    from stackspec.lsp.positions import UTF8, UTF16, UTF32, from_client, to_client
+
+    lines = ['  target "😀é" bogus=1']  # `bogus` is character 15 (1-based)
+    assert to_client(lines, 1, 15, UTF16) == (0, 15)  # the emoji is a surrogate pair
+    assert to_client(lines, 1, 15, UTF8) == (0, 18)  # the emoji 4 bytes, é 2
+    assert to_client(lines, 1, 15, UTF32) == (0, 14)
+    for encoding in (UTF8, UTF16, UTF32):
+        assert from_client(lines, *to_client(lines, 1, 15, encoding), encoding) == (1, 15)
