@@ -18,6 +18,7 @@ from .cli_draw import draw
 from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
 from .cli_keras import import_keras
+from .cli_lsp import lsp
 from .cli_model import build_model, load_spec, load_weights_into
 from .cli_onnx import emit_onnx
 from .cli_options import (
@@ -246,6 +247,7 @@ main.add_command(evaluate)
 main.add_command(train)
 main.add_command(draw)
 main.add_command(import_keras)
+main.add_command(lsp)
 
 
 def run() -> None:

@@ -33,6 +33,8 @@ STAGES = {
     "cli_resume": 7,
     "cli_draw": 7,
     "cli_keras": 7,
+    "cli_lsp": 7,
+    "lsp": 7,  # the language server: reads the compiler, used by cli_lsp
     "__main__": 7,
 }
 MAX_LINES = 400

@@ -23,6 +23,8 @@ class Compiled:
     program: s.Program | None
     ir: IR | None
     diags: Diagnostics
+    # Where each `repeat` and block call expanded to, as ranges of ir.walk() (resolve.py).
+    expansions: tuple = ()
 
 
 def compile_source(
@@ -72,7 +74,7 @@ def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Comp
     if diags.has_errors:
         return Compiled(program, None, diags)
     _lint(ir, diags)
-    return Compiled(program, ir, diags)
+    return Compiled(program, ir, diags, tuple(resolved.expansions))
 
 
 def _check_labels(ir: IR, diags: Diagnostics) -> None:

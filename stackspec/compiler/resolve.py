@@ -62,6 +62,9 @@ class Resolved:
     train: list[s.Call] = field(default_factory=list)
     data: list[s.Call] | None = None  # None: the spec has no data section
     names: tuple[str, ...] = ()
+    # (statement span, first, end) for each expansion of a `repeat` or a block call: the
+    # layers it produced are the IR's walk() order [first:end] (the language server's totals).
+    expansions: list[tuple[Span, int, int]] = field(default_factory=list)
 
 
 class _TooBig(Exception):
@@ -89,6 +92,7 @@ class Resolver:
         self.used: set[str] = set()
         self.count = 0
         self.outer_call: Span | None = None  # the outermost block call being expanded
+        self.expansions: list[tuple[Span, int, int]] = []
         self.program = program
         self.lets, self.blocks = collect_definitions(program, diags)
         apply_overrides(self.lets, overrides or {}, diags)
@@ -123,7 +127,7 @@ class Resolver:
     # --- expansion ---------------------------------------------------------------------
 
     def resolve(self) -> Resolved:
-        out = Resolved(names=tuple(self.lets))
+        out = Resolved(names=tuple(self.lets), expansions=self.expansions)
         layers_seen = False
         seen: dict[type, s.Stmt] = {}
         try:
@@ -260,6 +264,7 @@ class Resolver:
             )
             return [Unknown(st.span)]
         out: list[Item] = []
+        first = self.count
         for _ in range(count.value):
             before = len(self.diags.items)
             copy = self._stmts(st.body.stmts, env, depth + 1, context)
@@ -268,6 +273,7 @@ class Resolver:
             # large the count.
             if len(self.diags.items) > before or not copy:
                 break
+        self.expansions.append((st.span, first, self.count))
         return out
 
     def _count(self, span: Span, context: str) -> None:
@@ -304,9 +310,12 @@ class Resolver:
             here = f"in block '{c.name}' called at line {c.span.line}"
             if not context:
                 self.outer_call = c.span
-            return self._stmts(
+            first = self.count
+            out = self._stmts(
                 block.body.stmts, inner, depth + 1, f"{context}, {here}" if context else here
             )
+            self.expansions.append((c.span, first, self.count))
+            return out
         op = ALIASES.get(c.name, c.name)
         if op not in LAYERS:
             self._unknown_layer(c)
