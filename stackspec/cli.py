@@ -101,13 +101,21 @@ def check(specs, as_json, sets):
 
 @main.command()
 @click.argument("spec", type=INPUT)
+@click.option(
+    "--space", is_flag=True, help="Also the parameter counts over the search spaces' corners."
+)
 @spec_options
-def summary(spec, sets):
+def summary(spec, space, sets):
     """Print a table of layers, output shapes and parameter counts."""
     from .compiler.summary import summary as table
 
     s = load_spec(spec, sets)
     click.echo(table(s.ir, printable(s.file)))
+    if space:
+        from .compiler.summary import space_range
+
+        lines = space_range(s.source, s.file, parse_sets(sets), current_limits())
+        click.echo("\n".join(printable(line) for line in lines))
 
 
 @main.command("compile")
