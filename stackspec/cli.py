@@ -13,6 +13,7 @@ import warnings
 
 import click
 
+from .cli_compare import compare
 from .cli_data import schema, warn_not_finite_rows
 from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
@@ -229,6 +230,7 @@ def predict(spec, weights, data_path, target, output, drop, delimiter, backend, 
 main.add_command(schema)
 main.add_command(evaluate)
 main.add_command(train)
+main.add_command(compare)
 
 
 def run() -> None:

@@ -90,7 +90,9 @@ def run_train(
     force=False,
     tensorboard=False,
     sets=(),
+    callbacks=(),
 ) -> None:
+    """The run; `callbacks` (tune's pruning) are called after the run folder's own."""
     from .training import run_folder as rf
     from .training.data_section import training_arrays
     from .training.runs import plan_out_dir
@@ -151,7 +153,7 @@ def run_train(
     record = rf.new_record(s, model, args, sys.argv, X, validation)
     folder = rf.RunFolder(real_out, out, record, claim, replaces)
     start = rf.StartRun(folder, s.source, sets, _announce)
-    history = _fit(folder, start, model, X, y, validation, w, args)
+    history = _fit(folder, start, model, X, y, validation, w, args, callbacks)
     folder.finish(s, model, history)
     click.echo(f"wrote {printable(folder.shown)}/: {WROTE} ({history.weights})")
     if history.stop_reason == "nan":
@@ -165,12 +167,12 @@ def _announce(shown: str) -> None:
     click.echo(f"run folder: {printable(shown)}/", err=True)
 
 
-def _fit(folder, start, model, X, y, validation, w, args):
+def _fit(folder, start, model, X, y, validation, w, args, extra=()):
     """model.fit with the run folder's callbacks; run.json says so if it ends in an error or
     a second Ctrl-C (which leaves no weights)."""
     from .training.callbacks import LiveHistory
 
-    callbacks = [start, LiveHistory(folder)]
+    callbacks = [start, LiveHistory(folder), *extra]
     board = None
     if args["tensorboard"]:
         from .training.tensorboard import TensorBoard

@@ -28,6 +28,8 @@ STAGES = {
     "cli_evaluate": 7,
     "cli_model": 7,
     "cli_train": 7,
+    "cli_compare": 7,
+    "cli_tune": 7,
     "__main__": 7,
 }
 MAX_LINES = 400
