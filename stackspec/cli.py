@@ -30,7 +30,9 @@ from .cli_options import (
     parse_sets,
     spec_options,
 )
+from .cli_sweep import sweep
 from .cli_train import train
+from .cli_tune import tune
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
 from .interrupts import exit_interrupted, exit_now, exiting, install, swallowed
 
@@ -231,6 +233,8 @@ main.add_command(schema)
 main.add_command(evaluate)
 main.add_command(train)
 main.add_command(compare)
+main.add_command(sweep)
+main.add_command(tune)
 
 
 def run() -> None:

@@ -30,6 +30,7 @@ STAGES = {
     "cli_train": 7,
     "cli_compare": 7,
     "cli_tune": 7,
+    "cli_sweep": 7,
     "__main__": 7,
 }
 MAX_LINES = 400
