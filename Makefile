@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 $(TEST_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/python -m pip install -q $(TORCH_PIN)
-	$(TEST_VENV)/bin/python -m pip install -q -e '.[torch,dev,fast,tensorboard]'
+	$(TEST_VENV)/bin/python -m pip install -q -e '.[torch,dev,fast,tensorboard,tune]'
 	$(TEST_VENV)/bin/python -m compileall -q stackspec
 	touch $@
 
