@@ -257,3 +257,37 @@ def test_tune_without_a_space_is_an_error(tiny):
     sets = ["--set", "width=4", "--set", "lr=0.01", "--set", "depth=1", "--set", "rate=0"]
     result = _tune("--trials", "2", *sets)
     assert result.returncode == 1 and "no search space left to tune" in result.stderr
+
+
+def test_tune_resumes_after_sigint(tiny):
+    """Ctrl-C in a trial: the trial is failed as interrupted (its run folder says so), the
+    command exits 130, and the same command then runs only the trials that are left."""
+    import signal
+    import time
+
+    optuna = pytest.importorskip("optuna")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "stackspec", "tune", "tiny.stack", "--data", "tiny.csv"]
+    cmd += ["--target", "y", "--trials", "4", "--epochs", "60"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second = Path("runs/tiny-tune/trial-0001/history.csv")
+    deadline = time.monotonic() + 120
+    while not (second.exists() and len(second.read_text().splitlines()) > 3):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert b"run the same command again" in err
+    study = optuna.load_study(study_name="tiny", storage="sqlite:///runs/tiny-tune/tune.db")
+    cut = study.trials[-1]
+    assert cut.state.name == "FAIL" and cut.user_attrs["interrupted"]
+    record = json.loads(Path(f"runs/tiny-tune/trial-{cut.number:04d}/run.json").read_text())
+    assert record["status"] == "interrupted"
+    done_before = sum(t.state.name != "FAIL" for t in study.trials)
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr
+    study = optuna.load_study(study_name="tiny", storage="sqlite:///runs/tiny-tune/tune.db")
+    counted = [t for t in study.trials if t.state.name != "FAIL"]
+    assert len(counted) == 4 and len(study.trials) == 5
+    assert again.stdout.count("\ntrial ") + again.stdout.startswith("trial ") == 4 - done_before
