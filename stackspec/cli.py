@@ -13,6 +13,7 @@ import warnings
 
 import click
 
+from .cli_compare import compare
 from .cli_data import schema, warn_not_finite_rows
 from .cli_draw import draw
 from .cli_evaluate import evaluate
@@ -33,7 +34,9 @@ from .cli_options import (
     parse_sets,
     spec_options,
 )
+from .cli_sweep import sweep
 from .cli_train import train
+from .cli_tune import tune
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
 from .interrupts import exit_interrupted, exit_now, exiting, install, swallowed
 
@@ -105,13 +108,21 @@ def check(specs, as_json, sets):
 
 @main.command()
 @click.argument("spec", type=INPUT)
+@click.option(
+    "--space", is_flag=True, help="Also the parameter counts over the search spaces' corners."
+)
 @spec_options
-def summary(spec, sets):
+def summary(spec, space, sets):
     """Print a table of layers, output shapes and parameter counts."""
     from .compiler.summary import summary as table
 
     s = load_spec(spec, sets)
     click.echo(table(s.ir, printable(s.file)))
+    if space:
+        from .compiler.summary import space_range
+
+        lines = space_range(s.source, s.file, parse_sets(sets), current_limits())
+        click.echo("\n".join(printable(line) for line in lines))
 
 
 @main.command("compile")
@@ -248,6 +259,9 @@ main.add_command(train)
 main.add_command(draw)
 main.add_command(import_keras)
 main.add_command(lsp)
+main.add_command(compare)
+main.add_command(sweep)
+main.add_command(tune)
 
 
 def run() -> None:

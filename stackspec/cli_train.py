@@ -112,7 +112,9 @@ def run_train(
     tensorboard=False,
     sets=(),
     resume=False,
+    callbacks=(),
 ) -> None:
+    """The run; `callbacks` (tune's pruning) are called after the run folder's own."""
     from .training import run_folder as rf
     from .training.data_section import training_arrays
     from .training.runs import plan_out_dir
@@ -182,7 +184,7 @@ def run_train(
         resume_from = checkpoint_to_resume(real_out, out, _note)
     folder = rf.RunFolder(real_out, out, record, claim, replaces, resuming=resume)
     start = rf.StartRun(folder, s.source, sets, None if resume else _announce)
-    history = _fit(folder, start, model, X, y, validation, w, args, resume_from)
+    history = _fit(folder, start, model, X, y, validation, w, args, resume_from, callbacks)
     folder.finish(s, model, history)
     click.echo(f"wrote {printable(folder.shown)}/: {WROTE} ({history.weights})")
     if history.stop_reason == "nan":
@@ -200,12 +202,12 @@ def _announce(shown: str) -> None:
     click.echo(f"run folder: {printable(shown)}/", err=True)
 
 
-def _fit(folder, start, model, X, y, validation, w, args, resume_from=None):
+def _fit(folder, start, model, X, y, validation, w, args, resume_from=None, extra=()):
     """model.fit with the run folder's callbacks; run.json says so if it ends in an error or
     a second Ctrl-C (which leaves no weights)."""
     from .training.callbacks import LiveHistory
 
-    callbacks = [start, LiveHistory(folder)]
+    callbacks = [start, LiveHistory(folder), *extra]
     setting = model.ir.train.get("checkpoint")
     if setting:
         from .training.checkpoints import Checkpoint

@@ -35,6 +35,9 @@ STAGES = {
     "cli_keras": 7,
     "cli_lsp": 7,
     "lsp": 7,  # the language server: reads the compiler, used by cli_lsp
+    "cli_compare": 7,
+    "cli_tune": 7,
+    "cli_sweep": 7,
     "__main__": 7,
 }
 MAX_LINES = 400

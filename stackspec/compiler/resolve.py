@@ -17,6 +17,7 @@ from ..layers.args import match
 from ..limits import DEFAULT, Limits
 from .definitions import apply_overrides, calls_in, collect_definitions, find_recursion
 from .settings import SETTINGS
+from .spaces import fix_spaces
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Resolver:
         self.expansions: list[tuple[Span, int, int]] = []
         self.program = program
         self.lets, self.blocks = collect_definitions(program, diags)
+        self.spaces = fix_spaces(self.lets, overrides or {}, diags)
         apply_overrides(self.lets, overrides or {}, diags)
         self.recursive = find_recursion(self.blocks, diags)
 
@@ -254,8 +256,13 @@ class Resolver:
         if count.kind == "invalid":
             return [Unknown(st.span)]
         if count.kind != "number" or not isinstance(count.value, int):
+            space = self.spaces.get(st.count.text) if st.count.kind == "name" else None
+            got = f"'{space.name}', {space.text}" if space else count.text
             self.diags.error(
-                "E204", f"repeat: count must be an integer, got {count.text}", count.span
+                "E204",
+                f"repeat: count must be an integer, got {got}",
+                count.span,
+                "search whole numbers with int(low, high)" if space else "",
             )
             return [Unknown(st.span)]
         if count.value < 1:

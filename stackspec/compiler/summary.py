@@ -6,6 +6,8 @@ from ..diagnostics import example_shape, shape_source
 from ..layers import LAYERS
 from .ir import IR, Node
 from .memory import approx, estimate
+from .pipeline import compile_source
+from .spaces import MAX_CORNERS, corner_count, corners, spaces_of
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -81,3 +83,35 @@ def summary(ir: IR, title: str = "") -> str:
         f"Activation memory: about {approx(estimate(ir, batch))} per training batch of {batch}",
     ]
     return "\n".join(out)
+
+
+def space_range(source: str, file: str, overrides: dict, limits) -> list[str]:
+    """`summary --space`: the parameter counts at the corners of the spec's search spaces not
+    fixed by `overrides`, smallest and largest with the values that give them."""
+    spaces = {k: v for k, v in spaces_of(source).items() if k not in overrides}
+    if not spaces:
+        return ["search space: none (the spec has no `let` holding a space)"]
+    found = []
+    for combo in corners(spaces):
+        result = compile_source(source, file, {**overrides, **combo}, limits=limits)
+        if result.ir is not None:
+            found.append((result.ir.param_count, combo))
+    total = corner_count(spaces)
+    out = ["search space:"]
+    out += [f"  {name} = {sp.text}" for name, sp in spaces.items()]
+    shown = f"{min(total, MAX_CORNERS)} of {total}" if total > MAX_CORNERS else str(total)
+    if not found:
+        return [*out, f"parameters: no corner compiles ({shown} tried; `check --set` says why)"]
+    (low, at_low), (high, at_high) = min(found, key=_first), max(found, key=_first)
+    tried = min(total, MAX_CORNERS)
+    failed = f"; {tried - len(found)} do not compile" if len(found) < tried else ""
+    return [
+        *out,
+        f"parameters over {shown} corners{failed}:",
+        f"  min {low:,} with " + " ".join(f"{k}={v}" for k, v in at_low.items()),
+        f"  max {high:,} with " + " ".join(f"{k}={v}" for k, v in at_high.items()),
+    ]
+
+
+def _first(pair):
+    return pair[0]

@@ -252,7 +252,8 @@ class _Builder:
             value = self.value(ch[1])
             return s.Input(value, _join(_tok_span(ch[0]), value.span))
         if kind == "let":
-            return s.Let(self.name(ch[1]), self.value(ch[2]), _tok_span(ch[1]))
+            value = self.space(ch[2]) if ch[2].data == "space" else self.value(ch[2])
+            return s.Let(self.name(ch[1]), value, _tok_span(ch[1]))
         if kind == "block":
             params = tuple(
                 s.Param(
@@ -302,6 +303,14 @@ class _Builder:
     def body(self, t: Tree) -> s.Body:
         open_, *inner, close = t.children
         return s.Body(tuple(self.stmts(inner)), _tok_span(open_), _tok_span(close))
+
+    def space(self, t: Tree) -> s.Value:
+        """`choice(1, 2)`: a Value of kind space, its value (function name, argument Values)."""
+        name, *inner, close = t.children
+        items = tuple(self.value(c) for c in inner if c is not None)
+        text = f"{name}(" + ", ".join(v.text for v in items) + ")"
+        span = _join(_tok_span(name), _tok_span(close))
+        return s.Value("space", (self.name(name), items), text, span)
 
     def value(self, t: Tree) -> s.Value:
         kind, tok = t.data, t.children[0]

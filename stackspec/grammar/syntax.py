@@ -11,7 +11,10 @@ from ..diagnostics import Span
 class Value:
     """A literal or a name as written. kind: number, shape, string, name, bool, list (`[a, 1,
     "x"]`, its items Values), or invalid (a literal already reported as an error, which later
-    checks skip silently)."""
+    checks skip silently).
+
+    A `let` may also hold a search space (`choice(256, 512)`), kind space, its value the
+    function's name and its arguments (a tuple of Values)."""
 
     kind: str
     value: object  # int | float | tuple[int, ...] | str | bool | tuple[Value, ...] (a list)
