@@ -381,3 +381,38 @@ def test_cli_history_has_the_lr_column(tmp_path):
     rows = list(csv.DictReader(io.StringIO((out / "history.csv").read_text())))
     assert list(rows[0]) == ["epoch", "loss", "val_loss", "lr"]
     assert [float(r["lr"]) for r in rows] == [0.001, 0.001, 0.0005]
+
+
+def test_fit_takes_schedule_and_clip_like_the_spec_lines():
+    spec = stackspec.parse("input 2\ndense 1\ntrain {\n  epochs 4\n  batch 2\n}\n")
+    x = np.arange(8, dtype=np.float32).reshape(4, 2)
+    sched = {"name": "step", "every": 2, "factor": 0.5}
+    history = spec.compile("numpy").fit(x, x[:, 0], schedule=sched, clip={"norm": 1.0}, verbose=0)
+    assert history["lr"] == [0.001, 0.001, 0.0005, 0.0005]
+    written = stackspec.parse(
+        "input 2\ndense 1\ntrain {\n  epochs 4\n  batch 2\n  schedule step every=2 factor=0.5\n"
+        "  clip norm=1.0\n}\n"
+    )
+    expected = written.compile("numpy").fit(x, x[:, 0], verbose=0)
+    assert history["loss"] == expected["loss"]
+    off = written.compile("numpy").fit(x, x[:, 0], schedule=False, verbose=0)
+    assert off["lr"] == [0.001] * 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"schedule": {"name": "cosin"}}, "name among"),
+        ({"schedule": {"name": "step"}}, "missing 'every'"),
+        ({"schedule": {"name": "step", "every": 0}}, "outside"),
+        ({"schedule": {"name": "cosine", "min_lr": "x"}}, "must be a number"),
+        ({"schedule": {"name": "cosine", "bogus": 1}}, "unknown setting 'bogus'"),
+        ({"clip": {"norm": 1.0, "value": 1.0}}, "clip must be"),
+        ({"clip": {"norm": -1.0}}, "outside"),
+    ],
+)
+def test_fit_refuses_a_bad_schedule_or_clip(kwargs, match):
+    model = stackspec.parse("input 2\ndense 1\n").compile("numpy")
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(ValueError, match=match):
+        model.fit(x, x[:, 0], verbose=0, **kwargs)

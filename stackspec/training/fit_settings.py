@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compiler.settings import EARLY_STOP, SEED_MAX
+from ..compiler.settings import CLIP, EARLY_STOP, SCHEDULES, SEED_MAX
 from ..diagnostics import UserError
+from ..layers.args import _in_range, _range_text
 from . import metrics as metric_fns
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
@@ -57,4 +58,55 @@ def resolve_settings(train: dict, **overrides) -> dict:
             raise SettingError(f"unknown early_stop setting {sorted(bad)[0]!r}")
         es = {**EARLY_STOP_DEFAULTS, **es}
     out["early_stop"] = es
+    out["schedule"] = _schedule(out.get("schedule"))
+    out["clip"] = _clip(out.get("clip"))
+    return out
+
+
+def _schedule(value) -> dict | None:
+    """fit(schedule={"name": "cosine", "warmup": 5, ...}) checked as the spec's `schedule` line
+    is; False turns the spec's off."""
+    if value is None or value is False:
+        return None
+    if not isinstance(value, dict) or value.get("name") not in SCHEDULES:
+        raise SettingError(
+            f"schedule must be a dict with a name among {', '.join(SCHEDULES)}, got {value!r}"
+        )
+    name = value["name"]
+    params = {k: v for k, v in value.items() if k != "name"}
+    return {"name": name, **_table(f"schedule {name}", SCHEDULES[name], params)}
+
+
+def _clip(value) -> dict | None:
+    """fit(clip={"norm": 1.0}) or {"value": 0.5}, as the spec's `clip` line; False: none."""
+    if value is None or value is False:
+        return None
+    if not isinstance(value, dict) or len(value) != 1:
+        raise SettingError(f'clip must be {{"norm": X}} or {{"value": X}}, got {value!r}')
+    bound = _table("clip", CLIP, value)
+    return {k: v for k, v in bound.items() if v is not None}
+
+
+def _table(owner: str, table, given: dict) -> dict:
+    """`given` keyword values checked against a settings table: names, kinds, ranges; defaults
+    filled in."""
+    args = {a.name: a for a in table}
+    unknown = [k for k in given if k not in args]
+    if unknown:
+        raise SettingError(f"{owner}: unknown setting {unknown[0]!r}; valid: {', '.join(args)}")
+    out = {}
+    for name, a in args.items():
+        if name not in given:
+            if a.required:
+                raise SettingError(f"{owner}: missing {name!r}")
+            out[name] = a.default
+            continue
+        v = given[name]
+        kinds = (int, np.integer) if a.type == "int" else (int, float, np.integer, np.floating)
+        if isinstance(v, bool) or not isinstance(v, kinds):
+            what = "an integer" if a.type == "int" else "a number"
+            raise SettingError(f"{owner}: {name} must be {what}, got {v!r}")
+        if not np.isfinite(v) or not _in_range(a, v):
+            raise SettingError(f"{owner}: {name}={v!r} is outside {_range_text(a)}")
+        out[name] = int(v) if a.type == "int" else float(v)
     return out

@@ -148,6 +148,8 @@ class Model:
         adapt: bool = True,
         initial_epoch: int = 0,
         resume_from=None,
+        schedule: dict | bool | None = None,
+        clip: dict | bool | None = None,
     ):
         """Train on arrays; returns a `history.History` (a dict of per-epoch lists, as Keras's
         `history.history`: loss, val_loss, then NAME, val_NAME per metric, then lr).
@@ -165,6 +167,8 @@ class Model:
         example of X; both weigh the training loss only (weighting.py).
         `metrics`: names (docs/training.md "Metrics"); top_k_accuracy's k is given as
         {"name": "top_k_accuracy", "k": 3}, else the spec's (5 by default).
+        `schedule` ({"name": "cosine", "warmup": 5, ...}) and `clip` ({"norm": 1.0} or
+        {"value": 0.5}) replace the spec's (False turns it off), checked as the spec's lines are.
         `adapt=False` keeps a `normalize` layer's statistics (those of a loaded weight file, when
         fine-tuning) instead of computing them from X.
         Epochs run from `initial_epoch + 1` to `epochs` (Keras).
@@ -215,6 +219,8 @@ class Model:
             shuffle=shuffle,
             early_stop=early_stop,
             metrics=metrics,
+            schedule=schedule,
+            clip=clip,
         )
         return self.history
 
