@@ -18,15 +18,17 @@ import zipfile
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import SPECS, every_layer_specs
+from conftest import SPECS, deepest, every_layer_specs
 from test_emit import varied_weights
 
 import stackspec
+from stackspec.backends.keras import layers as keras_layers
 from stackspec.backends.keras.converters import LAYERS as KERAS_CLASSES
 from stackspec.backends.keras.importer import fold_repeats
-from stackspec.backends.keras.layers import LAYER_FUNCTIONS
+from stackspec.backends.keras.layers import LAYER_FUNCTIONS, Unsupported
 from stackspec.cli import main
 from stackspec.layers import LAYERS, STRUCTURAL
+from stackspec.limits import DEPTH_CEILING, Limits
 from stackspec.numerics import sigmoid_values, softmax_values
 
 os.environ["KERAS_BACKEND"] = "torch"  # never tensorflow; must precede the first keras import
@@ -275,20 +277,14 @@ def emitted(spec, tmp_path, name: str):
     return module
 
 
-UNSUPPORTED = ("padding=1", "residual")  # padded pooling; a Sequential has no residual
-
-
 def test_emitted_keras_models_predict_as_stackspec(tmp_path):
+    """Every spec and registry example, residuals (nested to the deepest allowed) and padded
+    pools included: the inputs are normal, so max pooling meets negative values at the padding."""
     needs_keras()
     specs = {p.stem: stackspec.load(p) for p in sorted(SPECS.glob("*.stack"))}
-    specs |= {
-        name: stackspec.parse(text)
-        for name, text in every_layer_specs().items()
-        if not any(u in name for u in UNSUPPORTED)
-    }
+    specs |= {name: stackspec.parse(text) for name, text in every_layer_specs().items()}
+    specs["deepest"] = stackspec.parse(deepest(), limits=Limits(depth=DEPTH_CEILING))
     for i, (name, spec) in enumerate(specs.items()):
-        if any(n.op == "residual" for n in spec.ir.nodes):
-            continue
         model = spec.compile("numpy")
         model.set_weights(varied_weights(spec))
         model.save(tmp_path / f"{i}.safetensors")
@@ -303,10 +299,31 @@ def test_emitted_keras_models_predict_as_stackspec(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * scale, err_msg=name)
 
 
-def test_emitting_what_keras_cannot_say_is_an_error_naming_the_layer():
-    result = run("compile", SPECS / "tiny_resnet.stack", "--emit", "keras")
+def test_residuals_and_padded_pools_are_functional_steps():
+    spec = stackspec.parse(
+        "input 1x5x5\nresidual {\n  maxpool2d 3 stride=1 padding=1\n  avgpool2d 3 stride=1 "
+        "padding=1\n}\nflatten\ndense 1\n"
+    )
+    from stackspec.backends.keras.source import keras_source
+
+    source = keras_source(spec)
+    assert "skip_0 = x\n    # 0.0: maxpool2d 3 stride=1 padding=1\n" in source
+    assert "x = keras.ops.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)" in (
+        source
+    )
+    assert "x = pool(pad(x)) / pool(pad(keras.ops.ones_like(x)))" in source
+    assert "x = keras.layers.Add(name='n0_add')([skip_0, x])" in source
+    assert source == keras_source(spec)  # deterministic
+
+
+def test_emitting_what_keras_cannot_say_is_an_error_naming_the_layer(monkeypatch):
+    def refuse(node):
+        raise Unsupported("no Keras layer computes it here")
+
+    monkeypatch.setitem(keras_layers.LAYER_FUNCTIONS, "layernorm", refuse)
+    result = run("compile", SPECS / "residual_mlp.stack", "--emit", "keras")
     assert result.exit_code == 1
-    assert "--emit keras: layer 1: residual" in result.output
+    assert "--emit keras: layer 1.0: layernorm: no Keras layer computes it here" in result.output
 
 
 def test_keras_round_trip(tmp_path):

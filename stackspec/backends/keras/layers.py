@@ -1,7 +1,8 @@
 """Keras layers: one function per registry key, each taking an IR node and returning the Keras 3
-layers that compute it as descriptions (a class of keras.layers, its arguments, and which
-weight-file tensors its variables hold), as backends/torch/layers.py does for torch. source.py
-prints them; nothing here imports keras.
+steps that compute it as descriptions (a class of keras.layers, its arguments, and which
+weight-file tensors its variables hold; a keras.ops call; a residual's body and its Add), as
+backends/torch/layers.py does for torch. source.py prints them as a functional model, one
+statement a step; nothing here imports keras.
 
 The emitted model takes stackspec's own input, (N, C, H, W) for images, so every image layer is
 built with data_format="channels_first"; Keras's kernels keep their own layouts whatever the data
@@ -12,6 +13,7 @@ Unsupported, never a near miss.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv_padding
@@ -44,11 +46,78 @@ class Layer:
     kwargs: dict = field(default_factory=dict)
     weights: tuple[tuple[str, tuple | None], ...] = ()
     node: object = field(default=None, compare=False, repr=False)
+    name: str = ""  # `n3_conv2d`: set by `layers`, the key of KERAS_WEIGHTS in the source
 
 
-def layers(nodes) -> tuple[Layer, ...]:
-    """The Keras layers computing `nodes`, from the functions named as their keys."""
-    return tuple(replace(k, node=n) for n in nodes for k in layer_function(n.op)(n))
+@dataclass(frozen=True)
+class Op:
+    """`x = keras.ops.<fn>(x, *args, **kwargs)`: a step that no Keras layer takes."""
+
+    fn: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    node: object = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class RealMean:
+    """`pool(pad(x)) / pool(pad(ones))`: average pooling of a zero-padded batch divided by the
+    same pooling of ones, the mean over each window's real pixels as stackspec's (a `valid`
+    pooling of a padded batch counts the padding; Keras pads only as `same`)."""
+
+    pad: Layer
+    pool: Layer
+    node: object = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Residual:
+    """`skip = x`, the body's steps, then `x = add([skip, x])`: y = x + body(x)."""
+
+    body: tuple
+    add: Layer
+    node: object = field(default=None, compare=False, repr=False)
+
+
+def layers(nodes) -> tuple:
+    """The Keras steps computing `nodes`, from the functions named as their keys; every Keras
+    layer named after its node and class (`n3_conv2d`, `n1_0_dense` in a residual's body)."""
+    steps = []
+    for node in nodes:
+        taken: list[str] = []
+        steps += [_named(step, node, taken) for step in layer_function(node.op)(node)]
+    return tuple(steps)
+
+
+def _named(step, node, taken: list[str]):
+    if isinstance(step, Layer):
+        snake = re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", step.cls))
+        # Node ids are digits and dots, so names from different nodes never meet.
+        base = name = f"n{node.id.replace('.', '_')}_{snake.lower()}"
+        n = 0
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.append(name)
+        return replace(step, node=node, name=name)
+    if isinstance(step, RealMean):
+        pad, pool = _named(step.pad, node, taken), _named(step.pool, node, taken)
+        return replace(step, node=node, pad=pad, pool=pool)
+    if isinstance(step, Residual):  # its body's steps are named by their own nodes
+        return replace(step, node=node, add=_named(step.add, node, taken))
+    return replace(step, node=node)
+
+
+def keras_layers(steps):
+    """Every Layer of `steps`, residual bodies included, in order."""
+    for step in steps:
+        if isinstance(step, Layer):
+            yield step
+        elif isinstance(step, RealMean):
+            yield from (step.pad, step.pool)
+        elif isinstance(step, Residual):
+            yield from keras_layers(step.body)
+            yield step.add
 
 
 def layer_function(op: str):
@@ -141,40 +210,35 @@ def rmsnorm(node) -> tuple[Layer, ...]:
     return (Layer("RMSNormalization", (), kwargs, ((keys["weight"], None),)),)
 
 
-def _pool(cls: str, node) -> tuple[Layer, ...]:
+def _pool(cls: str, node) -> Layer:
     p = node.params
-    padding = "valid"
-    if p["padding"]:
-        if not _same_is(node):
-            raise Unsupported(
-                f"Keras pooling pads only as `same`, which is not padding={p['padding']} here"
-            )
-        padding = "same"
-    kwargs = {"strides": p["stride"], "padding": padding, "data_format": FIRST}
-    return (Layer(cls, (p["size"],), kwargs),)
+    kwargs = {"strides": p["stride"], "padding": "valid", "data_format": FIRST}
+    return Layer(cls, (p["size"],), kwargs)
 
 
-def _same_is(node) -> bool:
-    """Whether Keras's `same` pooling pads as padding=P does: the same output size and P pixels
-    on each side (Keras pads the odd pixel at the end, by replicating it)."""
-    p = node.params
-    for size, k, s, out in zip(
-        node.input_shape[1:], p["size"], p["stride"], node.output_shape[1:], strict=True
-    ):
-        keras_out = math.ceil(size / s)
-        total = max((keras_out - 1) * s + k - size, 0)
-        if keras_out != out or total != 2 * p["padding"]:
-            return False
-    return True
+def _sides(node) -> tuple:
+    return ((node.params["padding"],) * 2,) * 2
 
 
-def maxpool2d(node) -> tuple[Layer, ...]:
-    return _pool("MaxPooling2D", node)
+def maxpool2d(node) -> tuple:
+    # stackspec pads with -inf, so the padding never wins a window (every window holds a real
+    # pixel: padding <= size / 2); ZeroPadding2D would win over negative inputs, and Keras's
+    # `same` pads other pixels than `padding=P` at most sizes.
+    pool = _pool("MaxPooling2D", node)
+    if not node.params["padding"]:
+        return (pool,)
+    pad = Op("pad", (((0, 0), (0, 0), *_sides(node)),), {"constant_values": -math.inf})
+    return (pad, pool)
 
 
-def avgpool2d(node) -> tuple[Layer, ...]:
-    # Keras's average pooling leaves padding out of the count, as ours does.
-    return _pool("AveragePooling2D", node)
+def avgpool2d(node) -> tuple:
+    pool = _pool("AveragePooling2D", node)
+    if not node.params["padding"]:
+        return (pool,)
+    # stackspec leaves padding out of each window's count; a valid pooling of a zero-padded
+    # batch counts it, so divide by the same pooling of ones (RealMean).
+    pad = Layer("ZeroPadding2D", (_sides(node),), {"data_format": FIRST})
+    return (RealMean(pad, pool),)
 
 
 def globalavgpool(node) -> tuple[Layer, ...]:
@@ -187,8 +251,8 @@ def flatten(node) -> tuple[Layer, ...]:
     return (Layer("Flatten", (), {"data_format": "channels_last"}),)
 
 
-def residual(node) -> tuple[Layer, ...]:
-    raise Unsupported("a keras.Sequential has no residual connection")
+def residual(node) -> tuple:
+    return (Residual(layers(node.body), Layer("Add")),)
 
 
 # Keras activation functions that compute ours with our defaults, used as `activation="..."`.

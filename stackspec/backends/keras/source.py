@@ -1,5 +1,11 @@
-"""Standalone Keras source (`stackspec compile SPEC --emit keras`): layers.py's descriptions,
-printed as a keras.Sequential, and `load(path)` that puts a stackspec weight file into it.
+"""Standalone Keras source (`stackspec compile SPEC --emit keras`): layers.py's steps, printed
+as a functional keras.Model, one statement a step (`x = keras.layers.Dense(...)(x)`), and
+`load(path)` that puts a stackspec weight file into it.
+
+Functional rather than keras.Sequential, for every spec alike: a residual needs it (`skip = x`,
+the body, `x = keras.layers.Add()([skip, x])`), and so do the exact paddings of pooling layers
+(a keras.ops.pad with -inf before max pooling; the mean over real pixels for average pooling).
+Statements stay flat at any residual depth: a body is not indented and not a nested expression.
 
 The source imports numpy, safetensors and keras (any Keras 3 backend that runs channels_first
 convolutions: torch or jax; TensorFlow only on a GPU), never stackspec.
@@ -7,48 +13,69 @@ convolutions: torch or jax; TensorFlow only on a GPU), never stackspec.
 
 from __future__ import annotations
 
-import re
+import math
 
 from ...diagnostics import UserError
 from ..source import comment, describe, header, join_lines
-from .layers import Layer, Tensor, Unsupported, layers
+from .layers import Layer, Op, RealMean, Residual, Tensor, Unsupported, keras_layers, layers
+
+WIDTH = 96  # 100 columns, less build()'s indent
 
 
 def _value(v) -> str:
-    return f"w[{v.key!r}]" if isinstance(v, Tensor) else repr(v)
+    if isinstance(v, Tensor):
+        return f"w[{v.key!r}]"
+    if isinstance(v, float) and math.isinf(v):
+        return "-np.inf" if v < 0 else "np.inf"
+    return repr(v)
 
 
-def _names(sequence: tuple[Layer, ...]) -> list[str]:
-    """A unique name per layer: its node's id and its class, `n3_zero_padding2d`, `n3_conv2d`."""
-    names = []
-    for layer in sequence:
-        snake = re.sub(
-            r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", layer.cls)
-        )
-        base = name = f"n{layer.node.id.replace('.', '_')}_{snake.lower()}"
-        n = 0
-        while name in names:
-            n += 1
-            name = f"{base}_{n}"
-        names.append(name)
-    return names
+def _arguments(args: tuple, kwargs: dict) -> list[str]:
+    return [_value(a) for a in args] + [f"{k}={_value(v)}" for k, v in kwargs.items()]
 
 
-def _constructor(layer: Layer, name: str) -> list[str]:
-    """`keras.layers.Cls(args),`, one argument a line if it would pass 100 columns."""
-    args = [_value(a) for a in layer.args]
-    args += [f"{k}={_value(v)}" for k, v in {**layer.kwargs, "name": name}.items()]
-    line = f"keras.layers.{layer.cls}({', '.join(args)}),"
-    if len(line) <= 88:  # indented by 12 in build()
+def _layer(prefix: str, layer: Layer, suffix: str) -> list[str]:
+    """`{prefix}keras.layers.Cls(args){suffix}`, one argument a line if it would pass 100
+    columns."""
+    args = _arguments(layer.args, {**layer.kwargs, "name": layer.name})
+    line = f"{prefix}keras.layers.{layer.cls}({', '.join(args)}){suffix}"
+    if len(line) <= WIDTH:
         return [line]
-    return [f"keras.layers.{layer.cls}(", *(f"    {a}," for a in args), "),"]
+    return [f"{prefix}keras.layers.{layer.cls}(", *(f"    {a}," for a in args), f"){suffix}"]
 
 
-def _sequence(spec) -> tuple[Layer, ...]:
+def _statements(steps, lines: list[str]) -> None:
+    """The statements of `steps` on `x`, each node's under its comment."""
+    node = None
+    for step in steps:
+        if step.node is not node:
+            node = step.node
+            lines.append(comment(describe(node)))
+        if isinstance(step, Layer):
+            lines += _layer("x = ", step, "(x)")
+        elif isinstance(step, Op):
+            args = ", ".join(["x", *_arguments(step.args, step.kwargs)])
+            lines.append(f"x = keras.ops.{step.fn}({args})")
+        elif isinstance(step, RealMean):
+            lines += _layer("pad = ", step.pad, "")
+            lines += _layer("pool = ", step.pool, "")
+            lines.append("x = pool(pad(x)) / pool(pad(keras.ops.ones_like(x)))")
+        else:
+            assert isinstance(step, Residual), step
+            skip = "skip_" + node.id.replace(".", "_")
+            lines.append(f"{skip} = x")
+            _statements(step.body, lines)
+            lines.append(comment(f"{node.id}: x + the residual's body"))
+            lines += _layer("x = ", step.add, f"([{skip}, x])")
+            node = None
+
+
+def _steps(spec) -> tuple:
     try:
         return layers(spec.ir.nodes)
     except Unsupported as e:
-        node = next(n for n in spec.ir.walk() if _fails(n))
+        # The first node that fails alone; a residual fails only through its body.
+        node = next(n for n in spec.ir.walk() if not n.body and _fails(n))
         raise UserError(f"--emit keras: layer {describe(node)}: {e}") from None
 
 
@@ -61,20 +88,14 @@ def _fails(node) -> bool:
 
 
 def keras_source(spec) -> str:
-    sequence = _sequence(spec)
-    names = _names(sequence)
+    steps = _steps(spec)
     lines: list[str] = []
-    node = None
-    for layer, name in zip(sequence, names, strict=True):
-        if layer.node is not node:
-            node = layer.node
-            lines.append(comment(describe(node)))
-        lines += _constructor(layer, name)
-    body = join_lines(" " * 12 + line for line in lines)
+    _statements(steps, lines)
+    body = join_lines(" " * 4 + line for line in lines)
     weights = join_lines(
-        f"    {name!r}: [\n" + join_lines(f"        {t!r}," for t in layer.weights) + "\n    ],"
-        for layer, name in zip(sequence, names, strict=True)
-        if layer.weights
+        f"    {k.name!r}: [\n" + join_lines(f"        {t!r}," for t in k.weights) + "\n    ],"
+        for k in keras_layers(steps)
+        if k.weights
     )
     imports = "import keras\nimport numpy as np\nfrom safetensors.numpy import load_file"
     command = "stackspec compile --emit keras"
@@ -88,14 +109,12 @@ KERAS_WEIGHTS = {{
 
 
 def build(w):
-    """The model as a keras.Sequential holding the weights `w` (weight-file key -> array, in
-    stackspec's layouts). Images are channels-first (N, C, H, W), as stackspec takes them."""
-    model = keras.Sequential(
-        [
-            keras.Input(shape=INPUT_SHAPE),
+    """The model as a functional keras.Model holding the weights `w` (weight-file key -> array,
+    in stackspec's layouts). Images are channels-first (N, C, H, W), as stackspec takes them."""
+    inputs = keras.Input(shape=INPUT_SHAPE)
+    x = inputs
 {body}
-        ]
-    )
+    model = keras.Model(inputs, x)
     for name, tensors in KERAS_WEIGHTS.items():
         values = [w[key] if axes is None else np.transpose(w[key], axes) for key, axes in tensors]
         model.get_layer(name).set_weights(values)
@@ -103,7 +122,7 @@ def build(w):
 
 
 def load(path):
-    """A keras.Sequential holding the weights of the safetensors file at `path`;
+    """A keras.Model holding the weights of the safetensors file at `path`;
     `model.predict(x)` (or `model(x)`) gives stackspec's predictions."""
     return build(read_weights(path))
 '''
