@@ -113,3 +113,21 @@ def write_spec(tmp_path):
         return p
 
     return write
+
+
+def varied_weights(spec, seed=0) -> dict:
+    """The spec's initial weights with non-trivial scales, shifts, running and normalize
+    statistics: what parity, emitted-source and export tests compare outputs on."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    weights = spec.compile("numpy").get_weights()
+    for key, w in spec.ir.tensors().items():
+        if key.endswith(("running_var", ".var")):
+            weights[key] = rng.uniform(0.5, 2.0, w.shape)
+        elif key.endswith(("running_mean", ".mean")):
+            weights[key] = rng.normal(0, 0.3, w.shape)
+        elif w.init in ("ones", "zeros"):
+            weights[key] = (w.init == "ones") + rng.normal(0, 0.2, w.shape)
+        weights[key] = np.asarray(weights[key], np.float32)
+    return weights

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import FLAT, HAS_TORCH, SPECS, deepest, every_layer_specs
+from conftest import FLAT, HAS_TORCH, SPECS, deepest, every_layer_specs, varied_weights
 
 import stackspec
 from stackspec.backends import emit_python
@@ -72,17 +72,6 @@ def small(path: Path) -> stackspec.Spec:
     text = path.read_text()
     overrides = {"width": "16"} if re.search(r"^let width\b", text, re.M) else None
     return stackspec.parse(text, str(path), overrides)
-
-
-def varied_weights(spec, seed=0):
-    rng = np.random.default_rng(seed)
-    weights = spec.compile("numpy").get_weights()
-    for key, w in spec.ir.tensors().items():
-        if key.endswith(("running_var", ".var")):
-            weights[key] = rng.uniform(0.5, 2.0, w.shape).astype(np.float32)
-        elif w.init in ("ones", "zeros"):
-            weights[key] = ((w.init == "ones") + rng.normal(0, 0.2, w.shape)).astype(np.float32)
-    return weights
 
 
 def run_isolated(jobs: list[dict], tmp_path: Path) -> None:

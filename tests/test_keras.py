@@ -18,8 +18,7 @@ import zipfile
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import SPECS, deepest, every_layer_specs
-from test_emit import varied_weights
+from conftest import SPECS, deepest, every_layer_specs, varied_weights
 
 import stackspec
 from stackspec.backends.keras import layers as keras_layers

@@ -18,7 +18,7 @@ import textwrap
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import DATA, SPECS, every_layer_specs
+from conftest import DATA, SPECS, every_layer_specs, varied_weights
 
 import stackspec
 from stackspec.cli import main
@@ -36,21 +36,6 @@ def small(path) -> stackspec.Spec:
     text = path.read_text()
     overrides = {"width": "16"} if re.search(r"^let width\b", text, re.M) else None
     return stackspec.parse(text, str(path), overrides)
-
-
-def trained_looking(spec, seed=0) -> dict[str, np.ndarray]:
-    """Initial weights with non-trivial scales, shifts, running and normalize statistics."""
-    rng = np.random.default_rng(seed)
-    weights = spec.compile("numpy").get_weights()
-    for key, w in spec.ir.tensors().items():
-        if key.endswith(("running_var", ".var")):
-            weights[key] = rng.uniform(0.5, 2.0, w.shape)
-        elif key.endswith(("running_mean", ".mean")):
-            weights[key] = rng.normal(0, 0.3, w.shape)
-        elif w.init in ("ones", "zeros"):
-            weights[key] = (w.init == "ones") + rng.normal(0, 0.2, w.shape)
-        weights[key] = np.asarray(weights[key], np.float32)
-    return weights
 
 
 def close(actual, expected, rel=1e-5, what=""):
@@ -76,7 +61,7 @@ def check_export(spec, x=None, seed=0):
 
     from stackspec.backends.onnx import onnx_model
 
-    weights = trained_looking(spec, seed)
+    weights = varied_weights(spec, seed)
     np_model = spec.compile("numpy")
     np_model.set_weights(weights)
     model = onnx_model(spec.ir, weights)

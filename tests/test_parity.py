@@ -20,6 +20,7 @@ from conftest import (
     every_layer_specs,
     needs_cuda,
     needs_torch,
+    varied_weights,
 )
 
 import stackspec
@@ -67,25 +68,10 @@ def small(path, edit=lambda text: text) -> stackspec.Spec:
     return stackspec.parse(text, str(path), overrides)
 
 
-def varied(spec, seed=0) -> dict[str, np.ndarray]:
-    """The spec's initial weights with non-trivial scales, shifts and running statistics."""
-    rng = np.random.default_rng(seed)
-    weights = spec.compile("numpy").get_weights()
-    for key, w in spec.ir.tensors().items():
-        if key.endswith(("running_var", ".var")):
-            weights[key] = rng.uniform(0.5, 2.0, w.shape)
-        elif key.endswith(("running_mean", ".mean")):
-            weights[key] = rng.normal(0, 0.3, w.shape)
-        elif w.init in ("ones", "zeros"):
-            weights[key] = (w.init == "ones") + rng.normal(0, 0.2, w.shape)
-        weights[key] = weights[key].astype(np.float32)
-    return weights
-
-
 def pair(spec, device, weights=None):
     np_model = spec.compile("numpy")
     t_model = spec.compile("torch", device=device)
-    weights = varied(spec) if weights is None else weights
+    weights = varied_weights(spec) if weights is None else weights
     np_model.set_weights(weights)
     t_model.set_weights(weights)
     return np_model, t_model
@@ -263,7 +249,7 @@ def test_batchnorm_running_statistics_after_several_steps(device):
     (_, np_w), (_, t_w) = train_both(spec, device, 5)
     for key in np_w:
         close(t_w[key], np_w[key], 1e-4, key)
-    assert not np.allclose(np_w["1.running_var"], varied(spec)["1.running_var"])
+    assert not np.allclose(np_w["1.running_var"], varied_weights(spec)["1.running_var"])
 
 
 def wine(n=None):
@@ -286,7 +272,7 @@ def test_initial_weights_are_equal_in_saved_files(tmp_path):
 def test_every_layers_weights_round_trip_between_the_backends(tmp_path):
     for name, text in every_layer_specs().items():
         spec = stackspec.parse(text)
-        want = varied(spec)
+        want = varied_weights(spec)
         for saved, loaded in (("numpy", "torch"), ("torch", "numpy")):
             model = spec.compile(saved, **({"device": "cpu"} if saved == "torch" else {}))
             model.set_weights(want)
