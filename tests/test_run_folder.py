@@ -265,6 +265,8 @@ def test_curves_have_a_panel_per_metric_and_for_lr():
     assert render_png(h).startswith(b"\x89PNG")
     assert render_png({"loss": [], "val_loss": []}).startswith(b"\x89PNG")
     assert wide_range([1e4, 5.0, 0.5]) and not wide_range([3.0, 1.0]) and not wide_range([-1, 1e3])
+    # A constant learning rate is no curve: no panel (the title gives it).
+    assert panels({**h, "lr": [0.01] * 3})[-1] == ("accuracy", ["accuracy"])
 
 
 def test_an_interrupted_run_says_so_in_run_json(spec, tmp_path):

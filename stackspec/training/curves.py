@@ -1,6 +1,7 @@
 """curves.png: the learning curves, like the lesson's plot: loss and val_loss per epoch with the
 best epoch marked, each metric (NAME and val_NAME) in its own panel beside it, and the learning
-rate (`lr`) in a panel of its own when the history has it. Epoch ticks are integers; a panel
+rate (`lr`) in a panel of its own when it changes (a schedule; a constant lr is said in the
+title instead of a flat line). Epoch ticks are integers; a panel
 whose values span more than 100x (a loss far above its validation loss, say) is drawn on a log
 scale, as is a learning rate that changes.
 
@@ -36,7 +37,8 @@ def panels(history: dict) -> list[tuple[str, list[str]]]:
         if key in ("loss", "val_loss", "lr") or key.startswith("val_"):
             continue
         out.append((key, [k for k in (key, f"val_{key}") if k in history]))
-    if "lr" in history:
+    lr = [v for v in history.get("lr", []) if v == v]  # nan is no value
+    if len(set(lr)) > 1:
         out.append(("lr", ["lr"]))
     return out
 
@@ -93,6 +95,9 @@ def render_png(history: dict, title: str = "Learning curves", loss_name: str = "
             ax.legend(fontsize=8, loc="best")
         else:
             ax.text(0.5, 0.5, "no epoch finished", ha="center", va="center", transform=ax.transAxes)
+    lr = {v for v in history.get("lr", []) if v == v}
+    if len(lr) == 1:  # a constant learning rate has no panel; the title gives it
+        title = f"{title}, lr {next(iter(lr)):g}"
     fig.suptitle(plain(title))
     fig.tight_layout()
     buf = io.BytesIO()
