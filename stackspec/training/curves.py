@@ -57,7 +57,7 @@ def render_png(history: dict, title: str = "Learning curves", loss_name: str = "
     shown = panels(history)
     cols = 2 if len(shown) == 4 else min(len(shown), 3)
     rows = math.ceil(len(shown) / cols)
-    fig = Figure(figsize=(4.2 * cols + 0.8, 3.4 * rows + 0.6), dpi=100)
+    fig = Figure(figsize=(max(7.0, 4.2 * cols + 0.8), 3.4 * rows + 1.1), dpi=100)
     FigureCanvasAgg(fig)
     epochs = list(range(1, len(history.get("loss", [])) + 1))
     monitor = "val_loss" if history.get("val_loss") else "loss"
