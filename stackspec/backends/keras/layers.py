@@ -257,11 +257,18 @@ def residual(node) -> tuple:
 
 # Keras activation functions that compute ours with our defaults, used as `activation="..."`.
 STRING_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "silu", "elu")
-STRING_ACTIVATIONS += ("selu", "softplus")
+STRING_ACTIVATIONS += ("selu", "softplus", "relu6", "mish", "hard_sigmoid", "hard_swish")
+# Keras 3's hard_sigmoid is relu6(x + 3) / 6 (Keras 2's was 0.2 x + 0.5), and "hard_swish" is
+# its name for hard_silu, x * hard_sigmoid(x): both ours.
+STRING_ACTIVATIONS += ("log_softmax",)
+# Activations with a step of their own: gelu's string means the exact one.
+OWN_STEP = ("elu", "leaky_relu", "softmax", "gelu_tanh")
 
 
-def activation(name: str, params: dict) -> Layer:
+def activation(name: str, params: dict) -> Layer | Op:
     """An activation layer: Keras's own class where it has an argument, else Activation."""
+    if name == "gelu_tanh":
+        return Op("gelu", (), {"approximate": True})
     if name == "elu":
         return Layer("ELU", (), {"alpha": params["alpha"]})
     if name == "leaky_relu":
@@ -281,5 +288,5 @@ def activation_layer(node) -> tuple[Layer, ...]:
 LAYER_FUNCTIONS = {
     name: globals()[name] if callable(globals().get(name)) else activation_layer
     for name in (*LAYERS, *STRUCTURAL)
-    if callable(globals().get(name)) or name in STRING_ACTIVATIONS or name == "leaky_relu"
+    if callable(globals().get(name)) or name in STRING_ACTIVATIONS or name in OWN_STEP
 }

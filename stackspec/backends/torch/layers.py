@@ -160,6 +160,12 @@ ACTIVATIONS = {
     "leaky_relu": Module("LeakyReLU"),
     # threshold=20 returns x where log1p(exp(x)) - x < 3e-9: the same in float32.
     "softplus": Module("Softplus"),
+    "gelu_tanh": Module("GELU", kwargs={"approximate": "tanh"}),
+    "mish": Module("Mish"),
+    "relu6": Module("ReLU6"),
+    "hard_sigmoid": Module("Hardsigmoid"),  # relu6(x + 3) / 6, as Keras 3's
+    "hard_swish": Module("Hardswish"),
+    "log_softmax": Module("LogSoftmax", kwargs={"dim": -1}),
 }
 RENAMED = {"slope": "negative_slope"}
 
