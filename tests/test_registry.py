@@ -220,6 +220,9 @@ SHAPES = [
     ("globalavgpool", (6, 4, 4), (6,), {}, {}),
     ("flatten", (2, 3, 4), (24,), {}, {}),
     ("flatten", (5,), (5,), {}, {}),
+    # Keras: PReLU() on (F) has F slopes; PReLU(shared_axes=[2, 3]) on (C,H,W) has C.
+    ("prelu", (7,), (7,), {"weight": (7,)}, {}),
+    ("prelu", (3, 4, 5), (3, 4, 5), {"weight": (3,)}, {}),
     *((act, (2, 3, 3), (2, 3, 3), {}, {}) for act in ACTIVATIONS),
     ("elu alpha=0.5", (4,), (4,), {}, {}),
     ("leaky_relu slope=0.2", (4,), (4,), {}, {}),

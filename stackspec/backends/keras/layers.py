@@ -251,6 +251,14 @@ def flatten(node) -> tuple[Layer, ...]:
     return (Layer("Flatten", (), {"data_format": "channels_last"}),)
 
 
+def prelu(node) -> tuple[Layer, ...]:
+    # Keras's PReLU has one slope per element unless axes are shared: sharing H and W leaves one
+    # per channel, (C, 1, 1), which `load` reshapes our (C) slopes to. Keras starts its slopes at
+    # 0 and ours at 0.25; the weight file sets them.
+    kwargs = {"shared_axes": [2, 3]} if len(node.input_shape) == 3 else {}
+    return (Layer("PReLU", (), kwargs, ((node.keys()["weight"], None),)),)
+
+
 def residual(node) -> tuple:
     return (Residual(layers(node.body), Layer("Add")),)
 

@@ -109,6 +109,12 @@ def normalize(g, node, x):
     return g.op("Div", g.op("Sub", x, mean), std)
 
 
+def prelu(g, node, x):
+    # The (C) slopes as (C, 1, 1) for images, so they broadcast per channel.
+    slope = g.per_channel(g.tensor(node, "weight"), len(node.input_shape) + 1)
+    return g.op("PRelu", x, slope)
+
+
 def residual(g, node, x, add_nodes):
     return g.op("Add", x, add_nodes(g, node.body, x))
 

@@ -141,6 +141,12 @@ def flatten(node) -> tuple[Module, ...]:
     return (Module("Flatten"),)
 
 
+def prelu(node) -> tuple[Module, ...]:
+    # nn.PReLU's slopes act on axis 1, the feature of (N, F) and the channel of (N, C, H, W).
+    kwargs = {"num_parameters": node.input_shape[0], "init": 0.25}
+    return (Module("PReLU", (), kwargs, node.keys()),)
+
+
 def residual(node) -> tuple[Module, ...]:
     return (Module("Residual", body=modules(node.body)),)
 
