@@ -218,6 +218,7 @@ SHAPES = [
     ("avgpool2d 2x3", (1, 6, 9), (1, 3, 3), {}, {}),
     ("avgpool2d 3 stride=2 padding=1", (1, 6, 6), (1, 3, 3), {}, {}),
     ("globalavgpool", (6, 4, 4), (6,), {}, {}),
+    ("globalmaxpool", (6, 4, 4), (6,), {}, {}),
     ("flatten", (2, 3, 4), (24,), {}, {}),
     ("flatten", (5,), (5,), {}, {}),
     # Keras: PReLU() on (F) has F slopes; PReLU(shared_axes=[2, 3]) on (C,H,W) has C.

@@ -115,8 +115,9 @@ def _pool(name: str, doc: str) -> LayerKind:
     )
 
 
-def _global_shape(p: dict, shape: Shape) -> Shape:
-    return (image_only("globalavgpool", shape)[0],)
+def _global_shape(layer: str):
+    # (C,H,W) only: sequences (T,F) -> (F) come with them (LANGUAGE.md §13).
+    return lambda p, shape: (image_only(layer, shape)[0],)
 
 
 def _flatten_shape(p: dict, shape: Shape) -> Shape:
@@ -158,11 +159,22 @@ CONV_LAYERS = {
             "globalavgpool",
             (),
             "mean over H and W per channel",
-            _global_shape,
+            _global_shape("globalavgpool"),
             examples=(
                 ("globalavgpool", (3, 4, 5)),
                 ("globalavgpool", (4,), "E301"),
                 ("globalavgpool 2", (3, 4, 4), "E209"),
+            ),
+        ),
+        LayerKind(
+            "globalmaxpool",
+            (),
+            "maximum over H and W per channel",
+            _global_shape("globalmaxpool"),
+            examples=(
+                ("globalmaxpool", (3, 4, 5)),
+                ("globalmaxpool", (4,), "E301"),
+                ("globalmaxpool 2", (3, 4, 4), "E209"),
             ),
         ),
         LayerKind(

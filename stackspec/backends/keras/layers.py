@@ -245,6 +245,10 @@ def globalavgpool(node) -> tuple[Layer, ...]:
     return (Layer("GlobalAveragePooling2D", (), {"data_format": FIRST}),)
 
 
+def globalmaxpool(node) -> tuple[Layer, ...]:
+    return (Layer("GlobalMaxPooling2D", (), {"data_format": FIRST}),)
+
+
 def flatten(node) -> tuple[Layer, ...]:
     # Keras's channels_first Flatten moves the channels last first (H, W, C order); ours is
     # (C, H, W) order, which is Keras's plain reshape, its channels_last Flatten.

@@ -1,4 +1,4 @@
-"""Image layers on (N, C, H, W) batches: conv2d, maxpool2d, avgpool2d, globalavgpool.
+"""Image layers on (N, C, H, W) batches: conv2d, the poolings, upsample2d.
 
 Evaluation functions first (`conv2d_values`, with the rules of layers.py's: `compile --emit
 python` copies them and the helpers they call), then the training layers. Everything is
@@ -68,6 +68,10 @@ def avgpool2d_values(x, size, stride, padding):
 
 def globalavgpool_values(x):
     return x.mean(axis=(2, 3))
+
+
+def globalmaxpool_values(x):
+    return x.max(axis=(2, 3))
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -179,6 +183,23 @@ def globalavgpool(node, ctx):
             dx = np.empty(x.shape, dtype=dy.dtype)
             dx[...] = (dy * (1 / (h * w)))[:, :, None, None]
             return dx
+
+        return y, backprop
+
+    return forward
+
+
+def globalmaxpool(node, ctx):
+    def forward(x):
+        flat = x.reshape(*x.shape[:2], -1)
+        # The first maximum of each channel takes the gradient, as in maxpool2d.
+        arg = flat.argmax(axis=-1)[..., None]
+        y = np.take_along_axis(flat, arg, axis=-1)[..., 0]
+
+        def backprop(dy):
+            dx = np.zeros(flat.shape, dtype=dy.dtype)
+            np.put_along_axis(dx, arg, dy[..., None], axis=-1)
+            return dx.reshape(x.shape)
 
         return y, backprop
 

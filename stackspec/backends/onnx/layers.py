@@ -65,6 +65,10 @@ def globalavgpool(g, node, x):
     return g.op("Flatten", g.op("GlobalAveragePool", x), axis=1)  # (N, C, 1, 1) -> (N, C)
 
 
+def globalmaxpool(g, node, x):
+    return g.op("Flatten", g.op("GlobalMaxPool", x), axis=1)
+
+
 def _ones_unless(g, node, name: str, n: int, fill: float) -> str:
     """The node's tensor `name`, or a constant vector of `fill` where affine=false left it out
     (ONNX's normalization ops require a scale)."""

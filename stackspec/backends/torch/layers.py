@@ -137,6 +137,10 @@ def globalavgpool(node) -> tuple[Module, ...]:
     return (Module("AdaptiveAvgPool2d", (1,)), Module("Flatten"))
 
 
+def globalmaxpool(node) -> tuple[Module, ...]:
+    return (Module("AdaptiveMaxPool2d", (1,)), Module("Flatten"))
+
+
 def flatten(node) -> tuple[Module, ...]:
     return (Module("Flatten"),)
 
