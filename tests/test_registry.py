@@ -219,6 +219,8 @@ SHAPES = [
     ("avgpool2d 3 stride=2 padding=1", (1, 6, 6), (1, 3, 3), {}, {}),
     ("globalavgpool", (6, 4, 4), (6,), {}, {}),
     ("globalmaxpool", (6, 4, 4), (6,), {}, {}),
+    ("upsample2d", (3, 4, 5), (3, 8, 10), {}, {}),
+    ("upsample2d 3", (1, 2, 1), (1, 6, 3), {}, {}),
     ("flatten", (2, 3, 4), (24,), {}, {}),
     ("flatten", (5,), (5,), {}, {}),
     # Keras: PReLU() on (F) has F slopes; PReLU(shared_axes=[2, 3]) on (C,H,W) has C.

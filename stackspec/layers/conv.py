@@ -120,6 +120,11 @@ def _global_shape(layer: str):
     return lambda p, shape: (image_only(layer, shape)[0],)
 
 
+def _upsample_shape(p: dict, shape: Shape) -> Shape:
+    c, h, w = image_only("upsample2d", shape)
+    return (c, h * p["size"], w * p["size"])
+
+
 def _flatten_shape(p: dict, shape: Shape) -> Shape:
     return (math.prod(shape),)
 
@@ -175,6 +180,20 @@ CONV_LAYERS = {
                 ("globalmaxpool", (3, 4, 5)),
                 ("globalmaxpool", (4,), "E301"),
                 ("globalmaxpool 2", (3, 4, 4), "E209"),
+            ),
+        ),
+        LayerKind(
+            "upsample2d",
+            (Arg("size", "int", 2, positional=True, size=True),),
+            "nearest-neighbour upsampling: each pixel repeated size x size times",
+            _upsample_shape,
+            examples=(
+                ("upsample2d", (2, 3, 4)),
+                ("upsample2d 3", (1, 2, 3)),
+                ("upsample2d size=1", (2, 2, 2)),
+                ("upsample2d", (4,), "E301"),
+                ("upsample2d 0", (1, 2, 2), "E304"),
+                ("upsample2d 1.5", (1, 2, 2), "E204"),
             ),
         ),
         LayerKind(

@@ -249,6 +249,11 @@ def globalmaxpool(node) -> tuple[Layer, ...]:
     return (Layer("GlobalMaxPooling2D", (), {"data_format": FIRST}),)
 
 
+def upsample2d(node) -> tuple[Layer, ...]:
+    kwargs = {"data_format": FIRST, "interpolation": "nearest"}
+    return (Layer("UpSampling2D", (node.params["size"],), kwargs),)
+
+
 def flatten(node) -> tuple[Layer, ...]:
     # Keras's channels_first Flatten moves the channels last first (H, W, C order); ours is
     # (C, H, W) order, which is Keras's plain reshape, its channels_last Flatten.

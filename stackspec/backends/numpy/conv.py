@@ -74,6 +74,11 @@ def globalmaxpool_values(x):
     return x.max(axis=(2, 3))
 
 
+def upsample2d_values(x, size):
+    # Nearest neighbour: every pixel becomes a size x size block.
+    return x.repeat(size, axis=2).repeat(size, axis=3)
+
+
 # --- training ---------------------------------------------------------------------------------
 
 
@@ -202,5 +207,20 @@ def globalmaxpool(node, ctx):
             return dx.reshape(x.shape)
 
         return y, backprop
+
+    return forward
+
+
+def upsample2d(node, ctx):
+    s = node.params["size"]
+
+    def forward(x):
+        n, c, h, w = x.shape
+
+        def backprop(dy):
+            # Each input pixel's gradient is the sum over its block.
+            return dy.reshape(n, c, h, s, w, s).sum(axis=(3, 5))
+
+        return upsample2d_values(x, s), backprop
 
     return forward

@@ -69,6 +69,20 @@ def globalmaxpool(g, node, x):
     return g.op("Flatten", g.op("GlobalMaxPool", x), axis=1)
 
 
+def upsample2d(g, node, x):
+    # Nearest with asymmetric coordinates and floor: output pixel i reads input i // size.
+    s = node.params["size"]
+    return g.op(
+        "Resize",
+        x,
+        "",
+        g.const("scales", [1.0, 1.0, s, s]),
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
+
+
 def _ones_unless(g, node, name: str, n: int, fill: float) -> str:
     """The node's tensor `name`, or a constant vector of `fill` where affine=false left it out
     (ONNX's normalization ops require a scale)."""

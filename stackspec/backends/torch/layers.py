@@ -141,6 +141,10 @@ def globalmaxpool(node) -> tuple[Module, ...]:
     return (Module("AdaptiveMaxPool2d", (1,)), Module("Flatten"))
 
 
+def upsample2d(node) -> tuple[Module, ...]:
+    return (Module("Upsample", (), {"scale_factor": node.params["size"], "mode": "nearest"}),)
+
+
 def flatten(node) -> tuple[Module, ...]:
     return (Module("Flatten"),)
 
