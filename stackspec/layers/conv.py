@@ -125,6 +125,17 @@ def _upsample_shape(p: dict, shape: Shape) -> Shape:
     return (c, h * p["size"], w * p["size"])
 
 
+def _reshape_shape(p: dict, shape: Shape) -> Shape:
+    target = tuple(p["shape"])
+    if math.prod(target) != math.prod(shape):
+        raise ShapeError(
+            f"reshape: shape {example_shape(target)} holds {math.prod(target)} values, the "
+            f"input {example_shape(shape)} {math.prod(shape)}",
+            arg="shape",
+        )
+    return target
+
+
 def _flatten_shape(p: dict, shape: Shape) -> Shape:
     return (math.prod(shape),)
 
@@ -194,6 +205,19 @@ CONV_LAYERS = {
                 ("upsample2d", (4,), "E301"),
                 ("upsample2d 0", (1, 2, 2), "E304"),
                 ("upsample2d 1.5", (1, 2, 2), "E204"),
+            ),
+        ),
+        LayerKind(
+            "reshape",
+            (Arg("shape", "shape", positional=True),),
+            "the same values in row-major order, in another shape of the same size",
+            _reshape_shape,
+            examples=(
+                ("reshape 2x12", (2, 3, 4)),
+                ("reshape 3x2x2", (12,)),
+                ("reshape 6", (1, 2, 3)),
+                ("reshape 5", (2, 3), "E301"),
+                ("reshape", (4,), "E206"),
             ),
         ),
         LayerKind(

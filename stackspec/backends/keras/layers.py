@@ -249,6 +249,11 @@ def globalmaxpool(node) -> tuple[Layer, ...]:
     return (Layer("GlobalMaxPooling2D", (), {"data_format": FIRST}),)
 
 
+def reshape(node) -> tuple[Layer, ...]:
+    # Keras's Reshape is row-major over each example, whatever the data format: ours.
+    return (Layer("Reshape", (tuple(node.params["shape"]),)),)
+
+
 def upsample2d(node) -> tuple[Layer, ...]:
     kwargs = {"data_format": FIRST, "interpolation": "nearest"}
     return (Layer("UpSampling2D", (node.params["size"],), kwargs),)

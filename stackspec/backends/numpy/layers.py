@@ -265,6 +265,19 @@ def flatten(node, ctx):
     return forward
 
 
+def reshape_values(x, shape):
+    return x.reshape(len(x), *shape)
+
+
+def reshape(node, ctx):
+    shape = tuple(node.params["shape"])
+
+    def forward(x):
+        return x.reshape(len(x), *shape), lambda dy: dy.reshape(x.shape)
+
+    return forward
+
+
 def prelu_values(x, weight):
     # One slope per feature of (N, F), per channel of (N, C, H, W).
     slope = weight.reshape(-1, *(1,) * (x.ndim - 2))

@@ -69,6 +69,12 @@ def globalmaxpool(g, node, x):
     return g.op("Flatten", g.op("GlobalMaxPool", x), axis=1)
 
 
+def reshape(g, node, x):
+    # 0 keeps the batch axis as it is (allowzero=0, the default).
+    dims = np.array([0, *node.params["shape"]], dtype=np.int64)
+    return g.op("Reshape", x, g.const("shape", dims))
+
+
 def upsample2d(g, node, x):
     # Nearest with asymmetric coordinates and floor: output pixel i reads input i // size.
     s = node.params["size"]

@@ -141,6 +141,12 @@ def globalmaxpool(node) -> tuple[Module, ...]:
     return (Module("AdaptiveMaxPool2d", (1,)), Module("Flatten"))
 
 
+def reshape(node) -> tuple[Module, ...]:
+    # Flatten, then nn.Unflatten to the target: both native, row-major as NumPy's reshape.
+    shape = tuple(node.params["shape"])
+    return (Module("Flatten"),) + ((Module("Unflatten", (1, shape)),) if len(shape) > 1 else ())
+
+
 def upsample2d(node) -> tuple[Module, ...]:
     return (Module("Upsample", (), {"scale_factor": node.params["size"], "mode": "nearest"}),)
 
