@@ -78,3 +78,10 @@ def test_conv_fans_include_the_kernel_area():
     w = initial_weights(ir, 0)["0.weight"]
     limit = math.sqrt(6 / (8 * 3 * 3))
     assert np.abs(w).max() <= limit and np.abs(w).max() > 0.95 * limit
+
+
+def test_prelu_slopes_start_at_a_quarter():
+    ir = stackspec.parse("input 3x4x4\nprelu\nflatten\nprelu\n").ir
+    w = initial_weights(ir, 0)
+    assert w["0.weight"].shape == (3,) and w["2.weight"].shape == (48,)
+    assert (w["0.weight"] == 0.25).all() and (w["2.weight"] == 0.25).all()

@@ -218,8 +218,16 @@ SHAPES = [
     ("avgpool2d 2x3", (1, 6, 9), (1, 3, 3), {}, {}),
     ("avgpool2d 3 stride=2 padding=1", (1, 6, 6), (1, 3, 3), {}, {}),
     ("globalavgpool", (6, 4, 4), (6,), {}, {}),
+    ("globalmaxpool", (6, 4, 4), (6,), {}, {}),
+    ("upsample2d", (3, 4, 5), (3, 8, 10), {}, {}),
+    ("upsample2d 3", (1, 2, 1), (1, 6, 3), {}, {}),
+    ("reshape 4x6", (2, 3, 4), (4, 6), {}, {}),
+    ("reshape 1x2x2", (4,), (1, 2, 2), {}, {}),
     ("flatten", (2, 3, 4), (24,), {}, {}),
     ("flatten", (5,), (5,), {}, {}),
+    # Keras: PReLU() on (F) has F slopes; PReLU(shared_axes=[2, 3]) on (C,H,W) has C.
+    ("prelu", (7,), (7,), {"weight": (7,)}, {}),
+    ("prelu", (3, 4, 5), (3, 4, 5), {"weight": (3,)}, {}),
     *((act, (2, 3, 3), (2, 3, 3), {}, {}) for act in ACTIVATIONS),
     ("elu alpha=0.5", (4,), (4,), {}, {}),
     ("leaky_relu slope=0.2", (4,), (4,), {}, {}),
@@ -288,6 +296,7 @@ SHAPE_ERRORS = [
     ("avgpool2d size=3x9", (1, 4, 4), "E304", 16),
     ("conv2d 3 padding=same stride=2", (1, 8, 8), "E305", 18),
     ("maxpool2d 2 padding=2", (1, 8, 8), "E205", 21),
+    ("reshape 5x5", (2, 3, 4), "E301", 9),
 ]
 
 
@@ -314,6 +323,8 @@ def _bad_values(arg) -> list[tuple[str, str]]:
         bad += [("1.5", "E204"), ("2x2x2", "E204"), ("0", "E304"), ("abc", "E204")]
     elif arg.type == "padding":
         bad += [("bogus", "E203"), ("-1", "E205"), ("1.5", "E204")]
+    elif arg.type == "shape":
+        bad += [("1.5", "E204"), ("abc", "E204"), ("0", "E304"), ("2x0", "E304")]
     if arg.type in ("int", "float"):
         code = "E304" if arg.size else "E205"
         if arg.size:

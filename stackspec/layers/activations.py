@@ -42,6 +42,12 @@ ACTIVATION_LAYERS = {
             examples=(("leaky_relu slope=0.2", (2, 3, 3)), ("leaky_relu slope=-0.1", (4,), "E205")),
         ),
         LayerKind("softplus", (), "log(1 + exp(x))"),
+        LayerKind("gelu_tanh", (), "x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) / 2"),
+        LayerKind("mish", (), "x * tanh(softplus(x))"),
+        LayerKind("relu6", (), "min(max(x, 0), 6)"),
+        LayerKind("hard_sigmoid", (), "relu6(x + 3) / 6, as Keras 3 and torch"),
+        LayerKind("hard_swish", (), "x * hard_sigmoid(x)"),
+        LayerKind("log_softmax", (), "x - log(sum(exp(x))) over the last axis"),
     )
 }
 

@@ -115,8 +115,25 @@ def _pool(name: str, doc: str) -> LayerKind:
     )
 
 
-def _global_shape(p: dict, shape: Shape) -> Shape:
-    return (image_only("globalavgpool", shape)[0],)
+def _global_shape(layer: str):
+    # (C,H,W) only: sequences (T,F) -> (F) come with them (LANGUAGE.md §13).
+    return lambda p, shape: (image_only(layer, shape)[0],)
+
+
+def _upsample_shape(p: dict, shape: Shape) -> Shape:
+    c, h, w = image_only("upsample2d", shape)
+    return (c, h * p["size"], w * p["size"])
+
+
+def _reshape_shape(p: dict, shape: Shape) -> Shape:
+    target = tuple(p["shape"])
+    if math.prod(target) != math.prod(shape):
+        raise ShapeError(
+            f"reshape: shape {example_shape(target)} holds {math.prod(target)} values, the "
+            f"input {example_shape(shape)} {math.prod(shape)}",
+            arg="shape",
+        )
+    return target
 
 
 def _flatten_shape(p: dict, shape: Shape) -> Shape:
@@ -158,11 +175,49 @@ CONV_LAYERS = {
             "globalavgpool",
             (),
             "mean over H and W per channel",
-            _global_shape,
+            _global_shape("globalavgpool"),
             examples=(
                 ("globalavgpool", (3, 4, 5)),
                 ("globalavgpool", (4,), "E301"),
                 ("globalavgpool 2", (3, 4, 4), "E209"),
+            ),
+        ),
+        LayerKind(
+            "globalmaxpool",
+            (),
+            "maximum over H and W per channel",
+            _global_shape("globalmaxpool"),
+            examples=(
+                ("globalmaxpool", (3, 4, 5)),
+                ("globalmaxpool", (4,), "E301"),
+                ("globalmaxpool 2", (3, 4, 4), "E209"),
+            ),
+        ),
+        LayerKind(
+            "upsample2d",
+            (Arg("size", "int", 2, positional=True, size=True),),
+            "nearest-neighbour upsampling: each pixel repeated size x size times",
+            _upsample_shape,
+            examples=(
+                ("upsample2d", (2, 3, 4)),
+                ("upsample2d 3", (1, 2, 3)),
+                ("upsample2d size=1", (2, 2, 2)),
+                ("upsample2d", (4,), "E301"),
+                ("upsample2d 0", (1, 2, 2), "E304"),
+                ("upsample2d 1.5", (1, 2, 2), "E204"),
+            ),
+        ),
+        LayerKind(
+            "reshape",
+            (Arg("shape", "shape", positional=True),),
+            "the same values in row-major order, in another shape of the same size",
+            _reshape_shape,
+            examples=(
+                ("reshape 2x12", (2, 3, 4)),
+                ("reshape 3x2x2", (12,)),
+                ("reshape 6", (1, 2, 3)),
+                ("reshape 5", (2, 3), "E301"),
+                ("reshape", (4,), "E206"),
             ),
         ),
         LayerKind(

@@ -78,6 +78,17 @@ def _normalize_state(p: dict, shape: Shape) -> dict[str, Weight]:
     return {"mean": Weight((n,), "zeros"), "var": Weight((n,), "ones")}
 
 
+def _prelu_shape(p: dict, shape: Shape) -> Shape:
+    _norm_features("prelu", shape)
+    return shape
+
+
+def _prelu_weights(p: dict, shape: Shape) -> dict[str, Weight]:
+    # One slope per feature of (F), per channel of (C,H,W): torch's nn.PReLU(num_parameters)
+    # and Keras's PReLU with shared_axes=[2, 3] for images, so the counts agree.
+    return {"weight": Weight((_norm_features("prelu", shape),), "quarter")}
+
+
 LAYERS = {
     k.name: k
     for k in (
@@ -181,6 +192,20 @@ LAYERS = {
                 ("rmsnorm affine=1", (4,), "E204"),
             ),
             keeps_output_copy=True,
+        ),
+        LayerKind(
+            "prelu",
+            (),
+            "x if x > 0 else slope * x, a trainable slope per feature (F) or channel (C,H,W), "
+            "initially 0.25",
+            _prelu_shape,
+            _prelu_weights,
+            examples=(
+                ("prelu", (5,)),
+                ("prelu", (2, 3, 4)),
+                ("prelu", (2, 3), "E301"),
+                ("prelu 0.1", (4,), "E209"),
+            ),
         ),
     )
 }

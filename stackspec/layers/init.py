@@ -67,9 +67,23 @@ def ones(w: Weight, rng):
     return np.ones(w.shape)
 
 
+def quarter(w: Weight, rng):
+    # prelu's slopes start at 0.25, as torch's nn.PReLU (Keras's PReLU starts at 0).
+    return np.full(w.shape, 0.25)
+
+
 INITIALIZERS = {
     f.__name__: f
-    for f in (glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal, zeros, ones)
+    for f in (
+        glorot_uniform,
+        glorot_normal,
+        he_uniform,
+        he_normal,
+        lecun_normal,
+        zeros,
+        ones,
+        quarter,
+    )
 }
 
 

@@ -26,7 +26,7 @@ class Weight:
     """One tensor of a layer: its shape, how it starts, and Keras's fan-in/fan-out for init."""
 
     shape: Shape
-    init: str  # an initializer name (init.py), "zeros" or "ones"
+    init: str  # an initializer name (init.py), "zeros", "ones" or "quarter" (0.25)
     fan_in: int = 0
     fan_out: int = 0
 

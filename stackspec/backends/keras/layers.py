@@ -245,10 +245,32 @@ def globalavgpool(node) -> tuple[Layer, ...]:
     return (Layer("GlobalAveragePooling2D", (), {"data_format": FIRST}),)
 
 
+def globalmaxpool(node) -> tuple[Layer, ...]:
+    return (Layer("GlobalMaxPooling2D", (), {"data_format": FIRST}),)
+
+
+def reshape(node) -> tuple[Layer, ...]:
+    # Keras's Reshape is row-major over each example, whatever the data format: ours.
+    return (Layer("Reshape", (tuple(node.params["shape"]),)),)
+
+
+def upsample2d(node) -> tuple[Layer, ...]:
+    kwargs = {"data_format": FIRST, "interpolation": "nearest"}
+    return (Layer("UpSampling2D", (node.params["size"],), kwargs),)
+
+
 def flatten(node) -> tuple[Layer, ...]:
     # Keras's channels_first Flatten moves the channels last first (H, W, C order); ours is
     # (C, H, W) order, which is Keras's plain reshape, its channels_last Flatten.
     return (Layer("Flatten", (), {"data_format": "channels_last"}),)
+
+
+def prelu(node) -> tuple[Layer, ...]:
+    # Keras's PReLU has one slope per element unless axes are shared: sharing H and W leaves one
+    # per channel, (C, 1, 1), which `load` reshapes our (C) slopes to. Keras starts its slopes at
+    # 0 and ours at 0.25; the weight file sets them.
+    kwargs = {"shared_axes": [2, 3]} if len(node.input_shape) == 3 else {}
+    return (Layer("PReLU", (), kwargs, ((node.keys()["weight"], None),)),)
 
 
 def residual(node) -> tuple:
@@ -257,11 +279,18 @@ def residual(node) -> tuple:
 
 # Keras activation functions that compute ours with our defaults, used as `activation="..."`.
 STRING_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "silu", "elu")
-STRING_ACTIVATIONS += ("selu", "softplus")
+STRING_ACTIVATIONS += ("selu", "softplus", "relu6", "mish", "hard_sigmoid", "hard_swish")
+# Keras 3's hard_sigmoid is relu6(x + 3) / 6 (Keras 2's was 0.2 x + 0.5), and "hard_swish" is
+# its name for hard_silu, x * hard_sigmoid(x): both ours.
+STRING_ACTIVATIONS += ("log_softmax",)
+# Activations with a step of their own: gelu's string means the exact one.
+OWN_STEP = ("elu", "leaky_relu", "softmax", "gelu_tanh")
 
 
-def activation(name: str, params: dict) -> Layer:
+def activation(name: str, params: dict) -> Layer | Op:
     """An activation layer: Keras's own class where it has an argument, else Activation."""
+    if name == "gelu_tanh":
+        return Op("gelu", (), {"approximate": True})
     if name == "elu":
         return Layer("ELU", (), {"alpha": params["alpha"]})
     if name == "leaky_relu":
@@ -281,5 +310,5 @@ def activation_layer(node) -> tuple[Layer, ...]:
 LAYER_FUNCTIONS = {
     name: globals()[name] if callable(globals().get(name)) else activation_layer
     for name in (*LAYERS, *STRUCTURAL)
-    if callable(globals().get(name)) or name in STRING_ACTIVATIONS or name == "leaky_relu"
+    if callable(globals().get(name)) or name in STRING_ACTIVATIONS or name in OWN_STEP
 }

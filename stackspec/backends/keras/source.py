@@ -116,8 +116,10 @@ def build(w):
 {body}
     model = keras.Model(inputs, x)
     for name, tensors in KERAS_WEIGHTS.items():
+        layer = model.get_layer(name)
         values = [w[key] if axes is None else np.transpose(w[key], axes) for key, axes in tensors]
-        model.get_layer(name).set_weights(values)
+        # Reshaped to each variable's shape: Keras keeps an image's PReLU slopes as (C, 1, 1).
+        layer.set_weights([np.reshape(v, var.shape) for v, var in zip(values, layer.weights)])
     return model
 
 

@@ -106,6 +106,33 @@ def softplus_values(x):
     return np.logaddexp(0, x)  # log(1 + exp(x)) without overflow
 
 
+def gelu_tanh_values(x):
+    # GELU's tanh approximation (torch's approximate="tanh", Keras's approximate=True).
+    return 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+
+def mish_values(x):
+    # softplus by logaddexp: no overflow for large x, where tanh(softplus(x)) is 1.
+    return x * np.tanh(np.logaddexp(0, x))
+
+
+def relu6_values(x):
+    return np.clip(x, 0, 6)
+
+
+def hard_sigmoid_values(x):
+    return np.clip(x + 3, 0, 6) * (1 / 6)
+
+
+def hard_swish_values(x):
+    return x * (np.clip(x + 3, 0, 6) * (1 / 6))
+
+
+def log_softmax_values(x):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 # --- training ---------------------------------------------------------------------------------
 
 
@@ -222,6 +249,73 @@ def _softplus(x, inplace=False):
     return y, grad
 
 
+def _gelu_tanh(x, inplace=False):
+    c = 0.7978845608028654  # sqrt(2 / pi)
+    t = np.tanh(c * (x + 0.044715 * x * x * x))
+    y = 0.5 * x * (1 + t)  # gelu_tanh_values, keeping the tanh for the gradient
+
+    def grad(dy):
+        dy *= 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (c * (1 + 3 * 0.044715 * x * x))
+        return dy
+
+    return y, grad
+
+
+def _mish(x, inplace=False):
+    t = np.tanh(np.logaddexp(0, x))
+    y = x * t  # mish_values, keeping tanh(softplus(x)) for the gradient
+
+    def grad(dy):
+        # d softplus / dx = sigmoid(x); d tanh(u) / du = 1 - tanh(u)^2.
+        dy *= t + x * (1 - t * t) * sigmoid_values(x)
+        return dy
+
+    return y, grad
+
+
+def _clipped_linear(x, low, high, scale):
+    """scale * clip(x, low, high) - the gradient is scale strictly inside, 0 outside (torch's
+    hardtanh rule at the kinks)."""
+    y = np.clip(x, low, high) * scale
+
+    def grad(dy):
+        dy *= ((x > low) & (x < high)) * scale
+        return dy
+
+    return y, grad
+
+
+def _relu6(x, inplace=False):
+    return _clipped_linear(x, 0, 6, 1.0)
+
+
+def _hard_sigmoid(x, inplace=False):
+    return _clipped_linear(x + 3, 0, 6, 1 / 6)
+
+
+def _hard_swish(x, inplace=False):
+    y = hard_swish_values(x)
+
+    def grad(dy):
+        # torch's hardswish_backward: 0 below -3, x/3 + 1/2 up to 3 (inclusive), 1 above.
+        dy *= np.where(x < -3, 0.0, np.where(x <= 3, x * (1 / 3) + 0.5, 1.0)).astype(dy.dtype)
+        return dy
+
+    return y, grad
+
+
+def _log_softmax(x, inplace=False):
+    y = log_softmax_values(x)
+
+    def grad(dy):
+        # dx = dy - softmax(x) * sum(dy) along the last axis.
+        total = dy.sum(axis=-1, keepdims=True)
+        dy -= np.exp(y) * total
+        return dy
+
+    return y, grad
+
+
 FUNCTIONS = {
     "linear": _linear,
     "relu": _relu,
@@ -234,6 +328,12 @@ FUNCTIONS = {
     "selu": _selu,
     "leaky_relu": _leaky_relu,
     "softplus": _softplus,
+    "gelu_tanh": _gelu_tanh,
+    "mish": _mish,
+    "relu6": _relu6,
+    "hard_sigmoid": _hard_sigmoid,
+    "hard_swish": _hard_swish,
+    "log_softmax": _log_softmax,
 }
 
 

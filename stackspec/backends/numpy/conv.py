@@ -1,4 +1,4 @@
-"""Image layers on (N, C, H, W) batches: conv2d, maxpool2d, avgpool2d, globalavgpool.
+"""Image layers on (N, C, H, W) batches: conv2d, the poolings, upsample2d.
 
 Evaluation functions first (`conv2d_values`, with the rules of layers.py's: `compile --emit
 python` copies them and the helpers they call), then the training layers. Everything is
@@ -68,6 +68,15 @@ def avgpool2d_values(x, size, stride, padding):
 
 def globalavgpool_values(x):
     return x.mean(axis=(2, 3))
+
+
+def globalmaxpool_values(x):
+    return x.max(axis=(2, 3))
+
+
+def upsample2d_values(x, size):
+    # Nearest neighbour: every pixel becomes a size x size block.
+    return x.repeat(size, axis=2).repeat(size, axis=3)
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -181,5 +190,37 @@ def globalavgpool(node, ctx):
             return dx
 
         return y, backprop
+
+    return forward
+
+
+def globalmaxpool(node, ctx):
+    def forward(x):
+        flat = x.reshape(*x.shape[:2], -1)
+        # The first maximum of each channel takes the gradient, as in maxpool2d.
+        arg = flat.argmax(axis=-1)[..., None]
+        y = np.take_along_axis(flat, arg, axis=-1)[..., 0]
+
+        def backprop(dy):
+            dx = np.zeros(flat.shape, dtype=dy.dtype)
+            np.put_along_axis(dx, arg, dy[..., None], axis=-1)
+            return dx.reshape(x.shape)
+
+        return y, backprop
+
+    return forward
+
+
+def upsample2d(node, ctx):
+    s = node.params["size"]
+
+    def forward(x):
+        n, c, h, w = x.shape
+
+        def backprop(dy):
+            # Each input pixel's gradient is the sum over its block.
+            return dy.reshape(n, c, h, s, w, s).sum(axis=(3, 5))
+
+        return upsample2d_values(x, s), backprop
 
     return forward

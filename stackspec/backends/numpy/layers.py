@@ -265,6 +265,45 @@ def flatten(node, ctx):
     return forward
 
 
+def reshape_values(x, shape):
+    return x.reshape(len(x), *shape)
+
+
+def reshape(node, ctx):
+    shape = tuple(node.params["shape"])
+
+    def forward(x):
+        return x.reshape(len(x), *shape), lambda dy: dy.reshape(x.shape)
+
+    return forward
+
+
+def prelu_values(x, weight):
+    # One slope per feature of (N, F), per channel of (N, C, H, W).
+    slope = weight.reshape(-1, *(1,) * (x.ndim - 2))
+    return np.where(x > 0, x, x * slope)
+
+
+def prelu(node, ctx):
+    t = ctx.tensors(node)
+    weight, gweight = t.get("weight"), t.grad("weight")
+    axes = (0,) if len(node.input_shape) == 1 else (0, 2, 3)
+
+    def forward(x):
+        slope = weight.reshape(-1, *(1,) * (x.ndim - 2))
+        negative = np.minimum(x, 0)  # x where the slope applies, else 0
+        y = np.maximum(x, 0) + negative * slope
+
+        def backprop(dy):
+            np.sum(dy * negative, axis=axes, out=gweight)
+            # torch's rule: the slope's gradient at x = 0 as well (where it is the same).
+            return np.where(x > 0, dy, dy * slope)
+
+        return y, backprop
+
+    return forward
+
+
 def residual(node, ctx):
     body = chain(node.body, ctx)
 

@@ -65,6 +65,30 @@ def globalavgpool(g, node, x):
     return g.op("Flatten", g.op("GlobalAveragePool", x), axis=1)  # (N, C, 1, 1) -> (N, C)
 
 
+def globalmaxpool(g, node, x):
+    return g.op("Flatten", g.op("GlobalMaxPool", x), axis=1)
+
+
+def reshape(g, node, x):
+    # 0 keeps the batch axis as it is (allowzero=0, the default).
+    dims = np.array([0, *node.params["shape"]], dtype=np.int64)
+    return g.op("Reshape", x, g.const("shape", dims))
+
+
+def upsample2d(g, node, x):
+    # Nearest with asymmetric coordinates and floor: output pixel i reads input i // size.
+    s = node.params["size"]
+    return g.op(
+        "Resize",
+        x,
+        "",
+        g.const("scales", [1.0, 1.0, s, s]),
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
+
+
 def _ones_unless(g, node, name: str, n: int, fill: float) -> str:
     """The node's tensor `name`, or a constant vector of `fill` where affine=false left it out
     (ONNX's normalization ops require a scale)."""
@@ -107,6 +131,12 @@ def normalize(g, node, x):
     var = g.per_channel(g.tensor(node, "var"), ndim)
     std = g.op("Max", g.op("Sqrt", var), g.const("floor", np.float32(1e-7)))
     return g.op("Div", g.op("Sub", x, mean), std)
+
+
+def prelu(g, node, x):
+    # The (C) slopes as (C, 1, 1) for images, so they broadcast per channel.
+    slope = g.per_channel(g.tensor(node, "weight"), len(node.input_shape) + 1)
+    return g.op("PRelu", x, slope)
 
 
 def residual(g, node, x, add_nodes):

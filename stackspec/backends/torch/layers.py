@@ -137,8 +137,28 @@ def globalavgpool(node) -> tuple[Module, ...]:
     return (Module("AdaptiveAvgPool2d", (1,)), Module("Flatten"))
 
 
+def globalmaxpool(node) -> tuple[Module, ...]:
+    return (Module("AdaptiveMaxPool2d", (1,)), Module("Flatten"))
+
+
+def reshape(node) -> tuple[Module, ...]:
+    # Flatten, then nn.Unflatten to the target: both native, row-major as NumPy's reshape.
+    shape = tuple(node.params["shape"])
+    return (Module("Flatten"),) + ((Module("Unflatten", (1, shape)),) if len(shape) > 1 else ())
+
+
+def upsample2d(node) -> tuple[Module, ...]:
+    return (Module("Upsample", (), {"scale_factor": node.params["size"], "mode": "nearest"}),)
+
+
 def flatten(node) -> tuple[Module, ...]:
     return (Module("Flatten"),)
+
+
+def prelu(node) -> tuple[Module, ...]:
+    # nn.PReLU's slopes act on axis 1, the feature of (N, F) and the channel of (N, C, H, W).
+    kwargs = {"num_parameters": node.input_shape[0], "init": 0.25}
+    return (Module("PReLU", (), kwargs, node.keys()),)
 
 
 def residual(node) -> tuple[Module, ...]:
@@ -160,6 +180,12 @@ ACTIVATIONS = {
     "leaky_relu": Module("LeakyReLU"),
     # threshold=20 returns x where log1p(exp(x)) - x < 3e-9: the same in float32.
     "softplus": Module("Softplus"),
+    "gelu_tanh": Module("GELU", kwargs={"approximate": "tanh"}),
+    "mish": Module("Mish"),
+    "relu6": Module("ReLU6"),
+    "hard_sigmoid": Module("Hardsigmoid"),  # relu6(x + 3) / 6, as Keras 3's
+    "hard_swish": Module("Hardswish"),
+    "log_softmax": Module("LogSoftmax", kwargs={"dim": -1}),
 }
 RENAMED = {"slope": "negative_slope"}
 
