@@ -205,6 +205,27 @@ def gap_model(keras):
     return model
 
 
+def second_edition_model(keras):
+    """The layers both sides gained with LANGUAGE.md §13: PReLU per channel and per feature,
+    UpSampling2D, GlobalMaxPooling2D, ReLU(max_value=6) and the new activations."""
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            layers.Input(shape=(5, 4, 3)),
+            layers.Conv2D(4, 3, padding="same"),
+            layers.PReLU(shared_axes=[1, 2]),
+            layers.UpSampling2D(2),
+            layers.GlobalMaxPooling2D(),
+            layers.Dense(6, activation="hard_sigmoid"),
+            layers.PReLU(),
+            layers.ReLU(max_value=6),
+            layers.Dense(5, activation="mish"),
+            layers.Activation("hard_silu"),
+            layers.Dense(3, activation="log_softmax"),
+        ]
+    )
+
+
 def randomize(model, seed=0):
     rng = np.random.default_rng(seed)
     for lay in model.layers:
@@ -220,7 +241,7 @@ def randomize(model, seed=0):
         lay.set_weights(values)
 
 
-@pytest.mark.parametrize("build", [lesson_model, cnn_model, gap_model])
+@pytest.mark.parametrize("build", [lesson_model, cnn_model, gap_model, second_edition_model])
 def test_imported_keras_models_predict_as_keras(build, tmp_path):
     keras = needs_keras()
     model = build(keras)

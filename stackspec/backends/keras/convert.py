@@ -25,6 +25,8 @@ from .archive import KerasModel, fail
 ACTIVATIONS = {name: name for name in ("linear", "relu", "sigmoid", "tanh", "softmax", "gelu")}
 ACTIVATIONS |= {name: name for name in ("silu", "elu", "selu", "softplus")}
 ACTIVATIONS |= {"swish": "silu", "leaky_relu": "leaky_relu slope=0.2"}  # Keras's slope is 0.2
+ACTIVATIONS |= {name: name for name in ("relu6", "hard_sigmoid", "mish", "log_softmax")}
+ACTIVATIONS |= {"hard_silu": "hard_swish", "hard_swish": "hard_swish"}
 INITIALIZERS = {
     "GlorotUniform": "glorot_uniform",
     "GlorotNormal": "glorot_normal",
@@ -33,7 +35,14 @@ INITIALIZERS = {
     "LecunNormal": "lecun_normal",
     "Zeros": "zeros",
 }
-IMAGE_LAYERS = ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D")
+IMAGE_LAYERS = (
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "UpSampling2D",
+)
 
 
 def number(x) -> str:

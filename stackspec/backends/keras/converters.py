@@ -20,8 +20,8 @@ def _activation(stack: Stack, name, image: bool) -> tuple[str, str]:
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise Refused(f"activation {name!r} has no stackspec equivalent")
     ours = ACTIVATIONS[name]
-    if ours == "softmax" and image and stack.layout == "channels_last":
-        raise Refused("softmax over an image's channels has no stackspec equivalent")
+    if ours in ("softmax", "log_softmax") and image and stack.layout == "channels_last":
+        raise Refused(f"{ours} over an image's channels has no stackspec equivalent")
     if " " in ours:  # an argument that a dense/conv2d activation cannot carry
         return "", ours
     return ("" if ours == "linear" else " " + ours), ""
@@ -121,6 +121,41 @@ def GlobalAveragePooling2D(stack: Stack, cfg: dict, weights) -> None:
     stack.add("globalavgpool")
 
 
+def GlobalMaxPooling2D(stack: Stack, cfg: dict, weights) -> None:
+    if cfg.get("keepdims"):
+        raise Refused("keepdims=True has no stackspec equivalent")
+    stack.add("globalmaxpool")
+
+
+def UpSampling2D(stack: Stack, cfg: dict, weights) -> None:
+    size = pair(cfg.get("size", 2), "size")
+    if size[0] != size[1]:
+        raise Refused(f"size {size[0]}x{size[1]}: stackspec's upsample2d scales both sides alike")
+    if cfg.get("interpolation", "nearest") != "nearest":
+        raise Refused(f"interpolation {cfg['interpolation']!r}: upsample2d is nearest")
+    stack.add("upsample2d" if size[0] == 2 else f"upsample2d {size[0]}")
+
+
+def PReLU(stack: Stack, cfg: dict, weights) -> None:
+    """One slope per feature, or per channel of an image (Keras's shared_axes over H and W)."""
+    shape = stack.shape()
+    shared = sorted(cfg.get("shared_axes") or [])
+    if len(shape) == 3:
+        spatial = [1, 2] if stack.layout == "channels_last" else [2, 3]
+        if shared != spatial:
+            raise Refused("slopes per pixel (shared_axes not H and W) have no stackspec equivalent")
+    elif shared:
+        raise Refused(f"shared_axes {shared} on features have no stackspec equivalent")
+    for key in ("alpha_regularizer", "alpha_constraint"):
+        if cfg.get(key):
+            raise Refused(f"{key} has no stackspec equivalent")
+    alpha = _get(weights, 0)
+    slopes = None if alpha is None else np.asarray(alpha, np.float32).reshape(-1)
+    if slopes is not None and len(shape) == 1:
+        slopes = stack.features(slopes)  # after a Flatten: into our feature order
+    stack.add("prelu", weight=slopes)
+
+
 def Flatten(stack: Stack, cfg: dict, weights) -> None:
     shape = stack.shape()
     if len(shape) == 3:
@@ -215,8 +250,11 @@ def Activation(stack: Stack, cfg: dict, weights) -> None:
 
 
 def ReLU(stack: Stack, cfg: dict, weights) -> None:
+    if cfg.get("max_value") == 6 and not cfg.get("threshold", 0) and not cfg.get("negative_slope"):
+        stack.add("relu6")
+        return
     if cfg.get("max_value") is not None or cfg.get("threshold", 0):
-        raise Refused("max_value and threshold have no stackspec equivalent")
+        raise Refused("max_value (but 6) and threshold have no stackspec equivalent")
     slope = cfg.get("negative_slope", 0)
     stack.add("relu" if not slope else f"leaky_relu slope={number(slope)}")
 
