@@ -15,6 +15,7 @@ import stackspec
 from stackspec.compiler.fmt import format_source
 from stackspec.compiler.pipeline import compile_source
 from stackspec.diagnostics import SpecError, render_all
+from stackspec.layers import LAYERS
 from stackspec.limits import DEPTH_CEILING, Limits
 
 from .catalogue import FUZZ_EXAMPLES
@@ -25,8 +26,11 @@ WORDS = [
     "maxpool2d", "avgpool2d", "globalavgpool", "linear", "gelu", "elu", "leaky_relu",
     "epochs", "batch", "loss", "optimizer", "lr", "seed", "mse", "bce", "adam", "sgd",
     "units", "rate", "kernel", "stride", "padding", "same", "valid", "activation", "a", "b",
-    "x", "width", "_",
+    "x", "width", "_", "concat", "add", "branch", "data", "schedule", "clip", "checkpoint",
+    "choice", "uniform", "loguniform", "int",
 ]  # fmt: skip
+# Every layer of the registry too, so a new layer is fuzzed as soon as it exists.
+WORDS += sorted(set(LAYERS) - set(WORDS))
 NUMBERS = ["0", "1", "3", "-1", "0.5", ".5", "1e-3", "1e999", "3x3", "1x28x28", "2x", "1_0"]
 NUMBERS.append("9" * 80)
 PUNCTUATION = ["{", "}", "|", "=", "(", ")", ",", "\n", "\n", " ", "  ", "\t", "#", "\\", ";", "@"]
