@@ -12,9 +12,15 @@ from .kinds import LayerKind, Shape, ShapeError, Weight
 
 def image_only(layer: str, shape: Shape) -> Shape:
     if len(shape) != 3:
+        hints = {
+            1: "declare an image input such as `input 1x28x28`",
+            # A (T, F) sequence: the 1-D layers, or a one-channel image if that was meant.
+            2: f"(T,F) is a sequence: use the 1-D layers (conv1d, maxpool1d), or write "
+            f"1x{'x'.join(map(str, shape))} for a one-channel image",
+        }
         raise ShapeError(
             f"{layer} expects a (C,H,W) image input, got shape {example_shape(shape)}",
-            "declare an image input such as `input 1x28x28`" if len(shape) == 1 else "",
+            hints.get(len(shape), ""),
         )
     return shape
 
@@ -164,6 +170,7 @@ CONV_LAYERS = {
                 ("conv2d 2 tanh kernel=3x2 stride=2 padding=1", (2, 7, 6)),
                 ("conv2d 2 kernel=2x3 stride=3x2 padding=2 init=he_uniform", (2, 5, 6)),
                 ("conv2d 3", (4,), "E301"),
+                ("conv2d 3", (6, 5), "E301"),
                 ("conv2d 3 kernel=5", (1, 4, 4), "E304"),
                 ("conv2d 3 padding=same stride=2", (1, 8, 8), "E305"),
                 ("conv2d 2 padding=-1", (1, 4, 4), "E205"),

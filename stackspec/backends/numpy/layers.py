@@ -195,9 +195,11 @@ def dense(node, ctx):
 
         def backprop(dy):
             dz = act_grad(dy)
-            np.matmul(dz.T, x, out=gweight)
+            # A (N, T, F) sequence is N*T rows of F features: one GEMM over all of them.
+            rows, dz_rows = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
+            np.matmul(dz_rows.T, rows, out=gweight)
             if gbias is not None:
-                np.sum(dz, axis=0, out=gbias)
+                np.sum(dz_rows, axis=0, out=gbias)
             if weight.shape[0] == 1:
                 # One unit (a regression head): dx is an outer product, which BLAS does
                 # several times slower as a K=1 GEMM than NumPy does by broadcasting.

@@ -17,10 +17,14 @@ from . import activations
 
 
 def dense(g, node, x):
-    # Gemm with transB: y = x @ W.T + b with W stored (units, F) as the weight file has it.
     bias = g.tensor(node, "bias")
-    inputs = (x, g.tensor(node, "weight")) + ((bias,) if bias else ())
-    return g.op("Gemm", *inputs, transB=1)
+    if len(node.input_shape) == 1:
+        # Gemm with transB: y = x @ W.T + b with W stored (units, F) as the weight file has it.
+        inputs = (x, g.tensor(node, "weight")) + ((bias,) if bias else ())
+        return g.op("Gemm", *inputs, transB=1)
+    # A sequence (N, T, F): Gemm is 2-D only; MatMul broadcasts over N and T.
+    y = g.op("MatMul", x, g.op("Transpose", g.tensor(node, "weight"), perm=[1, 0]))
+    return g.op("Add", y, bias) if bias else y
 
 
 def dropout(g, node, x):

@@ -63,7 +63,7 @@ def _then(name: str) -> tuple[Module, ...]:
 
 def dense(node) -> tuple[Module, ...]:
     p = node.params
-    linear = Module("Linear", (node.input_shape[0], p["units"]), {"bias": p["bias"]}, node.keys())
+    linear = Module("Linear", (node.input_shape[-1], p["units"]), {"bias": p["bias"]}, node.keys())
     return (linear, *_then(p["activation"]))
 
 
