@@ -122,8 +122,13 @@ def _pool(name: str, doc: str) -> LayerKind:
 
 
 def _global_shape(layer: str):
-    # (C,H,W) only: sequences (T,F) -> (F) come with them (LANGUAGE.md §13).
-    return lambda p, shape: (image_only(layer, shape)[0],)
+    # Over time for a sequence, (T,F) -> (F); over height and width for an image, (C,H,W) -> (C).
+    def rule(p: dict, shape: Shape) -> Shape:
+        if len(shape) == 2:
+            return (shape[1],)
+        return (image_only(layer, shape)[0],)
+
+    return rule
 
 
 def _upsample_shape(p: dict, shape: Shape) -> Shape:
@@ -181,10 +186,11 @@ CONV_LAYERS = {
         LayerKind(
             "globalavgpool",
             (),
-            "mean over H and W per channel",
+            "mean over H and W per channel (C,H,W) -> (C), or over time (T,F) -> (F)",
             _global_shape("globalavgpool"),
             examples=(
                 ("globalavgpool", (3, 4, 5)),
+                ("globalavgpool", (5, 3)),
                 ("globalavgpool", (4,), "E301"),
                 ("globalavgpool 2", (3, 4, 4), "E209"),
             ),
@@ -192,10 +198,11 @@ CONV_LAYERS = {
         LayerKind(
             "globalmaxpool",
             (),
-            "maximum over H and W per channel",
+            "maximum over H and W per channel (C,H,W) -> (C), or over time (T,F) -> (F)",
             _global_shape("globalmaxpool"),
             examples=(
                 ("globalmaxpool", (3, 4, 5)),
+                ("globalmaxpool", (5, 3)),
                 ("globalmaxpool", (4,), "E301"),
                 ("globalmaxpool 2", (3, 4, 4), "E209"),
             ),

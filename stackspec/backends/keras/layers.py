@@ -241,11 +241,18 @@ def avgpool2d(node) -> tuple:
     return (RealMean(pad, pool),)
 
 
+# Our (T, F) sequences are Keras's channels_last (steps, features): its 1-D layers' default.
+
+
 def globalavgpool(node) -> tuple[Layer, ...]:
+    if len(node.input_shape) == 2:
+        return (Layer("GlobalAveragePooling1D"),)
     return (Layer("GlobalAveragePooling2D", (), {"data_format": FIRST}),)
 
 
 def globalmaxpool(node) -> tuple[Layer, ...]:
+    if len(node.input_shape) == 2:
+        return (Layer("GlobalMaxPooling1D"),)
     return (Layer("GlobalMaxPooling2D", (), {"data_format": FIRST}),)
 
 

@@ -66,10 +66,14 @@ def avgpool2d(g, node, x):
 
 
 def globalavgpool(g, node, x):
+    if len(node.input_shape) == 2:  # over the time axis of (N, T, F)
+        return g.op("ReduceMean", x, axes=[1], keepdims=0)
     return g.op("Flatten", g.op("GlobalAveragePool", x), axis=1)  # (N, C, 1, 1) -> (N, C)
 
 
 def globalmaxpool(g, node, x):
+    if len(node.input_shape) == 2:
+        return g.op("ReduceMax", x, axes=[1], keepdims=0)
     return g.op("Flatten", g.op("GlobalMaxPool", x), axis=1)
 
 

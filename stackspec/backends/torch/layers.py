@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv_padding
 
 # The classes torch.nn lacks, defined in model.py (which the emitted source copies).
-LOCAL = ("Residual", "Normalize")
+LOCAL = ("Residual", "Normalize", "SwapAxes")
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,20 @@ def avgpool2d(node) -> tuple[Module, ...]:
     return (Module("AvgPool2d", (p["size"],), kwargs),)
 
 
+def _channels_first(*modules: Module) -> tuple[Module, ...]:
+    """torch's 1-D layers take (N, F, T); our sequences are (N, T, F): swap the axes around."""
+    return (Module("SwapAxes"), *modules, Module("SwapAxes"))
+
+
 def globalavgpool(node) -> tuple[Module, ...]:
+    if len(node.input_shape) == 2:
+        return (Module("SwapAxes"), Module("AdaptiveAvgPool1d", (1,)), Module("Flatten"))
     return (Module("AdaptiveAvgPool2d", (1,)), Module("Flatten"))
 
 
 def globalmaxpool(node) -> tuple[Module, ...]:
+    if len(node.input_shape) == 2:
+        return (Module("SwapAxes"), Module("AdaptiveMaxPool1d", (1,)), Module("Flatten"))
     return (Module("AdaptiveMaxPool2d", (1,)), Module("Flatten"))
 
 
