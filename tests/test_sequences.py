@@ -36,3 +36,15 @@ def test_csv_rows_fill_a_sequence_time_step_by_time_step(tmp_path):
     path.write_text("a,b,c,t,d,e,f\n1,2,3,9,4,5,6\n")
     ds = read_csv(path, ir, "t")
     assert ds.X.shape == (1, 2, 3) and ds.X[0].tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_keras_refuses_a_strided_dilated_conv1d_by_name(tmp_path):
+    from click.testing import CliRunner
+
+    from stackspec.cli import main
+
+    spec = tmp_path / "m.stack"
+    spec.write_text("input 12x3\nconv1d 2 stride=2 dilation=2\n")
+    result = CliRunner().invoke(main, ["compile", str(spec), "--emit", "keras"])
+    assert result.exit_code == 1
+    assert "layer 0: conv1d" in result.output and "dilation" in result.output

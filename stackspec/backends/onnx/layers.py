@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from ...layers import LAYERS as REGISTRY
-from ...layers import STRUCTURAL, conv_padding
+from ...layers import STRUCTURAL, conv1d_padding, conv_padding
 from . import activations
 
 
@@ -48,6 +48,41 @@ def conv2d(g, node, x):
         strides=list(p["stride"]),
         pads=[top, left, bottom, right],  # ONNX: every axis's start, then every axis's end
     )
+
+
+def _time_first(g, x):
+    """(N, T, F) <-> (N, F, T): ONNX's Conv and pools want channels before the spatial axis."""
+    return g.op("Transpose", x, perm=[0, 2, 1])
+
+
+def conv1d(g, node, x):
+    p = node.params
+    bias = g.tensor(node, "bias")
+    inputs = (_time_first(g, x), g.tensor(node, "weight")) + ((bias,) if bias else ())
+    y = g.op(
+        "Conv",
+        *inputs,
+        kernel_shape=[p["kernel"]],
+        strides=[p["stride"]],
+        pads=list(conv1d_padding(p)),
+        dilations=[p["dilation"]],
+    )
+    return _time_first(g, y)
+
+
+def _pool1d_attributes(p: dict) -> dict:
+    return {"kernel_shape": [p["size"]], "strides": [p["stride"]], "pads": [p["padding"]] * 2}
+
+
+def maxpool1d(g, node, x):
+    y = g.op("MaxPool", _time_first(g, x), **_pool1d_attributes(node.params))
+    return _time_first(g, y)
+
+
+def avgpool1d(g, node, x):
+    attributes = _pool1d_attributes(node.params)
+    y = g.op("AveragePool", _time_first(g, x), count_include_pad=0, **attributes)
+    return _time_first(g, y)
 
 
 def _pool_attributes(p: dict) -> dict:

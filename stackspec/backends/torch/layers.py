@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ...layers import LAYERS, STRUCTURAL, activation_params, conv_padding
+from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
 
 # The classes torch.nn lacks, defined in model.py (which the emitted source copies).
 LOCAL = ("Residual", "Normalize", "SwapAxes")
@@ -136,6 +136,35 @@ def avgpool2d(node) -> tuple[Module, ...]:
 def _channels_first(*modules: Module) -> tuple[Module, ...]:
     """torch's 1-D layers take (N, F, T); our sequences are (N, T, F): swap the axes around."""
     return (Module("SwapAxes"), *modules, Module("SwapAxes"))
+
+
+def conv1d(node) -> tuple[Module, ...]:
+    p = node.params
+    left, right = conv1d_padding(p)
+    kwargs = {
+        "kernel_size": p["kernel"],
+        "stride": p["stride"],
+        "padding": left if left == right else 0,
+        "dilation": p["dilation"],
+        "bias": p["bias"],
+    }
+    conv = Module("Conv1d", (node.input_shape[1], p["filters"]), kwargs, node.keys())
+    # `same` with an even span: the odd step on the right (conv1d_padding), an explicit pad.
+    pad = (Module("ConstantPad1d", ((left, right), 0.0)),) if left != right else ()
+    # The activation after the swap back: softmax is over the filters, the last axis.
+    return (*_channels_first(*pad, conv), *_then(p["activation"]))
+
+
+def maxpool1d(node) -> tuple[Module, ...]:
+    p = node.params
+    kwargs = {"stride": p["stride"], "padding": p["padding"]}  # torch pads max pooling with -inf
+    return _channels_first(Module("MaxPool1d", (p["size"],), kwargs))
+
+
+def avgpool1d(node) -> tuple[Module, ...]:
+    p = node.params
+    kwargs = {"stride": p["stride"], "padding": p["padding"], "count_include_pad": False}
+    return _channels_first(Module("AvgPool1d", (p["size"],), kwargs))
 
 
 def globalavgpool(node) -> tuple[Module, ...]:
