@@ -109,7 +109,7 @@ def test_a_functional_model_is_refused(tmp_path):
             layer("Conv2D", "c", filters=2, kernel_size=[2, 2], strides=[2, 2], padding="same"),
             "padding='same' pads one side more here",
         ),
-        (layer("Dense", "d", units=2), "dense expects a flat (features) input"),
+        (layer("Dense", "d", units=2), "dense expects a flat (features) or (T,F) sequence input"),
         (layer("Softmax", "s", axis=-1), "softmax is over the last axis"),
         (layer("Conv2D", "c", filters=2, kernel_size=3, dilation_rate=2), "dilation_rate"),
     ],

@@ -13,8 +13,9 @@ from .conv import CONV_LAYERS, conv_padding
 from .core import INITIALIZERS
 from .core import LAYERS as _CORE
 from .kinds import LayerKind, Shape, ShapeError, Weight
+from .sequence import SEQUENCE_LAYERS, conv1d_padding
 
-LAYERS: dict[str, LayerKind] = {**_CORE, **CONV_LAYERS, **ACTIVATION_LAYERS}
+LAYERS: dict[str, LayerKind] = {**_CORE, **CONV_LAYERS, **SEQUENCE_LAYERS, **ACTIVATION_LAYERS}
 
 # Structural kinds have a body instead of arguments; backends implement them too.
 STRUCTURAL = ("residual",)
@@ -33,5 +34,6 @@ __all__ = [
     "Weight",
     "activation_params",
     "bind",
+    "conv1d_padding",
     "conv_padding",
 ]

@@ -25,7 +25,12 @@ ACTIVATION_LAYERS = {
         LayerKind("relu", (), "max(x, 0)"),
         LayerKind("sigmoid", (), "1 / (1 + exp(-x))"),
         LayerKind("tanh", (), "hyperbolic tangent"),
-        LayerKind("softmax", (), "exp(x) / sum(exp(x)) over the last axis"),
+        LayerKind(
+            "softmax",
+            (),
+            "exp(x) / sum(exp(x)) over the last axis",
+            examples=(("softmax", (3, 4)),),
+        ),
         LayerKind("gelu", (), "x * Phi(x), exact (erf)"),
         LayerKind("silu", (), "x * sigmoid(x); alias swish"),
         LayerKind(
@@ -47,7 +52,12 @@ ACTIVATION_LAYERS = {
         LayerKind("relu6", (), "min(max(x, 0), 6)"),
         LayerKind("hard_sigmoid", (), "relu6(x + 3) / 6, as Keras 3 and torch"),
         LayerKind("hard_swish", (), "x * hard_sigmoid(x)"),
-        LayerKind("log_softmax", (), "x - log(sum(exp(x))) over the last axis"),
+        LayerKind(
+            "log_softmax",
+            (),
+            "x - log(sum(exp(x))) over the last axis",
+            examples=(("log_softmax", (3, 4)),),
+        ),
     )
 }
 

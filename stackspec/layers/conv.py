@@ -12,9 +12,15 @@ from .kinds import LayerKind, Shape, ShapeError, Weight
 
 def image_only(layer: str, shape: Shape) -> Shape:
     if len(shape) != 3:
+        hints = {
+            1: "declare an image input such as `input 1x28x28`",
+            # A (T, F) sequence: the 1-D layers, or a one-channel image if that was meant.
+            2: f"(T,F) is a sequence: use the 1-D layers (conv1d, maxpool1d), or write "
+            f"1x{'x'.join(map(str, shape))} for a one-channel image",
+        }
         raise ShapeError(
             f"{layer} expects a (C,H,W) image input, got shape {example_shape(shape)}",
-            "declare an image input such as `input 1x28x28`" if len(shape) == 1 else "",
+            hints.get(len(shape), ""),
         )
     return shape
 
@@ -116,8 +122,13 @@ def _pool(name: str, doc: str) -> LayerKind:
 
 
 def _global_shape(layer: str):
-    # (C,H,W) only: sequences (T,F) -> (F) come with them (LANGUAGE.md §13).
-    return lambda p, shape: (image_only(layer, shape)[0],)
+    # Over time for a sequence, (T,F) -> (F); over height and width for an image, (C,H,W) -> (C).
+    def rule(p: dict, shape: Shape) -> Shape:
+        if len(shape) == 2:
+            return (shape[1],)
+        return (image_only(layer, shape)[0],)
+
+    return rule
 
 
 def _upsample_shape(p: dict, shape: Shape) -> Shape:
@@ -164,6 +175,7 @@ CONV_LAYERS = {
                 ("conv2d 2 tanh kernel=3x2 stride=2 padding=1", (2, 7, 6)),
                 ("conv2d 2 kernel=2x3 stride=3x2 padding=2 init=he_uniform", (2, 5, 6)),
                 ("conv2d 3", (4,), "E301"),
+                ("conv2d 3", (6, 5), "E301"),
                 ("conv2d 3 kernel=5", (1, 4, 4), "E304"),
                 ("conv2d 3 padding=same stride=2", (1, 8, 8), "E305"),
                 ("conv2d 2 padding=-1", (1, 4, 4), "E205"),
@@ -174,10 +186,11 @@ CONV_LAYERS = {
         LayerKind(
             "globalavgpool",
             (),
-            "mean over H and W per channel",
+            "mean over H and W per channel (C,H,W) -> (C), or over time (T,F) -> (F)",
             _global_shape("globalavgpool"),
             examples=(
                 ("globalavgpool", (3, 4, 5)),
+                ("globalavgpool", (5, 3)),
                 ("globalavgpool", (4,), "E301"),
                 ("globalavgpool 2", (3, 4, 4), "E209"),
             ),
@@ -185,10 +198,11 @@ CONV_LAYERS = {
         LayerKind(
             "globalmaxpool",
             (),
-            "maximum over H and W per channel",
+            "maximum over H and W per channel (C,H,W) -> (C), or over time (T,F) -> (F)",
             _global_shape("globalmaxpool"),
             examples=(
                 ("globalmaxpool", (3, 4, 5)),
+                ("globalmaxpool", (5, 3)),
                 ("globalmaxpool", (4,), "E301"),
                 ("globalmaxpool 2", (3, 4, 4), "E209"),
             ),

@@ -23,22 +23,20 @@ def activation_arg() -> Arg:
     )
 
 
-def flat_only(layer: str, shape: Shape) -> int:
-    if len(shape) != 1:
-        raise ShapeError(
-            f"{layer} expects a flat (features) input, got shape {example_shape(shape)}",
-            f"add `flatten` before `{layer}`" if len(shape) > 1 else "",
-        )
-    return shape[0]
-
-
 def _dense_shape(p: dict, shape: Shape) -> Shape:
-    flat_only("dense", shape)
-    return (p["units"],)
+    # On the last axis, as Keras's Dense: (F) -> (units), (T, F) -> (T, units). An image's last
+    # axis is its width, almost never what is meant: (C,H,W) stays an error that says flatten.
+    if len(shape) == 3:
+        raise ShapeError(
+            f"dense expects a flat (features) or (T,F) sequence input, got shape "
+            f"{example_shape(shape)}",
+            "add `flatten` before `dense`",
+        )
+    return (*shape[:-1], p["units"])
 
 
 def _dense_weights(p: dict, shape: Shape) -> dict[str, Weight]:
-    fan_in, units = shape[0], p["units"]
+    fan_in, units = shape[-1], p["units"]
     w = {"weight": Weight((units, fan_in), p["init"], fan_in, units)}
     if p["bias"]:
         w["bias"] = Weight((units,), "zeros")
@@ -100,13 +98,15 @@ LAYERS = {
                 Arg("bias", "bool", True),
                 Arg("init", "choice", "glorot_uniform", choices=INITIALIZERS),
             ),
-            "fully connected: y = x @ W.T + b, then the activation",
+            "fully connected on the last axis: y = x @ W.T + b, then the activation; "
+            "(F) -> (units), (T,F) -> (T,units)",
             _dense_shape,
             _dense_weights,
             examples=(
                 ("dense 4", (5,)),
                 ("dense 3 relu bias=false", (5,)),
                 ("dense 3 tanh init=he_normal", (4,)),
+                ("dense 2 relu", (3, 4)),
                 ("dense 4", (1, 8, 8), "E301"),
                 ("dense 0", (3,), "E304"),
                 ("dense 4 rellu", (3,), "E203"),
@@ -119,6 +119,7 @@ LAYERS = {
             examples=(
                 ("dropout 0.5", (6,)),
                 ("dropout 0.2", (2, 3, 3)),
+                ("dropout 0.3", (4, 3)),
                 ("dropout 0", (4,)),
                 ("dropout 1.5", (4,), "E205"),
                 ("dropout 1", (4,), "E205"),
@@ -172,6 +173,7 @@ LAYERS = {
                 ("layernorm", (6,)),
                 ("layernorm", (2, 3, 4)),
                 ("layernorm eps=0.01 affine=false", (2, 3, 5)),
+                ("layernorm", (4, 3)),
                 ("layernorm eps=-1", (4,), "E205"),
                 ("layernorm affine=1", (4,), "E204"),
             ),
@@ -188,6 +190,7 @@ LAYERS = {
                 ("rmsnorm", (6,)),
                 ("rmsnorm", (2, 3, 4)),
                 ("rmsnorm eps=0.01 affine=false", (2, 3, 5)),
+                ("rmsnorm", (4, 3)),
                 ("rmsnorm eps=0", (4,), "E205"),
                 ("rmsnorm affine=1", (4,), "E204"),
             ),

@@ -16,13 +16,14 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
-from ...layers import LAYERS, STRUCTURAL, activation_params, conv_padding
+from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
 
 FIRST = "channels_first"
 # stackspec layout -> Keras variable: dense (units, F) -> kernel (F, units); conv2d
 # (filters, C, kh, kw) -> kernel (kh, kw, C, filters). None keeps the array as it is.
 DENSE_AXES = (1, 0)
 CONV_AXES = (2, 3, 1, 0)
+CONV1D_AXES = (2, 1, 0)  # conv1d (filters, F, kernel) -> kernel (kernel, F, filters)
 
 
 class Unsupported(Exception):
@@ -241,11 +242,57 @@ def avgpool2d(node) -> tuple:
     return (RealMean(pad, pool),)
 
 
+# Our (T, F) sequences are Keras's channels_last (steps, features): its 1-D layers' default.
+
+
+def conv1d(node) -> tuple[Layer, ...]:
+    p, keys = node.params, node.keys()
+    if p["stride"] > 1 and p["dilation"] > 1:
+        raise Unsupported("conv1d: Keras's Conv1D refuses stride > 1 with dilation > 1")
+    left, right = conv1d_padding(p)
+    # An explicit pad, then a `valid` convolution, as conv2d.
+    pad = (Layer("ZeroPadding1D", ((left, right),)),) if left or right else ()
+    kwargs, after = _activation_kwarg(p["activation"])
+    weights = ((keys["weight"], CONV1D_AXES),)
+    if p["bias"]:
+        weights += ((keys["bias"], None),)
+    conv = Layer(
+        "Conv1D",
+        (p["filters"], p["kernel"]),
+        {"strides": p["stride"], "padding": "valid", "dilation_rate": p["dilation"], **kwargs}
+        | {"use_bias": p["bias"]},
+        weights,
+    )
+    return (*pad, conv, *after)
+
+
+def maxpool1d(node) -> tuple:
+    p = node.params
+    pool = Layer("MaxPooling1D", (p["size"],), {"strides": p["stride"], "padding": "valid"})
+    if not p["padding"]:
+        return (pool,)
+    # -inf padding, never a winner (see maxpool2d).
+    side = (p["padding"],) * 2
+    return (Op("pad", (((0, 0), side, (0, 0)),), {"constant_values": -math.inf}), pool)
+
+
+def avgpool1d(node) -> tuple:
+    p = node.params
+    pool = Layer("AveragePooling1D", (p["size"],), {"strides": p["stride"], "padding": "valid"})
+    if not p["padding"]:
+        return (pool,)
+    return (RealMean(Layer("ZeroPadding1D", ((p["padding"],) * 2,)), pool),)
+
+
 def globalavgpool(node) -> tuple[Layer, ...]:
+    if len(node.input_shape) == 2:
+        return (Layer("GlobalAveragePooling1D"),)
     return (Layer("GlobalAveragePooling2D", (), {"data_format": FIRST}),)
 
 
 def globalmaxpool(node) -> tuple[Layer, ...]:
+    if len(node.input_shape) == 2:
+        return (Layer("GlobalMaxPooling1D"),)
     return (Layer("GlobalMaxPooling2D", (), {"data_format": FIRST}),)
 
 

@@ -66,12 +66,20 @@ def avgpool2d_values(x, size, stride, padding):
     return windows(pad(x, *p), size, stride).sum(axis=(4, 5)) / count
 
 
+def channels_first(x):
+    """(N, C, H*W) of an image batch, (N, F, T) of a sequence batch (N, T, F): the global
+    poolings reduce the last axis."""
+    if x.ndim == 3:
+        return x.transpose(0, 2, 1)
+    return x.reshape(*x.shape[:2], -1)
+
+
 def globalavgpool_values(x):
-    return x.mean(axis=(2, 3))
+    return channels_first(x).mean(axis=-1)
 
 
 def globalmaxpool_values(x):
-    return x.max(axis=(2, 3))
+    return channels_first(x).max(axis=-1)
 
 
 def upsample2d_values(x, size):
@@ -178,16 +186,20 @@ def avgpool2d(node, ctx):
     return forward
 
 
-def globalavgpool(node, ctx):
-    c, h, w = node.input_shape
+def _unflatten(dflat, x):
+    """The gradient of `channels_first(x)` back in x's layout."""
+    return dflat.transpose(0, 2, 1) if x.ndim == 3 else dflat.reshape(x.shape)
 
+
+def globalavgpool(node, ctx):
     def forward(x):
-        y = x.mean(axis=(2, 3))
+        flat = channels_first(x)
+        y = flat.mean(axis=-1)
 
         def backprop(dy):
-            dx = np.empty(x.shape, dtype=dy.dtype)
-            dx[...] = (dy * (1 / (h * w)))[:, :, None, None]
-            return dx
+            dflat = np.empty(flat.shape, dtype=dy.dtype)
+            dflat[...] = (dy * (1 / flat.shape[-1]))[..., None]
+            return _unflatten(dflat, x)
 
         return y, backprop
 
@@ -196,15 +208,15 @@ def globalavgpool(node, ctx):
 
 def globalmaxpool(node, ctx):
     def forward(x):
-        flat = x.reshape(*x.shape[:2], -1)
+        flat = channels_first(x)
         # The first maximum of each channel takes the gradient, as in maxpool2d.
         arg = flat.argmax(axis=-1)[..., None]
         y = np.take_along_axis(flat, arg, axis=-1)[..., 0]
 
         def backprop(dy):
-            dx = np.zeros(flat.shape, dtype=dy.dtype)
-            np.put_along_axis(dx, arg, dy[..., None], axis=-1)
-            return dx.reshape(x.shape)
+            dflat = np.zeros(flat.shape, dtype=dy.dtype)
+            np.put_along_axis(dflat, arg, dy[..., None], axis=-1)
+            return _unflatten(dflat, x)
 
         return y, backprop
 

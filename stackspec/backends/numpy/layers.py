@@ -29,8 +29,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ...layers import LAYERS as REGISTRY
-from ...layers import STRUCTURAL, activation_params, conv_padding
-from . import activations, conv, norm
+from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_padding
+from . import activations, conv, norm, sequence
 from .activations import FUNCTIONS, after_layer
 
 
@@ -123,7 +123,7 @@ class Tensor(NamedTuple):
 
 
 # Arguments that an evaluation function takes in another form than the node's params.
-DERIVED = {"conv2d": {"padding": conv_padding}}
+DERIVED = {"conv2d": {"padding": conv_padding}, "conv1d": {"padding": conv1d_padding}}
 
 
 def eval_calls(node) -> list[tuple[str, dict]]:
@@ -195,9 +195,11 @@ def dense(node, ctx):
 
         def backprop(dy):
             dz = act_grad(dy)
-            np.matmul(dz.T, x, out=gweight)
+            # A (N, T, F) sequence is N*T rows of F features: one GEMM over all of them.
+            rows, dz_rows = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
+            np.matmul(dz_rows.T, rows, out=gweight)
             if gbias is not None:
-                np.sum(dz, axis=0, out=gbias)
+                np.sum(dz_rows, axis=0, out=gbias)
             if weight.shape[0] == 1:
                 # One unit (a regression head): dx is an outer product, which BLAS does
                 # several times slower as a K=1 GEMM than NumPy does by broadcasting.
@@ -331,6 +333,6 @@ def _discover(modules, suffix="", fallback=None) -> dict:
     return {name: fn for name, fn in table.items() if fn is not None}
 
 
-_MODULES = (sys.modules[__name__], conv, norm, activations)
-LAYERS = _discover(_MODULES[:3], fallback=activation)
+_MODULES = (sys.modules[__name__], conv, sequence, norm, activations)
+LAYERS = _discover(_MODULES[:4], fallback=activation)
 INFERENCE = _discover(_MODULES, "_values")

@@ -12,15 +12,19 @@ import sys
 import numpy as np
 
 from ...layers import LAYERS as REGISTRY
-from ...layers import STRUCTURAL, conv_padding
+from ...layers import STRUCTURAL, conv1d_padding, conv_padding
 from . import activations
 
 
 def dense(g, node, x):
-    # Gemm with transB: y = x @ W.T + b with W stored (units, F) as the weight file has it.
     bias = g.tensor(node, "bias")
-    inputs = (x, g.tensor(node, "weight")) + ((bias,) if bias else ())
-    return g.op("Gemm", *inputs, transB=1)
+    if len(node.input_shape) == 1:
+        # Gemm with transB: y = x @ W.T + b with W stored (units, F) as the weight file has it.
+        inputs = (x, g.tensor(node, "weight")) + ((bias,) if bias else ())
+        return g.op("Gemm", *inputs, transB=1)
+    # A sequence (N, T, F): Gemm is 2-D only; MatMul broadcasts over N and T.
+    y = g.op("MatMul", x, g.op("Transpose", g.tensor(node, "weight"), perm=[1, 0]))
+    return g.op("Add", y, bias) if bias else y
 
 
 def dropout(g, node, x):
@@ -46,6 +50,41 @@ def conv2d(g, node, x):
     )
 
 
+def _time_first(g, x):
+    """(N, T, F) <-> (N, F, T): ONNX's Conv and pools want channels before the spatial axis."""
+    return g.op("Transpose", x, perm=[0, 2, 1])
+
+
+def conv1d(g, node, x):
+    p = node.params
+    bias = g.tensor(node, "bias")
+    inputs = (_time_first(g, x), g.tensor(node, "weight")) + ((bias,) if bias else ())
+    y = g.op(
+        "Conv",
+        *inputs,
+        kernel_shape=[p["kernel"]],
+        strides=[p["stride"]],
+        pads=list(conv1d_padding(p)),
+        dilations=[p["dilation"]],
+    )
+    return _time_first(g, y)
+
+
+def _pool1d_attributes(p: dict) -> dict:
+    return {"kernel_shape": [p["size"]], "strides": [p["stride"]], "pads": [p["padding"]] * 2}
+
+
+def maxpool1d(g, node, x):
+    y = g.op("MaxPool", _time_first(g, x), **_pool1d_attributes(node.params))
+    return _time_first(g, y)
+
+
+def avgpool1d(g, node, x):
+    attributes = _pool1d_attributes(node.params)
+    y = g.op("AveragePool", _time_first(g, x), count_include_pad=0, **attributes)
+    return _time_first(g, y)
+
+
 def _pool_attributes(p: dict) -> dict:
     pad = p["padding"]
     return {"kernel_shape": list(p["size"]), "strides": list(p["stride"]), "pads": [pad] * 4}
@@ -62,10 +101,14 @@ def avgpool2d(g, node, x):
 
 
 def globalavgpool(g, node, x):
+    if len(node.input_shape) == 2:  # over the time axis of (N, T, F)
+        return g.op("ReduceMean", x, axes=[1], keepdims=0)
     return g.op("Flatten", g.op("GlobalAveragePool", x), axis=1)  # (N, C, 1, 1) -> (N, C)
 
 
 def globalmaxpool(g, node, x):
+    if len(node.input_shape) == 2:
+        return g.op("ReduceMax", x, axes=[1], keepdims=0)
     return g.op("Flatten", g.op("GlobalMaxPool", x), axis=1)
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ...layers import LAYERS, STRUCTURAL, activation_params, conv_padding
+from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
 
 # The classes torch.nn lacks, defined in model.py (which the emitted source copies).
-LOCAL = ("Residual", "Normalize")
+LOCAL = ("Residual", "Normalize", "SwapAxes")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def _then(name: str) -> tuple[Module, ...]:
 
 def dense(node) -> tuple[Module, ...]:
     p = node.params
-    linear = Module("Linear", (node.input_shape[0], p["units"]), {"bias": p["bias"]}, node.keys())
+    linear = Module("Linear", (node.input_shape[-1], p["units"]), {"bias": p["bias"]}, node.keys())
     return (linear, *_then(p["activation"]))
 
 
@@ -133,11 +133,49 @@ def avgpool2d(node) -> tuple[Module, ...]:
     return (Module("AvgPool2d", (p["size"],), kwargs),)
 
 
+def _channels_first(*modules: Module) -> tuple[Module, ...]:
+    """torch's 1-D layers take (N, F, T); our sequences are (N, T, F): swap the axes around."""
+    return (Module("SwapAxes"), *modules, Module("SwapAxes"))
+
+
+def conv1d(node) -> tuple[Module, ...]:
+    p = node.params
+    left, right = conv1d_padding(p)
+    kwargs = {
+        "kernel_size": p["kernel"],
+        "stride": p["stride"],
+        "padding": left if left == right else 0,
+        "dilation": p["dilation"],
+        "bias": p["bias"],
+    }
+    conv = Module("Conv1d", (node.input_shape[1], p["filters"]), kwargs, node.keys())
+    # `same` with an even span: the odd step on the right (conv1d_padding), an explicit pad.
+    pad = (Module("ConstantPad1d", ((left, right), 0.0)),) if left != right else ()
+    # The activation after the swap back: softmax is over the filters, the last axis.
+    return (*_channels_first(*pad, conv), *_then(p["activation"]))
+
+
+def maxpool1d(node) -> tuple[Module, ...]:
+    p = node.params
+    kwargs = {"stride": p["stride"], "padding": p["padding"]}  # torch pads max pooling with -inf
+    return _channels_first(Module("MaxPool1d", (p["size"],), kwargs))
+
+
+def avgpool1d(node) -> tuple[Module, ...]:
+    p = node.params
+    kwargs = {"stride": p["stride"], "padding": p["padding"], "count_include_pad": False}
+    return _channels_first(Module("AvgPool1d", (p["size"],), kwargs))
+
+
 def globalavgpool(node) -> tuple[Module, ...]:
+    if len(node.input_shape) == 2:
+        return (Module("SwapAxes"), Module("AdaptiveAvgPool1d", (1,)), Module("Flatten"))
     return (Module("AdaptiveAvgPool2d", (1,)), Module("Flatten"))
 
 
 def globalmaxpool(node) -> tuple[Module, ...]:
+    if len(node.input_shape) == 2:
+        return (Module("SwapAxes"), Module("AdaptiveMaxPool1d", (1,)), Module("Flatten"))
     return (Module("AdaptiveMaxPool2d", (1,)), Module("Flatten"))
 
 

@@ -59,12 +59,21 @@ class Normalize(nn.Module):
         return (x - self.mean.reshape(shape)) / std
 
 
+class SwapAxes(nn.Module):
+    """(N, T, F) <-> (N, F, T): torch's 1-D layers want the features (channels) before time."""
+
+    def forward(self, x):
+        return x.transpose(1, 2)
+
+
 def build(m: layers.Module) -> nn.Module:
     """The module that a description of layers.py stands for."""
     if m.cls == "Residual":
         return Residual(nn.Sequential(*(build(b) for b in m.body)))
     if m.cls == "Normalize":
         return Normalize(*m.args, **m.kwargs)
+    if m.cls == "SwapAxes":
+        return SwapAxes()
     return getattr(nn, m.cls)(*m.args, **m.kwargs)
 
 
