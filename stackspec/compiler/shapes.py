@@ -163,7 +163,7 @@ class ShapeInference:
 
 
 def input_shape(value, diags: Diagnostics) -> tuple[int, ...] | None:
-    """The shape of one example: (F) or (C, H, W); None after reporting why not."""
+    """The shape of one example: (F), (T, F) or (C, H, W); None after reporting why not."""
     if value is None or value.kind == "invalid":
         return None
     if value.kind == "number" and isinstance(value.value, int):
@@ -175,12 +175,12 @@ def input_shape(value, diags: Diagnostics) -> tuple[int, ...] | None:
             "E204", f"input must be a size such as 11 or 1x28x28, got {value.text}", value.span
         )
         return None
-    if len(dims) not in (1, 3):
+    if len(dims) not in (1, 2, 3):
         diags.error(
             "E301",
-            f"input must be N features or CxHxW (channels, height, width), got {value.text}",
+            f"input must be N features, TxF (time steps, features) or CxHxW (channels, "
+            f"height, width), got {value.text}",
             value.span,
-            f"for one-channel images write 1x{value.text}" if len(dims) == 2 else "",
         )
         return None
     if any(d < 1 for d in dims):

@@ -13,8 +13,9 @@ from .conv import CONV_LAYERS, conv_padding
 from .core import INITIALIZERS
 from .core import LAYERS as _CORE
 from .kinds import LayerKind, Shape, ShapeError, Weight
+from .recurrent import RECURRENT_LAYERS
 
-LAYERS: dict[str, LayerKind] = {**_CORE, **CONV_LAYERS, **ACTIVATION_LAYERS}
+LAYERS: dict[str, LayerKind] = {**_CORE, **CONV_LAYERS, **RECURRENT_LAYERS, **ACTIVATION_LAYERS}
 
 # Structural kinds have a body instead of arguments; backends implement them too.
 STRUCTURAL = ("residual",)

@@ -30,7 +30,7 @@ import numpy as np
 
 from ...layers import LAYERS as REGISTRY
 from ...layers import STRUCTURAL, activation_params, conv_padding
-from . import activations, conv, norm
+from . import activations, conv, norm, recurrent
 from .activations import FUNCTIONS, after_layer
 
 
@@ -331,6 +331,6 @@ def _discover(modules, suffix="", fallback=None) -> dict:
     return {name: fn for name, fn in table.items() if fn is not None}
 
 
-_MODULES = (sys.modules[__name__], conv, norm, activations)
-LAYERS = _discover(_MODULES[:3], fallback=activation)
+_MODULES = (sys.modules[__name__], conv, norm, recurrent, activations)
+LAYERS = _discover(_MODULES[:4], fallback=activation)
 INFERENCE = _discover(_MODULES, "_values")
