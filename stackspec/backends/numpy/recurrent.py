@@ -196,7 +196,7 @@ def _kernel_grads(x, dgx, dgh, h_prev, w_ih):
     return dgx @ w_ih, grads
 
 
-def _recurrent(cell):
+def _recurrent(name: str, cell):
     def layer(node, ctx):
         t, p = ctx.tensors(node), node.params
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -230,8 +230,9 @@ def _recurrent(cell):
 
         return forward
 
+    layer.__name__ = layer.__qualname__ = name  # named as its registry key, as every layer
     return layer
 
 
-lstm = _recurrent(_lstm_train)
-gru = _recurrent(_gru_train)
+lstm = _recurrent("lstm", _lstm_train)
+gru = _recurrent("gru", _gru_train)
