@@ -86,6 +86,7 @@ CATEGORIES = {
     "E301": ("input 1x8x8\ndense 3\n", [("E301", 2, 1)]),
     "E301 input dims": ("input 1x2x3x4\ndense 3\n", [("E301", 1, 7)]),
     "E301 2-d input to an image layer": ("input 28x28\nconv2d 4\n", [("E301", 2, 1)]),
+    "E301 input 4-d": ("input 2x3x4x5\nflatten\n", [("E301", 1, 7)]),
     "E204 input": ("input relu\ndense 3\n", [("E204", 1, 7)]),
     "E302": ("dense 3\n", [("E302", 1, 1)]),
     "E302 empty": ("# nothing\n", [("E302", 1, 1)]),

@@ -228,6 +228,30 @@ SHAPES = [
     # Keras: PReLU() on (F) has F slopes; PReLU(shared_axes=[2, 3]) on (C,H,W) has C.
     ("prelu", (7,), (7,), {"weight": (7,)}, {}),
     ("prelu", (3, 4, 5), (3, 4, 5), {"weight": (3,)}, {}),
+    # torch's layouts: (gates * units, F), (gates * units, units), two biases (see the counts below)
+    (
+        "lstm 4",
+        (5, 3),
+        (4,),
+        {"weight_ih": (16, 3), "weight_hh": (16, 4), "bias_ih": (16,), "bias_hh": (16,)},
+        {},
+    ),
+    (
+        "gru 4 return_sequences=true bidirectional=true",
+        (5, 3),
+        (5, 8),
+        {
+            f"{name}{suffix}": shape
+            for suffix in ("", "_reverse")
+            for name, shape in (
+                ("weight_ih", (12, 3)),
+                ("weight_hh", (12, 4)),
+                ("bias_ih", (12,)),
+                ("bias_hh", (12,)),
+            )
+        },
+        {},
+    ),
     *((act, (2, 3, 3), (2, 3, 3), {}, {}) for act in ACTIVATIONS),
     ("elu alpha=0.5", (4,), (4,), {}, {}),
     ("leaky_relu slope=0.2", (4,), (4,), {}, {}),
@@ -402,3 +426,36 @@ def test_did_you_mean_for_activation():
     result = compiled("dense 4 rellu", (3,))
     (d,) = result.diags.items
     assert d.code == "E203" and "did you mean 'relu'" in d.message
+
+
+# Keras's counts of LSTM(u) and GRU(u) (reset_after=True) on F features; Bidirectional doubles.
+# Ours are torch's: the GRU's equal Keras's (both keep an input and a recurrent bias); the
+# LSTM has 4u more, torch's second bias, which Keras folds into one (the Keras emitter passes
+# the sum).
+@pytest.mark.parametrize(
+    ("call", "keras", "extra"),
+    [
+        ("lstm 4", 4 * 4 * (3 + 4) + 4 * 4, 4 * 4),
+        ("lstm 4 bidirectional=true", 2 * (4 * 4 * (3 + 4) + 4 * 4), 2 * 4 * 4),
+        ("gru 4", 3 * 4 * (3 + 4) + 2 * 3 * 4, 0),
+        ("gru 4 bidirectional=true return_sequences=true", 2 * (3 * 4 * (3 + 4) + 6 * 4), 0),
+    ],
+)
+def test_recurrent_counts_against_keras(call, keras, extra):
+    (node,) = compiled(call, (5, 3)).ir.nodes
+    assert node.param_count == keras + extra
+
+
+def test_recurrent_initial_weights_are_keras():
+    import numpy as np
+
+    from stackspec.layers.init import initial_weights
+
+    ir = stackspec.parse("input 5x3\nlstm 4\n").ir
+    w = initial_weights(ir, 0)
+    hh = w["0.weight_hh"].astype(np.float64)
+    np.testing.assert_allclose(hh.T @ hh, np.eye(4), atol=1e-6)  # orthonormal columns
+    np.testing.assert_array_equal(w["0.bias_ih"], np.repeat([0, 1, 0, 0], 4))  # forget = 1
+    np.testing.assert_array_equal(w["0.bias_hh"], np.zeros(16))
+    ih = ir.nodes[0].weights["weight_ih"]
+    assert (ih.init, ih.fan_in, ih.fan_out) == ("glorot_uniform", 3, 16)

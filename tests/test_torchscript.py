@@ -106,6 +106,24 @@ def test_compiled_and_emitted_models_script_trace_and_export_to_the_eager_output
         np.testing.assert_allclose(scripted.logits(x).numpy(), want_logits.numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("text", ["lstm 2 return_sequences=true bidirectional=true", "gru 3"])
+def test_recurrent_models_script_and_export(text, tmp_path):
+    """Recurrent (nn.LSTM/nn.GRU) scripts and exports, compiled and emitted. torch.jit.trace of
+    the compiled model is not supported by torch: tracing compiles its @torch.jit.export
+    `logits`, and TorchScript then finds no overload of nn.LSTM's forward ("Couldn't find
+    method: 'forward__0'"); the emitted model, which has no exported method, traces."""
+    spec = stackspec.parse(f"input 4x3\n{text}\n")
+    compiled = compiled_model(spec)
+    emitted = emitted_model(spec, tmp_path, compiled.state_dict())
+    x = example_batch(spec)
+    with torch.no_grad():
+        want = compiled(x).numpy()
+        cases = [(m, w) for m in ("script", "export") for w in (compiled, emitted)]
+        for method, model in [*cases, ("trace", emitted)]:
+            got = converted(method, model, x)(x).numpy()
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=method)
+
+
 def test_the_scripted_model_saves_and_loads(tmp_path):
     spec = SPECS_UNDER_TEST["tiny_resnet"]
     compiled = compiled_model(spec)

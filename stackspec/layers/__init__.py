@@ -13,9 +13,16 @@ from .conv import CONV_LAYERS, conv_padding
 from .core import INITIALIZERS
 from .core import LAYERS as _CORE
 from .kinds import LayerKind, Shape, ShapeError, Weight
+from .recurrent import RECURRENT_LAYERS
 from .sequence import SEQUENCE_LAYERS, conv1d_padding
 
-LAYERS: dict[str, LayerKind] = {**_CORE, **CONV_LAYERS, **SEQUENCE_LAYERS, **ACTIVATION_LAYERS}
+LAYERS: dict[str, LayerKind] = {
+    **_CORE,
+    **CONV_LAYERS,
+    **SEQUENCE_LAYERS,
+    **RECURRENT_LAYERS,
+    **ACTIVATION_LAYERS,
+}
 
 # Structural kinds have a body instead of arguments; backends implement them too.
 STRUCTURAL = ("residual",)

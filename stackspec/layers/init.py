@@ -72,6 +72,24 @@ def quarter(w: Weight, rng):
     return np.full(w.shape, 0.25)
 
 
+def orthogonal(w: Weight, rng):
+    # Keras's Orthogonal (gain 1): Q of the QR of a normal matrix, signs fixed by R's diagonal.
+    # Our recurrent kernel (gates*units, units) is Keras's (units, gates*units) transposed, and
+    # Keras draws exactly that tall matrix and transposes it.
+    rows, cols = w.shape
+    q, r = np.linalg.qr(rng.normal(0.0, 1.0, (max(rows, cols), min(rows, cols))))
+    q *= np.sign(np.diag(r))
+    return q if rows >= cols else q.T
+
+
+def unit_forget(w: Weight, rng):
+    # The LSTM's bias_ih (i, f, g, o): Keras's unit_forget_bias, 1 for the forget gate.
+    out = np.zeros(w.shape)
+    units = w.shape[0] // 4
+    out[units : 2 * units] = 1.0
+    return out
+
+
 INITIALIZERS = {
     f.__name__: f
     for f in (
@@ -83,6 +101,8 @@ INITIALIZERS = {
         zeros,
         ones,
         quarter,
+        orthogonal,
+        unit_forget,
     )
 }
 

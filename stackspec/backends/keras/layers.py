@@ -320,6 +320,44 @@ def prelu(node) -> tuple[Layer, ...]:
     return (Layer("PReLU", (), kwargs, ((node.keys()["weight"], None),)),)
 
 
+# Torch's gate blocks in Keras's order: LSTM i, f, g, o is Keras's i, f, c, o (the same); GRU
+# r, z, n -> Keras's z, r, h.
+KERAS_GATES = {"lstm": None, "gru": (1, 0, 2)}
+
+
+def _recurrent(node, cls: str, kwargs: dict) -> tuple[Layer, ...]:
+    """Keras's LSTM/GRU (in Bidirectional, concatenating [forward, backward] as ours) with
+    kernels (F, G*u) and (u, G*u): ours transposed. Keras's LSTM has one bias, the sum of our
+    two; its GRU (reset_after=True) keeps both, stacked (2, 3u)."""
+    p, keys, gates = node.params, node.keys(), KERAS_GATES[node.op]
+    combine = "sum" if node.op == "lstm" else "stack"
+
+    def variables(suffix: str) -> tuple:
+        return (
+            (keys["weight_ih" + suffix], DENSE_AXES, gates),
+            (keys["weight_hh" + suffix], DENSE_AXES, gates),
+            ((keys["bias_ih" + suffix], keys["bias_hh" + suffix]), None, gates, combine),
+        )
+
+    kwargs = {"return_sequences": p["return_sequences"], **kwargs}
+    if not p["bidirectional"]:
+        return (Layer(cls, (p["units"],), kwargs, variables("")),)
+    # Bidirectional's weights: the forward layer's, then the backward one's.
+    inner = Layer(cls, (p["units"],), kwargs)
+    weights = variables("") + variables("_reverse")
+    return (Layer("Bidirectional", (inner,), {"merge_mode": "concat"}, weights),)
+
+
+def lstm(node) -> tuple[Layer, ...]:
+    # Keras's defaults are torch's math: tanh and sigmoid, no peepholes; unit_forget_bias
+    # changes only the initial bias, which the weight file sets.
+    return _recurrent(node, "LSTM", {})
+
+
+def gru(node) -> tuple[Layer, ...]:
+    return _recurrent(node, "GRU", {"reset_after": True})
+
+
 def residual(node) -> tuple:
     return (Residual(layers(node.body), Layer("Add")),)
 

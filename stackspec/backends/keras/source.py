@@ -25,6 +25,8 @@ WIDTH = 96  # 100 columns, less build()'s indent
 def _value(v) -> str:
     if isinstance(v, Tensor):
         return f"w[{v.key!r}]"
+    if isinstance(v, Layer):  # a wrapped layer (Bidirectional's), named by its wrapper
+        return f"keras.layers.{v.cls}({', '.join(_arguments(v.args, v.kwargs))})"
     if isinstance(v, float) and math.isinf(v):
         return "-np.inf" if v < 0 else "np.inf"
     return repr(v)
@@ -108,6 +110,19 @@ KERAS_WEIGHTS = {{
 }}
 
 
+def keras_value(w, key, axes, gates=None, combine=None):
+    """A Keras variable from weight-file tensors: `key`, or with `combine` ("sum" or "stack")
+    several keys; each one's gate blocks (axis 0) first reordered to `gates` (torch's recurrent
+    gates in Keras's order), then transposed by `axes`."""
+    keys = (key,) if combine is None else key
+    values = [w[k] for k in keys]
+    if gates is not None:
+        values = [np.concatenate([np.split(v, len(gates))[g] for g in gates]) for v in values]
+    if combine is not None:
+        values = [sum(values) if combine == "sum" else np.stack(values)]
+    return values[0] if axes is None else np.transpose(values[0], axes)
+
+
 def build(w):
     """The model as a functional keras.Model holding the weights `w` (weight-file key -> array,
     in stackspec's layouts). Images are channels-first (N, C, H, W), as stackspec takes them."""
@@ -117,7 +132,7 @@ def build(w):
     model = keras.Model(inputs, x)
     for name, tensors in KERAS_WEIGHTS.items():
         layer = model.get_layer(name)
-        values = [w[key] if axes is None else np.transpose(w[key], axes) for key, axes in tensors]
+        values = [keras_value(w, *tensor) for tensor in tensors]
         # Reshaped to each variable's shape: Keras keeps an image's PReLU slopes as (C, 1, 1).
         layer.set_weights([np.reshape(v, var.shape) for v, var in zip(values, layer.weights)])
     return model

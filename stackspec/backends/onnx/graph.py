@@ -43,6 +43,13 @@ class Graph:
         self.nodes.append(helper.make_node(op_type, given, [name], name, **attributes))
         return name
 
+    def op_outputs(self, op_type: str, count: int, *inputs: str, **attributes) -> list[str]:
+        """An op with `count` outputs (LSTM's Y and Y_h); their names."""
+        base = self._fresh(f"{self.scope}/{op_type}")
+        names = [base] + [self._fresh(f"{base}_out{i}") for i in range(1, count)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, base, **attributes))
+        return names
+
     def tensor(self, node, name: str) -> str | None:
         """The initializer of the node's weight-file tensor `name`, or None if the node has no
         such tensor (bias=false, affine=false)."""

@@ -182,6 +182,57 @@ def prelu(g, node, x):
     return g.op("PRelu", x, slope)
 
 
+# Torch's gate blocks in ONNX's order: LSTM i, f, g, o -> i, o, f, c; GRU r, z, n -> z, r, h.
+GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}
+
+
+def _gates(value: np.ndarray, order) -> np.ndarray:
+    blocks = np.split(np.asarray(value, np.float32), len(order), axis=0)
+    return np.concatenate([blocks[k] for k in order], axis=0)
+
+
+def _recurrent(g, node, x, op_type: str, **attributes):
+    """ONNX's LSTM/GRU on the time-major (T, N, F) input; the registry's tensors reordered to
+    ONNX's gates and stacked per direction as W (D, G*u, F), R (D, G*u, u), B (D, 2*G*u)."""
+    p, keys, order = node.params, node.keys(), GATE_ORDER[node.op]
+    suffixes = ("", "_reverse") if p["bidirectional"] else ("",)
+
+    def stacked(*names):
+        per_direction = [
+            np.concatenate([_gates(g.weights[keys[n + s]], order) for n in names]) for s in suffixes
+        ]
+        return g.const("".join(n[-2:] for n in names), np.stack(per_direction))
+
+    w, r, b = stacked("weight_ih"), stacked("weight_hh"), stacked("bias_ih", "bias_hh")
+    direction = "bidirectional" if p["bidirectional"] else "forward"
+    y, y_h = g.op_outputs(
+        op_type,
+        2,
+        g.op("Transpose", x, perm=[1, 0, 2]),
+        w,
+        r,
+        b,
+        hidden_size=p["units"],
+        direction=direction,
+        **attributes,
+    )
+    # Y (T, D, N, u) -> (N, T, D*u); Y_h (D, N, u) -> (N, D*u): [forward, backward] as Keras.
+    if p["return_sequences"]:
+        y = g.op("Transpose", y, perm=[2, 0, 1, 3])
+        return g.op("Reshape", y, g.const("shape", np.array([0, 0, -1], dtype=np.int64)))
+    y_h = g.op("Transpose", y_h, perm=[1, 0, 2])
+    return g.op("Reshape", y_h, g.const("shape", np.array([0, -1], dtype=np.int64)))
+
+
+def lstm(g, node, x):
+    return _recurrent(g, node, x, "LSTM")
+
+
+def gru(g, node, x):
+    # linear_before_reset: r multiplies (R_h h + Rb_h), torch's (and Keras's reset_after) GRU.
+    return _recurrent(g, node, x, "GRU", linear_before_reset=1)
+
+
 def residual(g, node, x, add_nodes):
     return g.op("Add", x, add_nodes(g, node.body, x))
 

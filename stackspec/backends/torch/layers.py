@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
 
 # The classes torch.nn lacks, defined in model.py (which the emitted source copies).
-LOCAL = ("Residual", "Normalize", "SwapAxes")
+LOCAL = ("Residual", "Normalize", "SwapAxes", "Recurrent")
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,27 @@ def prelu(node) -> tuple[Module, ...]:
     # nn.PReLU's slopes act on axis 1, the feature of (N, F) and the channel of (N, C, H, W).
     kwargs = {"num_parameters": node.input_shape[0], "init": 0.25}
     return (Module("PReLU", (), kwargs, node.keys()),)
+
+
+def _recurrent(node, cls: str) -> tuple[Module, ...]:
+    # nn.LSTM/nn.GRU return (outputs, state): model.py's Recurrent keeps the outputs, or their
+    # last step. Its module is `rnn`, whose tensors of layer 0 are the node's.
+    p = node.params
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    suffixes = ("", "_reverse") if p["bidirectional"] else ("",)
+    keys = node.keys()
+    tensors = {f"rnn.{n}_l0{s}": keys[n + s] for s in suffixes for n in names}
+    kwargs = {"bidirectional": p["bidirectional"], "return_sequences": p["return_sequences"]}
+    return (Module("Recurrent", (cls, node.input_shape[-1], p["units"]), kwargs, tensors),)
+
+
+def lstm(node) -> tuple[Module, ...]:
+    return _recurrent(node, "LSTM")
+
+
+def gru(node) -> tuple[Module, ...]:
+    # nn.GRU is reset-after (r multiplies W_hn h + b_hn), as our GRU and Keras's default.
+    return _recurrent(node, "GRU")
 
 
 def residual(node) -> tuple[Module, ...]:

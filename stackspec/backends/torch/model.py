@@ -66,6 +66,28 @@ class SwapAxes(nn.Module):
         return x.transpose(1, 2)
 
 
+class Recurrent(nn.Module):
+    """nn.LSTM or nn.GRU (batch_first) on (N, T, F), as Keras's LSTM/GRU (and Bidirectional):
+    every step's outputs (N, T, units * directions) with return_sequences, else the last state
+    of each direction: the forward one's at t = T-1, the backward one's at t = 0."""
+
+    def __init__(self, cell, input_size, hidden_size, bidirectional, return_sequences):
+        super().__init__()
+        rnn = nn.LSTM if cell == "LSTM" else nn.GRU
+        self.rnn = rnn(input_size, hidden_size, batch_first=True, bidirectional=bidirectional)
+        self.hidden_size = hidden_size
+        self.bidirectional = bidirectional
+        self.return_sequences = return_sequences
+
+    def forward(self, x):
+        y = self.rnn(x)[0]
+        if self.return_sequences:
+            return y
+        if not self.bidirectional:
+            return y[:, -1]
+        return torch.cat((y[:, -1, : self.hidden_size], y[:, 0, self.hidden_size :]), dim=-1)
+
+
 def build(m: layers.Module) -> nn.Module:
     """The module that a description of layers.py stands for."""
     if m.cls == "Residual":
@@ -74,6 +96,8 @@ def build(m: layers.Module) -> nn.Module:
         return Normalize(*m.args, **m.kwargs)
     if m.cls == "SwapAxes":
         return SwapAxes()
+    if m.cls == "Recurrent":
+        return Recurrent(*m.args, **m.kwargs)
     return getattr(nn, m.cls)(*m.args, **m.kwargs)
 
 
