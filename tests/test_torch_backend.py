@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from stackspec.backends.torch import layers as torch_layers  # noqa: E402
-from stackspec.backends.torch.model import Normalize, Residual  # noqa: E402
+from stackspec.backends.torch.model import Add, Concat, Normalize, Residual  # noqa: E402
 from stackspec.diagnostics import UserError  # noqa: E402
 from stackspec.layers.init import initial_weights  # noqa: E402
 
@@ -23,9 +23,10 @@ SPECS_OF_EVERY_LAYER = every_layer_specs()
 
 
 def native(module) -> bool:
-    """A module of torch.nn itself (or our residual or normalize, the two that torch.nn lacks):
+    """A module of torch.nn itself (or our residual, joins or normalize, which torch.nn lacks):
     what a user's own code would build."""
-    return type(module).__module__.startswith("torch.nn.") or type(module) in (Residual, Normalize)
+    ours = (Residual, Concat, Add, Normalize)
+    return type(module).__module__.startswith("torch.nn.") or type(module) in ours
 
 
 def compile_text(text: str, **options):

@@ -17,7 +17,7 @@ from .kinds import LayerKind, Shape, ShapeError, Weight
 LAYERS: dict[str, LayerKind] = {**_CORE, **CONV_LAYERS, **ACTIVATION_LAYERS}
 
 # Structural kinds have a body instead of arguments; backends implement them too.
-STRUCTURAL = ("residual",)
+STRUCTURAL = ("residual", "concat", "add")
 
 __all__ = [
     "ACTIVATIONS",
