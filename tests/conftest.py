@@ -58,11 +58,56 @@ residual {
 }
 """
 
+# `concat` and `add` (structural too): channels joined with an identity branch, a join nested in
+# a branch, a residual in a branch, features joined after flattening.
+BRANCHES = """
+input 2x6x6
+concat {
+  branch {
+    conv2d 3 relu kernel=2 padding=same
+    batchnorm
+  }
+  branch {
+  }
+  branch {
+    add {
+      branch {
+        conv2d 2 tanh padding=1
+      }
+      branch {
+        residual {
+          conv2d 2 padding=same
+        }
+      }
+    }
+  }
+}
+maxpool2d 2
+flatten
+add {
+  branch {
+    dense 4 relu
+  }
+  branch {
+    dense 4
+    layernorm
+  }
+}
+concat {
+  branch {
+    dense 2
+  }
+  branch {
+    dense 3 sigmoid
+  }
+}
+"""
+
 
 def every_layer_specs() -> dict[str, str]:
-    """name -> spec text: one spec per valid example, and RESIDUAL."""
+    """name -> spec text: one spec per valid example, RESIDUAL and BRANCHES."""
     specs = {example_id(call, shape): example_spec(call, shape) for _, call, shape in EXAMPLES}
-    return {**specs, "residual": RESIDUAL}
+    return {**specs, "residual": RESIDUAL, "branches": BRANCHES}
 
 
 FLAT = "input 2x3x3\nconv2d 2 kernel=2 stride=2 padding=1\nflatten\ndense 2 bias=false\n"

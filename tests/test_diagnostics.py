@@ -106,6 +106,22 @@ CATEGORIES = {
     "W202": ("block b() {\n  relu\n}\ninput 11\ndense 4\n", [("W202", 1, 7)]),
     "W203": ("input 11\n", [("W203", 1, 7)]),
     "W204": ("input 11\nresidual {}\n", [("W204", 2, 1)]),
+    # joins: branch outputs that do not fit, at the join's keyword; misplaced statements
+    "E303 concat": (
+        "input 3x8x8\nconcat {\n  branch { conv2d 4 kernel=1 }\n  branch { maxpool2d 2 }\n}\n",
+        [("E303", 2, 1)],
+    ),
+    "E303 add": (
+        "input 6\ndense 4\nadd {\n  branch { dense 4 }\n  branch { dense 5 }\n}\n",
+        [("E303", 3, 1)],
+    ),
+    "E214 join": ("input 6\nadd {\n  branch { dense 4 }\n  dense 4\n}\n", [("E214", 4, 3)]),
+    "E214 one branch": ("input 6\nconcat {\n  branch { dense 4 }\n}\n", [("E214", 2, 1)]),
+    "E214 branch": ("input 6\nbranch { dense 4 }\n", [("E214", 2, 1)]),
+    "E201 in branch": (
+        "input 6\nconcat {\n  branch { dense 4 }\n  branch { dens 4 }\n}\n",
+        [("E201", 4, 12)],
+    ),
     # a final sigmoid with bce (softmax with crossentropy) is fused with the loss (§6), no warning
     "W301": ("input 11\ndense 3\nsigmoid\ntrain {\n  loss crossentropy\n}\n", [("W301", 3, 1)]),
     "W301 softmax": ("input 11\ndense 2 softmax\ntrain {\n  loss bce\n}\n", [("W301", 2, 1)]),
@@ -126,6 +142,21 @@ def test_every_code_of_the_front_end_is_covered():
     assert codes >= {f"E10{i}" for i in range(9)}
     assert codes >= {f"E2{i:02}" for i in range(1, 15)} - {"E213"}  # E213: --set, below
     assert codes >= {"E301", "E302", "E303", "E304", "E305", "E401", "E402", "E403", "E404"}
+
+
+def test_a_join_mismatch_names_each_branch_and_its_line():
+    text = "input 3x8x8\nconcat {\n  branch { conv2d 4 kernel=1 }\n  branch { maxpool2d 2 }\n}\n"
+    (d,) = compile_source(text, "x").diags.items
+    assert d.message == (
+        "concat: branch outputs do not fit: branch 1 (line 3) gives (4x8x8), "
+        "branch 2 (line 4) gives (3x4x4)"
+    )
+    text = (
+        "input 6\nblock two(n) {\n  add {\n    branch { dense n }\n    branch { }\n  }\n}\ntwo 3\n"
+    )
+    (d,) = compile_source(text, "x").diags.items
+    assert (d.code, d.span.line, d.span.column) == ("E303", 3, 3)
+    assert d.message.endswith("branch 2 (line 5) gives (6) (in block 'two' called at line 8)")
 
 
 def test_unknown_set_name():

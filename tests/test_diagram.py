@@ -183,3 +183,14 @@ def test_a_bad_spec_leaves_the_output_untouched(tmp_path):
     assert result.exit_code == 1 and "unknown layer 'dense1'" in result.output
     assert out.read_text() == "before"
     assert run("draw", spec, "-o", spec).exit_code == 2  # never over its input
+
+
+def test_branches_are_framed_under_their_join_with_the_join_below():
+    # Drawn one under another (not side by side), the frame's label says they share the input.
+    spec = stackspec.load(ROOT / "specs" / "inception_digits.stack")
+    drawing = layout(spec.ir, parts(spec.program, spec.ir), expand=True)
+    labels = texts(drawing, "label")
+    assert "concat 1: 4 branches of the same input, joined on the features" in " ".join(labels)
+    calls = texts(drawing, "call")
+    assert "concat → (32x8x8)" in calls and "concat → (64x4x4)" in calls
+    assert len(boxes(drawing)) == len(list(spec.ir.walk()))  # one box a node

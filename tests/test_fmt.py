@@ -31,6 +31,7 @@ def meaning(text: str) -> tuple:
     nodes = [{k: v for k, v in n.to_json().items() if k != "source"} for n in ir.walk()]
     for n in nodes:
         n.pop("body", None)
+        n.pop("branches", None)
     return ir.model_hash(), nodes, ir.train
 
 

@@ -35,7 +35,7 @@ def test_top_level_fields():
         "state_count",
     ]
     assert (doc["format"], doc["version"], doc["input"]) == (FORMAT, VERSION, [3, 8, 8])
-    assert (FORMAT, VERSION) == ("stackspec-ir", 1)
+    assert (FORMAT, VERSION) == ("stackspec-ir", 2)
 
 
 def test_node_fields_and_ids():
@@ -184,3 +184,26 @@ def test_ir_is_frozen():
     ir = stackspec.parse("input 3\ndense 2\n").ir
     with pytest.raises(AttributeError):
         ir.nodes = ()
+
+
+def test_joins_keep_their_branches_numbered_inside():
+    ir = stackspec.parse(every_layer_specs()["branches"]).ir
+    doc = json.loads(ir.dumps())
+    first = doc["nodes"][0]
+    assert (first["op"], first["input_shape"], first["output_shape"]) == (
+        "concat",
+        [2, 6, 6],
+        [7, 6, 6],
+    )
+    assert "body" not in first and len(first["branches"]) == 3
+    assert [n["id"] for n in first["branches"][0]] == ["0.0.0", "0.0.1"]
+    assert first["branches"][1] == []  # an identity branch
+    inner = first["branches"][2][0]
+    assert (inner["op"], inner["branches"][1][0]["op"]) == ("add", "residual")
+    assert inner["branches"][1][0]["body"][0]["id"] == "0.2.0.1.0.0"
+    # Execution order: a join, then its branches in turn; the weight keys follow the ids.
+    ids = [n.id for n in ir.walk()]
+    assert ids[:7] == ["0", "0.0.0", "0.0.1", "0.2.0", "0.2.0.0.0", "0.2.0.1.0", "0.2.0.1.0.0"]
+    assert "0.2.0.1.0.0.weight" in ir.tensors() and "0.0.1.running_mean" in ir.tensors()
+    assert first["param_count"] == sum(n.param_count for b in ir.nodes[0].branches for n in b)
+    assert doc["param_count"] == ir.param_count == sum(n["param_count"] for n in doc["nodes"])

@@ -28,6 +28,20 @@ CASES = [
     ("residual", "5", "residual {\n  dense 5 relu\n  dense 5\n}"),
     ("residual", "2x4x4", "residual {\n  conv2d 2 padding=same\n  batchnorm\n  relu\n}"),
     ("residual", "4", "residual {\n  layernorm\n  dropout 0.3\n}"),
+    ("concat", "5", "concat {\n  branch { dense 3 tanh }\n  branch { }\n  branch { dense 2 }\n}"),
+    (
+        "concat",
+        "2x4x4",
+        "concat {\n  branch { conv2d 3 relu padding=same }\n"
+        "  branch { residual { conv2d 2 padding=same } }\n}",
+    ),
+    ("add", "4", "add {\n  branch { dense 4 relu }\n  branch { }\n  branch { layernorm }\n}"),
+    (
+        "add",
+        "3",
+        "add {\n  branch { concat {\n branch { dense 2 }\n branch { dense 2 sigmoid }\n } }\n"
+        "  branch { dense 4 tanh }\n}",
+    ),
 ]
 ALL_CASES = [pytest.param(*case, id=f"{case[2]}@{case[1]}") for case in CASES]
 

@@ -45,11 +45,19 @@ def device(request):
         yield "cpu"
 
 
-# (input, layers): the registry's examples, and residual (structural: no registry entry).
+# (input, layers): the registry's examples, and residual, concat and add (structural: no
+# registry entry).
 LAYER_CASES = [
     *((dims(shape), call) for _, call, shape in EXAMPLES),
     ("6", "residual {\n dense 8 relu\n batchnorm\n dense 6\n}"),
     ("2x4x4", "residual {\n conv2d 2 elu padding=same\n residual {\n layernorm\n }\n}"),
+    ("6", "concat {\n branch { dense 4 relu }\n branch { }\n branch { batchnorm | dense 2 }\n}"),
+    (
+        "2x4x4",
+        "concat {\n branch { conv2d 3 padding=same }\n"
+        " branch { maxpool2d 3 stride=1 padding=1 }\n}",
+    ),
+    ("5", "add {\n branch { dense 5 tanh }\n branch { residual { dense 5 } }\n}"),
 ]
 CASE_IDS = [f"{text}@{shape}" for shape, text in LAYER_CASES]
 

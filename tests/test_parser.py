@@ -288,3 +288,20 @@ def test_docs_examples_parse(example):
     if "input " in example:  # a whole spec: it must also be valid
         result = compile_source(example)
         assert not result.diags.has_errors, result.diags.sorted()
+
+
+def test_joins_and_branches():
+    program = parse("concat {\n  branch { dense 3 }\n  branch {}\n}\nadd { branch { relu } }\n")
+    concat, add = program.stmts
+    assert (type(concat).__name__, concat.op, concat.span.line, concat.span.column) == (
+        "Join",
+        "concat",
+        1,
+        1,
+    )
+    first, second = concat.body.stmts
+    assert (first.span.line, first.span.column, first.body.stmts[0].name) == (2, 3, "dense")
+    assert second.body.stmts == ()
+    assert (add.op, add.body.stmts[0].body.stmts[0].name) == ("add", "relu")
+    # Only where a statement starts: elsewhere these are ordinary names.
+    assert parse("let add = 3\ninput add\n").stmts[0].name == "add"

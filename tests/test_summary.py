@@ -89,3 +89,21 @@ def test_every_layer_has_a_row_with_its_shape_and_counts():
 )
 def test_memory_units(values, text):
     assert byte_size(values) == text
+
+
+def test_branches_are_indented_under_their_join_with_their_shapes():
+    text = stackspec.parse(
+        "input 4\nconcat {\n  branch { dense 3 }\n  branch {\n    dense 2\n    relu\n  }\n}\n"
+        "add {\n  branch { dense 5 }\n  branch { dense 5 }\n}\n"
+    ).summary()
+    lines = text.splitlines()
+    rows = [line.split() for line in lines if line.lstrip()[:1].isdigit()]
+    assert rows[:6] == [
+        ["0", "concat", "(5)", "0", "0"],
+        ["0.0", "branch", "(3)"],
+        ["0.0.0", "dense", "3", "(3)", "15", "0"],
+        ["0.1", "branch", "(2)"],
+        ["0.1.0", "dense", "2", "(2)", "10", "0"],
+        ["0.1.1", "relu", "(2)", "0", "0"],
+    ]
+    assert "Trainable params: 85 (340 B)" in lines  # 15 + 10 + 2 * 30, counted once

@@ -112,5 +112,5 @@ def calls_in(stmts):
     for st in stmts:
         if isinstance(st, s.Call):
             yield st
-        elif isinstance(st, (s.Repeat, s.Residual, s.Block)):
+        elif isinstance(st, (s.Repeat, s.Residual, s.Join, s.Branch, s.Block)):
             yield from calls_in(st.body.stmts)

@@ -125,6 +125,10 @@ class _Formatter:
             self.body(f"repeat {_value(st.count)}", st.body, depth, st.span.line)
         elif isinstance(st, s.Residual):
             self.body("residual", st.body, depth, st.span.line)
+        elif isinstance(st, s.Join):
+            self.body(st.op, st.body, depth, st.span.line)
+        elif isinstance(st, s.Branch):
+            self.body("branch", st.body, depth, st.span.line)
         elif isinstance(st, s.Train):
             self.body("train", st.body, depth, st.span.line)
         elif isinstance(st, s.Data):

@@ -5,8 +5,9 @@ of its layer inside the repeat's or the block's body, the same for every copy: p
 cannot tell where one copy ends or which call a layer came from. So the grouping is recovered by
 resolving the syntax tree again with a Resolver that notes, for each repeat and block call, the
 items it expanded to. Resolution is deterministic and the IR's nodes are its items one to one
-(a residual's body nested alike), so each noted item is matched with its node. Only a valid spec
-is grouped (the IR exists); its second resolution costs what `check` costs.
+(a residual's body and a join's branches nested alike), so each noted item is matched with its
+node. Only a valid spec is grouped (the IR exists); its second resolution costs what `check`
+costs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..diagnostics import Diagnostics
 from ..grammar import syntax as s
 from ..limits import DEFAULT, Limits
 from .ir import IR, Node
-from .resolve import ResidualCall, Resolver
+from .resolve import JoinCall, ResidualCall, Resolver
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,14 @@ class Layer:
 class Residual:
     node: Node
     body: tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class Join:
+    """A concat or add node and the parts of each of its branches."""
+
+    node: Node
+    branches: tuple[tuple[Part, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class Group:
         return [n for copy in self.copies for n in top_nodes(copy)]
 
 
-Part = Layer | Residual | Group
+Part = Layer | Residual | Join | Group
 
 
 def top_nodes(parts) -> list[Node]:
@@ -135,6 +144,11 @@ def _parts(items, nodes, starts, inside: _Noted | None) -> tuple[Part, ...]:
         elif isinstance(items[i], ResidualCall):
             node = nodes[i]
             out.append(Residual(node, _parts(items[i].body, node.body, starts, None)))
+            i += 1
+        elif isinstance(items[i], JoinCall):
+            node, branches = nodes[i], items[i].branches
+            inner = zip(branches, node.branches, strict=True)
+            out.append(Join(node, tuple(_parts(b, n, starts, None) for b, n in inner)))
             i += 1
         else:
             out.append(Layer(nodes[i]))

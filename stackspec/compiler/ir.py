@@ -9,7 +9,9 @@ from dataclasses import dataclass, field, replace
 from ..diagnostics import Span
 from ..layers import Weight
 
-FORMAT, VERSION = "stackspec-ir", 1
+# Version 2 added `concat` and `add` nodes, which hold `branches` (LANGUAGE.md §13); a spec
+# without them prints what version 1 did, apart from the number.
+FORMAT, VERSION = "stackspec-ir", 2
 
 # §6: the final activation that each of these losses takes over. A model ending in it outputs
 # probabilities, and the loss reads the values before it through a fused, stable log-softmax or
@@ -28,7 +30,8 @@ def final_activation(node: Node) -> str:
 
 @dataclass(frozen=True)
 class Node:
-    """One layer of the IR; a residual holds its body."""
+    """One layer of the IR; a residual holds its body, a concat or add its branches (each a
+    tuple of nodes, numbered inside: `6.0.2` is the third layer of node 6's first branch)."""
 
     id: str
     op: str
@@ -40,6 +43,11 @@ class Node:
     weights: dict[str, Weight] = field(default_factory=dict)  # trainable, in key order
     state: dict[str, Weight] = field(default_factory=dict)  # non-trainable
     body: tuple[Node, ...] = ()
+    branches: tuple[tuple[Node, ...], ...] = ()
+
+    def children(self) -> tuple[Node, ...]:
+        """The nodes inside this one, in execution order: the body, then branch after branch."""
+        return self.body + tuple(n for branch in self.branches for n in branch)
 
     def name_span(self) -> Span:
         """The layer's name where the spec writes it: where a diagnostic about the node goes."""
@@ -52,12 +60,12 @@ class Node:
     @property
     def param_count(self) -> int:
         own = sum(math.prod(w.shape) for w in self.weights.values())
-        return own + sum(n.param_count for n in self.body)
+        return own + sum(n.param_count for n in self.children())
 
     @property
     def state_count(self) -> int:
         own = sum(math.prod(w.shape) for w in self.state.values())
-        return own + sum(n.state_count for n in self.body)
+        return own + sum(n.state_count for n in self.children())
 
     def to_json(self) -> dict:
         d = {
@@ -72,6 +80,8 @@ class Node:
         }
         if self.op == "residual":
             d["body"] = [n.to_json() for n in self.body]
+        if self.branches:
+            d["branches"] = [[n.to_json() for n in branch] for branch in self.branches]
         return d
 
 
@@ -117,12 +127,13 @@ class IR:
         return (*rest, replace(last, params={**last.params, "activation": "linear"}))
 
     def walk(self) -> Iterator[Node]:
-        """Every node, residual bodies included, in execution order (a residual before its body)."""
+        """Every node, residual bodies and branches included, in execution order (a residual
+        before its body, a join before its branches, the first branch first)."""
         stack = list(reversed(self.nodes))
         while stack:
             node = stack.pop()
             yield node
-            stack.extend(reversed(node.body))
+            stack.extend(reversed(node.children()))
 
     def tensors(self) -> dict[str, Weight]:
         """Every weight-file entry `{node_id}.{name}` -> its Weight, trainable and state."""
@@ -154,7 +165,7 @@ class IR:
         """A hash of what decides the weights' meaning: layers, params and shapes, not training
         settings or source positions, so a reformatted spec or a new learning rate keeps it."""
         layers = [
-            {k: v for k, v in n.to_json().items() if k not in ("source", "body")}
+            {k: v for k, v in n.to_json().items() if k not in ("source", "body", "branches")}
             for n in self.walk()
         ]
         import hashlib

@@ -1,4 +1,4 @@
-"""Name resolution and expansion: `let`, blocks, `repeat`; `residual` stays nested.
+"""Name resolution and expansion: `let`, blocks, `repeat`; `residual` and joins stay nested.
 
 The result is a flat list of built-in layer calls whose argument values are literals (names
 that are neither block parameters nor constants stay symbols, for the layer to judge). Limits
@@ -16,41 +16,9 @@ from ..layers import ALIASES, LAYERS
 from ..layers.args import match
 from ..limits import DEFAULT, Limits
 from .definitions import apply_overrides, calls_in, collect_definitions, find_recursion
+from .items import Item, JoinCall, LayerCall, ResidualCall, Unknown
 from .settings import SETTINGS
 from .spaces import fix_spaces
-
-
-@dataclass(frozen=True)
-class LayerCall:
-    """One built-in layer after expansion, values resolved."""
-
-    op: str
-    args: tuple[s.Value, ...]
-    kwargs: tuple[s.Kwarg, ...]
-    span: Span
-    names: tuple[str, ...] = ()  # constants and parameters in scope, for did-you-mean
-    context: str = ""  # "in block 'h' called at line 9" for a layer written in a block
-
-
-@dataclass(frozen=True)
-class ResidualCall:
-    """A `residual` after expansion: its body stays nested."""
-
-    span: Span
-    close: Span
-    body: tuple[Item, ...]
-    context: str = ""
-
-
-@dataclass(frozen=True)
-class Unknown:
-    """A call that could not be expanded (already reported). What follows it has an unknown
-    shape, so a misspelled layer is one error rather than one per later layer."""
-
-    span: Span
-
-
-Item = LayerCall | ResidualCall | Unknown
 
 
 @dataclass
@@ -241,6 +209,15 @@ class Resolver:
             self._count(st.span, context)
             body = self._stmts(st.body.stmts, env, depth + 1, context)
             return [ResidualCall(st.span, st.body.close, tuple(body), context)]
+        if isinstance(st, s.Join):
+            return self._join(st, env, depth, context)
+        if isinstance(st, s.Branch):
+            self.diags.error(
+                "E214",
+                "`branch` is allowed only directly inside `concat { }` or `add { }`",
+                st.span,
+            )
+            return [Unknown(st.span)]
         where = {
             s.Input: "`input`",
             s.Let: "`let`",
@@ -250,6 +227,32 @@ class Resolver:
         }[type(st)]
         self.diags.error("E214", f"{where} is only allowed at the top level", st.span)
         return []
+
+    def _join(self, st: s.Join, env: dict, depth: int, context: str) -> list[Item]:
+        self._count(st.span, context)
+        branches, spans, ok = [], [], True
+        for inner in st.body.stmts:
+            if not isinstance(inner, s.Branch):
+                self.diags.error(
+                    "E214",
+                    f"`{st.op}` holds only `branch {{ ... }}` statements",
+                    inner.span,
+                    f"wrap each path in `branch {{ ... }}`: {st.op} {{ branch {{ ... }} ... }}",
+                )
+                ok = False
+                continue
+            branches.append(tuple(self._stmts(inner.body.stmts, env, depth + 2, context)))
+            spans.append(inner.span)
+        if ok and len(branches) < 2:
+            self.diags.error(
+                "E214",
+                f"`{st.op}` needs at least two branches, got {len(branches)}",
+                st.span,
+                "a single path needs no join: write its layers directly",
+            )
+        if not ok or len(branches) < 2:
+            return [Unknown(st.span)]
+        return [JoinCall(st.op, st.span, tuple(branches), tuple(spans), context)]
 
     def _repeat(self, st: s.Repeat, env: dict, depth: int, context: str) -> list[Item]:
         count = self.value(st.count, env)
@@ -337,7 +340,7 @@ class Resolver:
         hint = ""
         if c.name in SETTINGS:
             hint = "training settings go inside `train { ... }`"
-        elif c.name in ("input", "let", "block", "repeat", "residual", "train", "data"):
+        elif c.name in ("input", "let", "block", "repeat", "residual", "branch", "train", "data"):
             hint = f"`{c.name}` is a statement, not a layer"
         valid = tuple(LAYERS) + tuple(ALIASES) + tuple(self.blocks)
         self.diags.error(

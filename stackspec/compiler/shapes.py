@@ -14,7 +14,7 @@ from ..diagnostics import Diagnostics, Span, example_shape
 from ..layers import LAYERS, ShapeError, bind
 from ..limits import DEFAULT
 from .ir import Node
-from .resolve import LayerCall, ResidualCall, Unknown
+from .items import JoinCall, LayerCall, ResidualCall, Unknown
 
 # The shape after a reported error: later layers are still bound (their own argument errors
 # are reported) but not shape-checked. `None` means no `input` was given at all.
@@ -48,6 +48,8 @@ class ShapeInference:
                 node, shape = None, UNKNOWN
             elif isinstance(item, ResidualCall):
                 node, shape = self._residual(item, node_id, shape)
+            elif isinstance(item, JoinCall):
+                node, shape = self._join(item, node_id, shape)
             else:
                 node, shape = self._layer(item, node_id, shape)
             if node is not None:
@@ -117,8 +119,39 @@ class ShapeInference:
             node_id, "residual", {}, shape, out, r.span.line, r.span.column, body=tuple(body)
         ), out
 
+    def _join(self, j: JoinCall, node_id: str, shape):
+        """Every branch reads `shape`; concat joins the outputs on the feature axis (the last
+        of (F) and (T, F), the channel axis of (C, H, W)), add needs them equal."""
+        if shape is None:
+            self._missing_input(j.span)
+        results = [self.nodes(b, shape, f"{node_id}.{i}.") for i, b in enumerate(j.branches)]
+        outs = [out for _, out in results]
+        if shape in (None, UNKNOWN) or UNKNOWN in outs:
+            return None, UNKNOWN
+        out = join_shape(j.op, outs)
+        if out is None:
+            before = len(self.diags.items)
+            shown = ", ".join(
+                f"branch {i + 1} (line {sp.line}) gives {example_shape(o)}"
+                for i, (o, sp) in enumerate(zip(outs, j.branch_spans, strict=True))
+            )
+            need = (
+                "concat needs branch outputs of the same rank that differ only in the "
+                "features (the last axis, or the channels of an image)"
+                if j.op == "concat"
+                else "add needs every branch to output the same shape"
+            )
+            self.diags.error("E303", f"{j.op}: branch outputs do not fit: {shown}", j.span, need)
+            self._add_context(before, j.context)
+            return None, UNKNOWN
+        branches = tuple(tuple(nodes) for nodes, _ in results)
+        node = Node(node_id, j.op, {}, shape, out, j.span.line, j.span.column, branches=branches)
+        return node, out
+
     def _not_first(self, c: LayerCall, node_id: str) -> None:
-        where = "inside a residual" if "." in node_id else f"as layer {int(node_id) + 1}"
+        where = (
+            "inside a residual or a branch" if "." in node_id else f"as layer {int(node_id) + 1}"
+        )
         self.diags.error(
             "E214",
             f"{c.op} is allowed only as the first layer, not {where}",
@@ -160,6 +193,18 @@ class ShapeInference:
                 span,
                 "raise the limit with --max-params if this is intended",
             )
+
+
+def join_shape(op: str, outs: list[tuple]) -> tuple | None:
+    """The output of joining branch outputs `outs`, None where they do not fit."""
+    if op == "add":
+        return outs[0] if all(o == outs[0] for o in outs) else None
+    axis = 0 if len(outs[0]) == 3 else len(outs[0]) - 1
+    rest = [o[:axis] + o[axis + 1 :] for o in outs]
+    if any(len(o) != len(outs[0]) or r != rest[0] for o, r in zip(outs, rest, strict=True)):
+        return None
+    joined = sum(o[axis] for o in outs)
+    return outs[0][:axis] + (joined,) + outs[0][axis + 1 :]
 
 
 def input_shape(value, diags: Diagnostics) -> tuple[int, ...] | None:

@@ -47,21 +47,30 @@ def byte_size(n_values: int) -> str:
 
 
 def _rows(nodes, depth: int = 0):
+    """(label, output shape, own params, own state) per node, bodies and branches indented
+    under their node; a branch is a row of its own, its output shape with no counts (its
+    layers' rows hold them, so the column still adds up to the total)."""
     for node in nodes:
+        nested = bool(node.body or node.branches)
         yield (
             "  " * depth + f"{node.id:<5} {call_text(node)}",
             example_shape(node.output_shape),
-            node,
+            0 if nested else node.param_count,
+            0 if nested else node.state_count,
         )
         yield from _rows(node.body, depth + 1)
+        for i, branch in enumerate(node.branches):
+            shape = branch[-1].output_shape if branch else node.input_shape
+            label = "  " * (depth + 1) + f"{node.id}.{i:<3} branch"
+            yield (label, example_shape(shape), None, None)
+            yield from _rows(branch, depth + 2)
 
 
 def summary(ir: IR, title: str = "") -> str:
     rows = [("Layer", "Output shape", "Params", "State")]
-    for label, shape, node in _rows(ir.nodes):
-        own_params = node.param_count if not node.body else 0
-        own_state = node.state_count if not node.body else 0
-        rows.append((label, shape, f"{own_params:,}", f"{own_state:,}"))
+    for label, shape, params, state in _rows(ir.nodes):
+        counts = ("", "") if params is None else (f"{params:,}", f"{state:,}")
+        rows.append((label, shape, *counts))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     widths[0] = max(widths[0], len(f"input {example_shape(ir.input)}"))
     line = "-" * (sum(widths) + 6)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..compiler.groups import Group, Layer, Part, Residual, top_nodes
+from ..compiler.groups import Join as Branches
 from ..compiler.ir import IR, Node
 from ..compiler.summary import byte_size, call_text
 from ..diagnostics import example_shape, shape_source
@@ -94,6 +95,9 @@ def signature(part: Part):
         return ("layer", call_text(n, keywords=True), n.input_shape, n.output_shape)
     if isinstance(part, Residual):
         return ("residual", part.node.input_shape, tuple(signature(p) for p in part.body))
+    if isinstance(part, Branches):
+        inner = tuple(tuple(signature(p) for p in b) for b in part.branches)
+        return (part.node.op, part.node.input_shape, inner)
     return (part.kind, part.label, tuple(tuple(signature(p) for p in c) for c in part.copies))
 
 
@@ -103,6 +107,9 @@ def text_of(part: Part) -> str:
         return call_text(part.node, keywords=True)
     if isinstance(part, Residual):
         return f"residual {{ {body_text(part.body)} }}"
+    if isinstance(part, Branches):
+        inner = " ".join(f"branch {{ {body_text(b)} }}" for b in part.branches)
+        return f"{part.node.op} {{ {inner} }}"
     if part.kind == "block":
         return part.label
     return f"{part.label} × {{ {body_text(part.copies[0])} }}"
@@ -185,6 +192,8 @@ def collapsed(parts) -> list:
             out.append(Group(part.kind, part.label, tuple(collapsed(c) for c in part.copies)))
         elif isinstance(part, Residual):
             out.append(Residual(part.node, tuple(collapsed(part.body))))
+        elif isinstance(part, Branches):
+            out.append(Branches(part.node, tuple(tuple(collapsed(b)) for b in part.branches)))
         else:
             out.append(part)
         i += run
@@ -200,6 +209,8 @@ def _inset(part) -> int:
         return 2 * PAD + max((_inset(p) for c in part.copies for p in c), default=0)
     if isinstance(part, Residual):
         return 2 * (PAD + LANE) + max((_inset(p) for p in part.body), default=0)
+    if isinstance(part, Branches):
+        return 2 * PAD + max((_inset(p) for b in part.branches for p in b), default=0)
     return 0
 
 
@@ -274,6 +285,8 @@ class _Placer:
             self.node_box(call_text(n, keywords=True), detail([n]), x0, x1, "layer", n.id)
         elif isinstance(part, Residual):
             self.residual(part, x0, x1)
+        elif isinstance(part, Branches):
+            self.join(part, x0, x1)
         elif part.kind == "block":
             self.frame(
                 f"block {part.label}",
@@ -291,6 +304,17 @@ class _Placer:
                 y = self.y - GAP // 2
                 self.shapes.append(Path(((x0 - PAD + 4, y), (x1 + PAD - 4, y)), "copy", False))
             self.parts(copy, x0, x1)
+
+    def join(self, part: Branches, x0: int, x1: int) -> None:
+        # The branches are drawn one under another, split by dotted lines as a repeat's
+        # copies are; each reads the join's input (the label says so), not the one before.
+        n = part.node
+        how = "summed" if n.op == "add" else "joined on the features"
+        label = f"{n.op} {n.id}: {len(n.branches)} branches of the same input, {how}"
+        self.frame(label, "block", x0, x1, lambda a, b: self.copies(part.branches, a, b))
+        self.node_box(
+            f"{n.op} → {example_shape(n.output_shape)}", detail([n]), x0, x1, "layer", n.id
+        )
 
     def residual(self, part: Residual, x0: int, x1: int) -> None:
         top = self.y

@@ -269,6 +269,10 @@ class _Builder:
             return s.Repeat(self.value(ch[1]), self.body(ch[2]), _tok_span(ch[0]))
         if kind == "residual":
             return s.Residual(self.body(ch[1]), _tok_span(ch[0]))
+        if kind in ("concat", "add"):
+            return s.Join(kind, self.body(ch[1]), _tok_span(ch[0]))
+        if kind == "branch":
+            return s.Branch(self.body(ch[1]), _tok_span(ch[0]))
         if kind == "data":
             return s.Data(self.body(ch[1]), _tok_span(ch[0]))
         assert kind == "train", kind

@@ -105,6 +105,24 @@ class Residual:
 
 
 @dataclass(frozen=True)
+class Join:
+    """`concat { branch { ... } ... }` or `add { ... }` (op): every branch reads the same input;
+    their outputs are concatenated or summed. The body should hold only branches."""
+
+    op: str
+    body: Body
+    span: Span
+
+
+@dataclass(frozen=True)
+class Branch:
+    """`branch { body }`, one path of a join."""
+
+    body: Body
+    span: Span
+
+
+@dataclass(frozen=True)
 class Train:
     """`train { settings }`."""
 
@@ -120,7 +138,7 @@ class Data:
     span: Span
 
 
-Stmt = Input | Let | Block | Repeat | Residual | Train | Data | Call
+Stmt = Input | Let | Block | Repeat | Residual | Join | Branch | Train | Data | Call
 
 
 @dataclass(frozen=True)

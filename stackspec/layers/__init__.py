@@ -25,7 +25,7 @@ LAYERS: dict[str, LayerKind] = {
 }
 
 # Structural kinds have a body instead of arguments; backends implement them too.
-STRUCTURAL = ("residual",)
+STRUCTURAL = ("residual", "concat", "add")
 
 __all__ = [
     "ACTIVATIONS",

@@ -48,23 +48,24 @@ class Analysis:
 
     def expansions(self) -> dict[Span, list[list[Node]]]:
         """A `repeat`'s or block call's span -> the layers of each of its expansions (several
-        when it is itself inside a repeat or a block), a residual's the same for its body."""
+        when it is itself inside a repeat or a block), a residual's or a join's the same for
+        what it holds."""
         if "expansions" not in self.cache:
             walk = self.walk()
             out: dict[Span, list[list[Node]]] = {}
             for span, first, end in self.compiled.expansions:
                 out.setdefault(span, []).append(walk[first:end])
             for i, node in enumerate(walk):
-                if node.op == "residual":
+                if node.op == "residual" or node.branches:
                     size = sum(1 for _ in _descendants(node))
-                    span = Span(node.line, node.column, node.line, node.column + len("residual"))
+                    span = Span(node.line, node.column, node.line, node.column + len(node.op))
                     out.setdefault(span, []).append(walk[i : i + 1 + size])
             self.cache["expansions"] = out
         return self.cache["expansions"]
 
 
 def _descendants(node: Node):
-    for child in node.body:
+    for child in node.children():
         yield child
         yield from _descendants(child)
 
@@ -85,4 +86,4 @@ def analyze(text: str, version: int | None = None, file: str = "<spec>") -> Anal
 def leaves(nodes: list[Node]):
     """The layers among `nodes` that hold their own tensors (a residual's count is its body's,
     which the list already holds)."""
-    return (n for n in nodes if not n.body)
+    return (n for n in nodes if not n.children())

@@ -103,7 +103,7 @@ def _statement_start(section: str, inner: bool, names: _Names) -> list[t.Complet
     out += [
         _item(b, K.Class, f"block {b}({', '.join(p)})", sort="0") for b, p in names.blocks.items()
     ]
-    keywords = ("repeat", "residual") if inner else STATEMENT_KEYWORDS
+    keywords = ("repeat", "residual", "concat", "add", "branch") if inner else STATEMENT_KEYWORDS
     out += [_item(k, K.Keyword, sort="2") for k in keywords]
     return out
 

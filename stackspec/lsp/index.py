@@ -102,7 +102,7 @@ class _Walker:
             self.index.headers[st.span] = st.body.open
             self.value(st.count, block)
             self.stmts(st.body.stmts, block)
-        elif isinstance(st, s.Residual):
+        elif isinstance(st, (s.Residual, s.Join, s.Branch)):
             self.index.headers[st.span] = st.body.open
             self.stmts(st.body.stmts, block)
         elif isinstance(st, (s.Train, s.Data)):

@@ -7,7 +7,17 @@ from __future__ import annotations
 from ..compiler import data_settings, settings
 from ..layers import ACTIVATIONS, ALIASES, LAYERS, Arg
 
-STATEMENT_KEYWORDS = ("input", "let", "block", "repeat", "residual", "train", "data")
+STATEMENT_KEYWORDS = (
+    "input",
+    "let",
+    "block",
+    "repeat",
+    "residual",
+    "concat",
+    "add",
+    "train",
+    "data",
+)
 PADDING = ("valid", "same")
 BOOLS = ("true", "false")
 # The train settings whose first positional argument picks an entry of a table, and the table:

@@ -80,6 +80,16 @@ class Residual:
     node: object = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class Join:
+    """`inputs = x`, each branch's steps from `x = inputs`, then `x = merge([b0, b1, ...])`:
+    concat's Concatenate or add's Add over the branches' outputs."""
+
+    branches: tuple[tuple, ...]
+    merge: Layer
+    node: object = field(default=None, compare=False, repr=False)
+
+
 def layers(nodes) -> tuple:
     """The Keras steps computing `nodes`, from the functions named as their keys; every Keras
     layer named after its node and class (`n3_conv2d`, `n1_0_dense` in a residual's body)."""
@@ -106,6 +116,8 @@ def _named(step, node, taken: list[str]):
         return replace(step, node=node, pad=pad, pool=pool)
     if isinstance(step, Residual):  # its body's steps are named by their own nodes
         return replace(step, node=node, add=_named(step.add, node, taken))
+    if isinstance(step, Join):
+        return replace(step, node=node, merge=_named(step.merge, node, taken))
     return replace(step, node=node)
 
 
@@ -119,6 +131,10 @@ def keras_layers(steps):
         elif isinstance(step, Residual):
             yield from keras_layers(step.body)
             yield step.add
+        elif isinstance(step, Join):
+            for branch in step.branches:
+                yield from keras_layers(branch)
+            yield step.merge
 
 
 def layer_function(op: str):
@@ -360,6 +376,18 @@ def gru(node) -> tuple[Layer, ...]:
 
 def residual(node) -> tuple:
     return (Residual(layers(node.body), Layer("Add")),)
+
+
+def concat(node) -> tuple:
+    # Channels-first images join on axis 1, the channels; (F) and (T, F) on the last.
+    axis = 1 if len(node.output_shape) == 3 else -1
+    return (
+        Join(tuple(layers(b) for b in node.branches), Layer("Concatenate", (), {"axis": axis})),
+    )
+
+
+def add(node) -> tuple:
+    return (Join(tuple(layers(b) for b in node.branches), Layer("Add")),)
 
 
 # Keras activation functions that compute ours with our defaults, used as `activation="..."`.

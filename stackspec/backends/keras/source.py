@@ -17,7 +17,7 @@ import math
 
 from ...diagnostics import UserError
 from ..source import comment, describe, header, join_lines
-from .layers import Layer, Op, RealMean, Residual, Tensor, Unsupported, keras_layers, layers
+from .layers import Join, Layer, Op, RealMean, Residual, Tensor, Unsupported, keras_layers, layers
 
 WIDTH = 96  # 100 columns, less build()'s indent
 
@@ -62,6 +62,9 @@ def _statements(steps, lines: list[str]) -> None:
             lines += _layer("pad = ", step.pad, "")
             lines += _layer("pool = ", step.pool, "")
             lines.append("x = pool(pad(x)) / pool(pad(keras.ops.ones_like(x)))")
+        elif isinstance(step, Join):
+            _join(step, node, lines)
+            node = None
         else:
             assert isinstance(step, Residual), step
             skip = "skip_" + node.id.replace(".", "_")
@@ -72,12 +75,27 @@ def _statements(steps, lines: list[str]) -> None:
             node = None
 
 
+def _join(step: Join, node, lines: list[str]) -> None:
+    """Every branch from the same `inputs_ID`, its output kept as `branch_ID_I`, then merged."""
+    ident = node.id.replace(".", "_")
+    start, outs = f"inputs_{ident}", []
+    lines.append(f"{start} = x")
+    for i, branch in enumerate(step.branches):
+        lines.append(comment(f"{node.id}.{i}: branch {i + 1}"))
+        lines.append(f"x = {start}")
+        _statements(branch, lines)
+        outs.append(f"branch_{ident}_{i}")
+        lines.append(f"{outs[-1]} = x")
+    lines.append(comment(f"{node.id}: {node.op} of the branches"))
+    lines += _layer("x = ", step.merge, f"([{', '.join(outs)}])")
+
+
 def _steps(spec) -> tuple:
     try:
         return layers(spec.ir.nodes)
     except Unsupported as e:
-        # The first node that fails alone; a residual fails only through its body.
-        node = next(n for n in spec.ir.walk() if not n.body and _fails(n))
+        # The first node that fails alone; a residual or join fails only through what it holds.
+        node = next(n for n in spec.ir.walk() if not n.children() and _fails(n))
         raise UserError(f"--emit keras: layer {describe(node)}: {e}") from None
 
 

@@ -4,7 +4,8 @@ Training: a layer function `kind(node, ctx)` reads everything it needs from the 
 and params are decided by the registry, never here) and returns `forward(x)`, which returns
 `(y, backprop)`; `backprop(dy)` returns dx and writes the parameter gradients into `ctx.grads`
 (thinc's layers, micrograd's closures). `build` chains nodes and runs the backprops in reverse;
-`residual` adds the gradients of the identity and of its body.
+`residual` adds the gradients of the identity and of its body; `concat` and `add` add those of
+their branches.
 
 Evaluation: one pure function per registry key, named `{key}_values(x, **arguments) -> y`, next
 to the key's training function (here, in conv.py, or in activations.py). `eval_calls(node)`
@@ -158,6 +159,10 @@ def evaluator(nodes, ctx: Context):
             body = evaluator(node.body, ctx)
             steps.append((_residual_eval, {"body": body}))
             continue
+        if node.branches:
+            branches = [evaluator(b, ctx) for b in node.branches]
+            steps.append((_join_eval, {"branches": branches, "axis": join_axis(node)}))
+            continue
         for name, kwargs in eval_calls(node):
             values = {k: ctx.params[v.key] if type(v) is Tensor else v for k, v in kwargs.items()}
             steps.append((INFERENCE[name], values))
@@ -172,6 +177,19 @@ def evaluator(nodes, ctx: Context):
 
 def _residual_eval(x, body):
     return x + body(x)
+
+
+def _join_eval(x, branches, axis):
+    outs = [branch(x) for branch in branches]
+    return np.concatenate(outs, axis=axis) if axis is not None else sum(outs[1:], outs[0])
+
+
+def join_axis(node) -> int | None:
+    """The batched axis a concat joins on (channels of (N, C, H, W), else the last); None for
+    add."""
+    if node.op == "add":
+        return None
+    return 1 if len(node.output_shape) == 3 else -1
 
 
 # --- the layers: evaluation, then training -----------------------------------------------------
@@ -321,6 +339,51 @@ def residual(node, ctx):
         return x + y, backprop
 
     return forward
+
+
+def concat(node, ctx):
+    branches = [chain(b, ctx) for b in node.branches]
+    axis = join_axis(node)
+
+    def forward(x):
+        outs, backs = zip(*(branch(x) for branch in branches), strict=True)
+        ends = np.cumsum([y.shape[axis] for y in outs])[:-1]
+
+        def backprop(dy):
+            # Each branch owns its slice of dy (a copy: a backprop may overwrite its dy).
+            parts = np.split(dy, ends, axis=axis)
+            return _sum_grads(
+                back(np.ascontiguousarray(p)) for back, p in zip(backs, parts, strict=True)
+            )
+
+        return np.concatenate(outs, axis=axis), backprop
+
+    return forward
+
+
+def add(node, ctx):
+    branches = [chain(b, ctx) for b in node.branches]
+
+    def forward(x):
+        outs, backs = zip(*(branch(x) for branch in branches), strict=True)
+
+        def backprop(dy):
+            last = len(backs) - 1
+            return _sum_grads(back(dy if i == last else dy.copy()) for i, back in enumerate(backs))
+
+        return sum(outs[1:], outs[0]), backprop
+
+    return forward
+
+
+def _sum_grads(grads):
+    """Every branch read the same x: its gradient is the sum of theirs. The first is copied,
+    as an empty branch passes its dy (or x's gradient) straight through."""
+    grads = iter(grads)
+    total = np.array(next(grads), copy=True)
+    for g in grads:
+        total += g
+    return total
 
 
 def _discover(modules, suffix="", fallback=None) -> dict:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy
 
 from ..source import comment, describe, header
-from .layers import INFERENCE, Tensor, eval_calls
+from .layers import INFERENCE, Tensor, eval_calls, join_axis
 
 # Builtins that would reach other modules, files or code than the copied source shows.
 FORBIDDEN_BUILTINS = frozenset({"__import__", "compile", "eval", "exec", "open"})
@@ -143,6 +143,19 @@ def _numpy_body(nodes, x: str, depth: int, lines: list[str], used: set) -> None:
             lines.append(f"{h} = {x}")
             _numpy_body(node.body, h, depth + 1, lines, used)
             lines.append(f"{x} = {x} + {h}")
+            continue
+        if node.branches:
+            names = [f"b{depth + 1}_{i}" for i in range(len(node.branches))]
+            for name, branch in zip(names, node.branches, strict=True):
+                lines.append(f"{name} = {x}")
+                _numpy_body(branch, name, depth + 1, lines, used)
+            axis = join_axis(node)
+            joined = (
+                " + ".join(names)
+                if axis is None
+                else f"np.concatenate([{', '.join(names)}], axis={axis})"
+            )
+            lines.append(f"{x} = {joined}")
             continue
         for key, kwargs in eval_calls(node):
             used.add(INFERENCE[key])

@@ -237,6 +237,16 @@ def residual(g, node, x, add_nodes):
     return g.op("Add", x, add_nodes(g, node.body, x))
 
 
+def concat(g, node, x, add_nodes):
+    # The feature axis of the batch: the channels of (N, C, H, W), else the last.
+    axis = 1 if len(node.output_shape) == 3 else -1
+    return g.op("Concat", *(add_nodes(g, b, x) for b in node.branches), axis=axis)
+
+
+def add(g, node, x, add_nodes):
+    return g.op("Sum", *(add_nodes(g, b, x) for b in node.branches))
+
+
 def _discover(modules) -> dict:
     """Every function named as a registry key or a structural kind in `modules`. This module
     never imports onnx, so tests/test_registry.py checks without it that no key lacks one."""

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field, replace
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
 
 # The classes torch.nn lacks, defined in model.py (which the emitted source copies).
-LOCAL = ("Residual", "Normalize", "SwapAxes", "Recurrent")
+LOCAL = ("Residual", "Concat", "Add", "Normalize", "SwapAxes", "Recurrent")
 
 
 @dataclass(frozen=True)
 class Module:
     """`nn.<cls>(*args, **kwargs)`; a class in LOCAL is model.py's own (without `nn.`), and
-    for cls "Residual" it is `Residual(nn.Sequential(*body))`.
+    for cls "Residual" it is `Residual(nn.Sequential(*body))`, for "Concat" and "Add" (joins)
+    `Concat(nn.Sequential(*branch), ..., **kwargs)`, one Sequential per branch.
     `tensors` maps attribute names to the weight-file keys of the node tensors it holds;
     `node` is the IR node it computes (part of), for the emitted source's comments."""
 
@@ -31,6 +32,7 @@ class Module:
     kwargs: dict = field(default_factory=dict)
     tensors: dict[str, str] = field(default_factory=dict)
     body: tuple[Module, ...] = ()
+    branches: tuple[tuple[Module, ...], ...] = ()
     node: object = field(default=None, compare=False, repr=False)
 
 
@@ -53,6 +55,8 @@ def state_keys(sequence: tuple[Module, ...], prefix: str = "layers.") -> dict[st
     for i, m in enumerate(sequence):
         keys.update({key: f"{prefix}{i}.{name}" for name, key in m.tensors.items()})
         keys.update(state_keys(m.body, f"{prefix}{i}.body."))
+        for j, branch in enumerate(m.branches):
+            keys.update(state_keys(branch, f"{prefix}{i}.branches.{j}."))
     return keys
 
 
@@ -222,6 +226,17 @@ def gru(node) -> tuple[Module, ...]:
 
 def residual(node) -> tuple[Module, ...]:
     return (Module("Residual", body=modules(node.body)),)
+
+
+def concat(node) -> tuple[Module, ...]:
+    # torch.cat on the feature axis: the last of (N, F) and (N, T, F), the channels of images.
+    dim = 1 if len(node.output_shape) == 3 else -1
+    branches = tuple(modules(b) for b in node.branches)
+    return (Module("Concat", (), {"dim": dim}, branches=branches),)
+
+
+def add(node) -> tuple[Module, ...]:
+    return (Module("Add", branches=tuple(modules(b) for b in node.branches)),)
 
 
 # Activations: the class of torch.nn, and fixed keywords. The node's params (or, after dense

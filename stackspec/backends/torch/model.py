@@ -43,6 +43,40 @@ class Residual(nn.Module):
         return x + self.body(x)
 
 
+class Concat(nn.Module):
+    """y = the branches' outputs on the same x, concatenated along `dim`; each branch is an
+    nn.Sequential."""
+
+    def __init__(self, *branches, dim=-1):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+        self.dim = dim
+
+    def forward(self, x):
+        outs = []
+        for branch in self.branches:
+            outs.append(branch(x))
+        return torch.cat(outs, dim=self.dim)
+
+
+class Add(nn.Module):
+    """y = the sum of the branches' outputs on the same x, first branch first; each branch is
+    an nn.Sequential."""
+
+    def __init__(self, *branches):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        outs = []
+        for branch in self.branches:
+            outs.append(branch(x))
+        y = outs[0]
+        for out in outs[1:]:
+            y = y + out
+        return y
+
+
 class Normalize(nn.Module):
     """y = (x - mean) / max(sqrt(var), 1e-7) per feature (N, F) or channel (N, C, H, W): Keras's
     Normalization after adapt. The statistics are buffers (state, never trained) that stackspec's
@@ -92,6 +126,9 @@ def build(m: layers.Module) -> nn.Module:
     """The module that a description of layers.py stands for."""
     if m.cls == "Residual":
         return Residual(nn.Sequential(*(build(b) for b in m.body)))
+    if m.cls in ("Concat", "Add"):
+        branches = (nn.Sequential(*(build(b) for b in branch)) for branch in m.branches)
+        return globals()[m.cls](*branches, **m.kwargs)
     if m.cls == "Normalize":
         return Normalize(*m.args, **m.kwargs)
     if m.cls == "SwapAxes":

@@ -3,7 +3,7 @@
 The backend builds its model from `layers.modules(ir.nodes)` and finds its tensors by
 `layers.state_keys`; this prints the same sequence as `nn.<class>(args)` and the same keys, so a
 compiled model's state_dict loads into the emitted one. The classes torch.nn lacks (Residual,
-Normalize) are copied from model.py, read as text: emitting needs no torch.
+Concat, Add, Normalize) are copied from model.py, read as text: emitting needs no torch.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def _local_classes(names: set[str]) -> str:
 
 def _used(sequence) -> set[str]:
     own = {m.cls for m in sequence if m.cls in layers.LOCAL}
-    return own.union(*(_used(m.body) for m in sequence))
+    inner = [m.body for m in sequence] + [b for m in sequence for b in m.branches]
+    return own.union(*(_used(s) for s in inner))
 
 
 def _constructor(m: layers.Module) -> str:
@@ -48,14 +49,17 @@ def _sequential(sequence, lines: list[str], bodies: list[str]) -> None:
         if m.node is not node:
             node = m.node
             lines.append(comment(describe(node)))
-        if m.cls != "Residual":
+        if m.cls not in ("Residual", "Concat", "Add"):
             lines.append(_constructor(m) + ",")
             continue
-        inner: list[str] = []
-        _sequential(m.body, inner, bodies)
         name = "body_" + node.id.replace(".", "_")
-        bodies += [f"{name} = nn.Sequential(", *("    " + s for s in inner), ")"]
-        lines.append(f"Residual({name}),")
+        names = [name] if m.cls == "Residual" else [f"{name}_{j}" for j in range(len(m.branches))]
+        for part, seq in zip(names, [m.body] if m.cls == "Residual" else m.branches, strict=True):
+            inner: list[str] = []
+            _sequential(seq, inner, bodies)
+            bodies += [f"{part} = nn.Sequential(", *("    " + s for s in inner), ")"]
+        kwargs = [f"{k}={v!r}" for k, v in m.kwargs.items()]
+        lines.append(f"{m.cls}({', '.join(names + kwargs)}),")
 
 
 def torch_source(spec) -> str:
