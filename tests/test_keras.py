@@ -360,3 +360,23 @@ def test_keras_round_trip(tmp_path):
     want = model.predict(x, verbose=0)
     got = back.predict(x.transpose(0, 3, 1, 2), verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["attention 2 3", "attention 2 3 causal=true", "attention 1 2 causal=true bias=false"],
+)
+def test_attention_counts_and_outputs_equal_keras_multi_head_attention(call, tmp_path):
+    """Our count is MultiHeadAttention(heads, key_dim)'s (3 (F h k + h k) + h k F + F), and the
+    emitted model (weights converted by its load) predicts as the NumPy backend, causal too."""
+    needs_keras()
+    spec = stackspec.parse(f"input 4x6\n{call}\n")
+    model = spec.compile("numpy")
+    model.set_weights(varied_weights(spec))
+    model.save(tmp_path / "w.safetensors")
+    keras_model = emitted(spec, tmp_path, "attention").load(tmp_path / "w.safetensors")
+    (layer,) = [k for k in keras_model.layers if "attention" in k.name]
+    assert layer.count_params() == spec.ir.nodes[0].param_count
+    x = np.random.default_rng(1).normal(0, 1.5, (5, 4, 6)).astype(np.float32)
+    got = keras_model.predict(x, verbose=0)
+    np.testing.assert_allclose(got, model._predict_batch(x), rtol=1e-5, atol=1e-5)

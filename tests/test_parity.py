@@ -85,11 +85,12 @@ def pair(spec, device, weights=None):
     return np_model, t_model
 
 
-def close(actual, expected, rel, what=""):
+def close(actual, expected, rel, what="", scale=None):
+    """Within rel of the largest expected value (or of `scale`)."""
     actual = np.asarray(actual, np.float64)
     expected = np.asarray(expected, np.float64)
     assert actual.shape == expected.shape, what
-    scale = np.abs(expected).max(initial=0.0)
+    scale = np.abs(expected).max(initial=0.0) if scale is None else scale
     np.testing.assert_allclose(actual, expected, rtol=rel, atol=rel * scale, err_msg=what)
 
 
@@ -120,7 +121,13 @@ def check_train_gradients(spec, device):
     for key, (module, name) in t_model._slots.items():
         param = getattr(module, name)
         if key in np_model.grads:
-            close(param.grad.cpu(), np_model.grads[key], 1e-4, f"gradient of {key}")
+            # Relative to the largest gradient of the node's tensors: one that is zero in exact
+            # arithmetic (attention's key bias: softmax ignores a shift common to a row's scores)
+            # is float32 rounding in both backends, on the scale of its neighbours' terms.
+            node = key.rsplit(".", 1)[0] + "."
+            grads = [g for k, g in np_model.grads.items() if k.startswith(node)]
+            scale = max(np.abs(g).max(initial=0.0) for g in grads)
+            close(param.grad.cpu(), np_model.grads[key], 1e-4, f"gradient of {key}", scale)
         else:
             close(param.cpu(), np_model.params[key], 1e-5, f"running statistic {key}")
 

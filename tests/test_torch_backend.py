@@ -24,9 +24,10 @@ SPECS_OF_EVERY_LAYER = every_layer_specs()
 
 def native(module) -> bool:
     """A module of torch.nn itself (or one of the few that torch.nn lacks, layers.LOCAL, defined
-    in model.py): what a user's own code would build."""
+    in model.py or attention.py): what a user's own code would build."""
     cls = type(module)
-    own = cls.__module__ == Residual.__module__ and cls.__name__ in torch_layers.LOCAL
+    package = Residual.__module__.rsplit(".", 1)[0]  # model.py's, and attention.py's
+    own = cls.__module__.startswith(package + ".") and cls.__name__ in torch_layers.LOCAL
     return cls.__module__.startswith("torch.nn.") or own
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .activations import ACTIVATION_LAYERS, ACTIVATIONS, ALIASES, activation_params
 from .args import REQUIRED, Arg, bind
+from .attention import ATTENTION_LAYERS
 from .conv import CONV_LAYERS, conv_padding
 from .core import INITIALIZERS
 from .core import LAYERS as _CORE
@@ -21,6 +22,7 @@ LAYERS: dict[str, LayerKind] = {
     **CONV_LAYERS,
     **SEQUENCE_LAYERS,
     **RECURRENT_LAYERS,
+    **ATTENTION_LAYERS,
     **ACTIVATION_LAYERS,
 }
 

@@ -54,7 +54,7 @@ def _statements(steps, lines: list[str]) -> None:
             node = step.node
             lines.append(comment(describe(node)))
         if isinstance(step, Layer):
-            lines += _layer("x = ", step, "(x)")
+            lines += _layer("x = ", step, f"({step.call})")
         elif isinstance(step, Op):
             args = ", ".join(["x", *_arguments(step.args, step.kwargs)])
             lines.append(f"x = keras.ops.{step.fn}({args})")

@@ -233,6 +233,38 @@ def gru(g, node, x):
     return _recurrent(g, node, x, "GRU", linear_before_reset=1)
 
 
+def _projection(g, node, x, name: str):
+    """x @ W.T + b for the node's `{name}_weight` (out, in) and `{name}_bias` (if any)."""
+    weight = g.op("Transpose", g.tensor(node, f"{name}_weight"), perm=[1, 0])
+    y, bias = g.op("MatMul", x, weight), g.tensor(node, f"{name}_bias")
+    return g.op("Add", y, bias) if bias else y
+
+
+def attention(g, node, x):
+    """Keras's MultiHeadAttention on (x, x), as the NumPy backend computes it: the heads an axis
+    (N, h, T, k), softmax(q k^T / sqrt(k)) over the keys, with causal=true a constant (T, T)
+    mask of -inf above the diagonal added first (every row keeps its own step, so no row is all
+    -inf and Softmax gives no NaN)."""
+    p = node.params
+    steps, heads, key_dim = node.input_shape[0], p["heads"], p["key_dim"]
+    split = g.const("heads", np.array([0, 0, heads, key_dim], dtype=np.int64))
+
+    def per_head(name: str):
+        y = g.op("Reshape", _projection(g, node, x, name), split)
+        return g.op("Transpose", y, perm=[0, 2, 1, 3])  # (N, h, T, k)
+
+    q, k, v = per_head("q"), per_head("k"), per_head("v")
+    scores = g.op("MatMul", q, g.op("Transpose", k, perm=[0, 1, 3, 2]))
+    scores = g.op("Mul", scores, g.const("scale", np.float32(key_dim**-0.5)))
+    if p["causal"]:
+        future = np.triu(np.full((steps, steps), -np.inf, np.float32), 1)
+        scores = g.op("Add", scores, g.const("causal_mask", future))
+    context = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)
+    context = g.op("Transpose", context, perm=[0, 2, 1, 3])
+    merged = g.op("Reshape", context, g.const("shape", np.array([0, 0, -1], dtype=np.int64)))
+    return _projection(g, node, merged, "o")
+
+
 def residual(g, node, x, add_nodes):
     return g.op("Add", x, add_nodes(g, node.body, x))
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
 
-# The classes torch.nn lacks, defined in model.py (which the emitted source copies).
-LOCAL = ("Residual", "Concat", "Add", "Normalize", "SwapAxes", "Recurrent")
+# The classes torch.nn lacks, defined in model.py (Attention in attention.py, which model.py
+# imports); the emitted source copies them.
+LOCAL = ("Residual", "Concat", "Add", "Normalize", "SwapAxes", "Recurrent", "Attention")
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,22 @@ def lstm(node) -> tuple[Module, ...]:
 def gru(node) -> tuple[Module, ...]:
     # nn.GRU is reset-after (r multiplies W_hn h + b_hn), as our GRU and Keras's default.
     return _recurrent(node, "GRU")
+
+
+# The registry's projection names -> the Attention module's nn.Linear attributes.
+ATTENTION_PROJECTIONS = {"q": "query", "k": "key", "v": "value", "o": "output"}
+
+
+def attention(node) -> tuple[Module, ...]:
+    # attention.py's Attention: nn.Linear projections (our tensors are nn.Linear's layout) and
+    # scaled_dot_product_attention; q_weight lives at query.weight, o_bias at output.bias.
+    p = node.params
+    tensors = {}
+    for name, key in node.keys().items():
+        projection, kind = name.split("_")
+        tensors[f"{ATTENTION_PROJECTIONS[projection]}.{kind}"] = key
+    args = (node.input_shape[-1], p["heads"], p["key_dim"])
+    return (Module("Attention", args, {"causal": p["causal"], "bias": p["bias"]}, tensors),)
 
 
 def residual(node) -> tuple[Module, ...]:

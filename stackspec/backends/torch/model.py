@@ -28,6 +28,7 @@ from ...layers.init import initial_weights
 from ...numerics import aligned_shape
 from ...training.model import Model
 from . import layers
+from .attention import Attention
 
 
 # The modules torch.nn lacks (layers.LOCAL): `compile --emit python` copies these classes into
@@ -135,6 +136,8 @@ def build(m: layers.Module) -> nn.Module:
         return SwapAxes()
     if m.cls == "Recurrent":
         return Recurrent(*m.args, **m.kwargs)
+    if m.cls == "Attention":
+        return Attention(*m.args, **m.kwargs)
     return getattr(nn, m.cls)(*m.args, **m.kwargs)
 
 
