@@ -24,9 +24,10 @@ SPECS_OF_EVERY_LAYER = every_layer_specs()
 
 def native(module) -> bool:
     """A module of torch.nn itself (or one of the few that torch.nn lacks, layers.LOCAL, defined
-    in model.py): what a user's own code would build."""
+    in model.py and lookups.py): what a user's own code would build."""
     cls = type(module)
-    own = cls.__module__ == Residual.__module__ and cls.__name__ in torch_layers.LOCAL
+    homes = (Residual.__module__, "stackspec.backends.torch.lookups")
+    own = cls.__module__ in homes and cls.__name__ in torch_layers.LOCAL
     return cls.__module__.startswith("torch.nn.") or own
 
 

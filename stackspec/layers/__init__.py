@@ -12,6 +12,7 @@ from .args import REQUIRED, Arg, bind
 from .conv import CONV_LAYERS, conv_padding
 from .core import INITIALIZERS
 from .core import LAYERS as _CORE
+from .embedding import EMBEDDING_LAYERS
 from .kinds import LayerKind, Shape, ShapeError, Weight
 from .recurrent import RECURRENT_LAYERS
 from .sequence import SEQUENCE_LAYERS, conv1d_padding
@@ -21,6 +22,7 @@ LAYERS: dict[str, LayerKind] = {
     **CONV_LAYERS,
     **SEQUENCE_LAYERS,
     **RECURRENT_LAYERS,
+    **EMBEDDING_LAYERS,
     **ACTIVATION_LAYERS,
 }
 

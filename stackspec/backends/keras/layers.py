@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
+from .lookups import embedding, posembed  # noqa: F401 (dispatched by name)
+from .steps import Layer, Op, RealMean, Residual, Tensor, Unsupported
 
 FIRST = "channels_first"
 # stackspec layout -> Keras variable: dense (units, F) -> kernel (F, units); conv2d
@@ -24,60 +26,6 @@ FIRST = "channels_first"
 DENSE_AXES = (1, 0)
 CONV_AXES = (2, 3, 1, 0)
 CONV1D_AXES = (2, 1, 0)  # conv1d (filters, F, kernel) -> kernel (kernel, F, filters)
-
-
-class Unsupported(Exception):
-    """A layer that Keras cannot compute exactly as stackspec does."""
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """A weight-file tensor passed as a constructor argument (Normalization's mean)."""
-
-    key: str
-
-
-@dataclass(frozen=True)
-class Layer:
-    """`keras.layers.<cls>(*args, **kwargs)`; `weights` lists (weight-file key, axes) in the order
-    of the built layer's `weights`, for set_weights; `node` is the IR node it computes."""
-
-    cls: str
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    weights: tuple[tuple[str, tuple | None], ...] = ()
-    node: object = field(default=None, compare=False, repr=False)
-    name: str = ""  # `n3_conv2d`: set by `layers`, the key of KERAS_WEIGHTS in the source
-
-
-@dataclass(frozen=True)
-class Op:
-    """`x = keras.ops.<fn>(x, *args, **kwargs)`: a step that no Keras layer takes."""
-
-    fn: str
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    node: object = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class RealMean:
-    """`pool(pad(x)) / pool(pad(ones))`: average pooling of a zero-padded batch divided by the
-    same pooling of ones, the mean over each window's real pixels as stackspec's (a `valid`
-    pooling of a padded batch counts the padding; Keras pads only as `same`)."""
-
-    pad: Layer
-    pool: Layer
-    node: object = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Residual:
-    """`skip = x`, the body's steps, then `x = add([skip, x])`: y = x + body(x)."""
-
-    body: tuple
-    add: Layer
-    node: object = field(default=None, compare=False, repr=False)
 
 
 def layers(nodes) -> tuple:
@@ -390,8 +338,7 @@ def activation_layer(node) -> tuple[Layer, ...]:
     return (activation(node.op, node.params),)
 
 
-# Dispatch by name: every registry key (and residual) whose function this module defines, and the
-# activations. tests/test_keras.py fails if a key has none.
+# Dispatch by name: the functions named as registry keys (tests/test_keras.py checks).
 LAYER_FUNCTIONS = {
     name: globals()[name] if callable(globals().get(name)) else activation_layer
     for name in (*LAYERS, *STRUCTURAL)

@@ -30,7 +30,7 @@ import numpy as np
 
 from ...layers import LAYERS as REGISTRY
 from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_padding
-from . import activations, conv, norm, recurrent, sequence
+from . import activations, conv, embedding, norm, recurrent, sequence
 from .activations import FUNCTIONS, after_layer
 
 
@@ -333,6 +333,6 @@ def _discover(modules, suffix="", fallback=None) -> dict:
     return {name: fn for name, fn in table.items() if fn is not None}
 
 
-_MODULES = (sys.modules[__name__], conv, sequence, norm, recurrent, activations)
+_MODULES = (sys.modules[__name__], conv, sequence, norm, recurrent, embedding, activations)
 LAYERS = _discover(_MODULES[:-1], fallback=activation)  # activations: the fallback
 INFERENCE = _discover(_MODULES, "_values")

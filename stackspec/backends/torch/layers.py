@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
 
 # The classes torch.nn lacks, defined in model.py (which the emitted source copies).
-LOCAL = ("Residual", "Normalize", "SwapAxes", "Recurrent")
+LOCAL = ("Residual", "Normalize", "SwapAxes", "Recurrent", "Embedding", "PositionEmbedding")
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,18 @@ def prelu(node) -> tuple[Module, ...]:
     # nn.PReLU's slopes act on axis 1, the feature of (N, F) and the channel of (N, C, H, W).
     kwargs = {"num_parameters": node.input_shape[0], "init": 0.25}
     return (Module("PReLU", (), kwargs, node.keys()),)
+
+
+def embedding(node) -> tuple[Module, ...]:
+    # nn.Embedding behind the check of the float ids (lookups.py); its table is `embed.weight`.
+    p = node.params
+    return (
+        Module("Embedding", (p["vocab"], p["dim"]), {}, {"embed.weight": node.keys()["weight"]}),
+    )
+
+
+def posembed(node) -> tuple[Module, ...]:
+    return (Module("PositionEmbedding", node.input_shape, {}, node.keys()),)
 
 
 def _recurrent(node, cls: str) -> tuple[Module, ...]:

@@ -28,6 +28,7 @@ from ...layers.init import initial_weights
 from ...numerics import aligned_shape
 from ...training.model import Model
 from . import layers
+from .lookups import LOOKUPS
 
 
 # The modules torch.nn lacks (layers.LOCAL): `compile --emit python` copies these classes into
@@ -96,8 +97,8 @@ def build(m: layers.Module) -> nn.Module:
         return Normalize(*m.args, **m.kwargs)
     if m.cls == "SwapAxes":
         return SwapAxes()
-    if m.cls == "Recurrent":
-        return Recurrent(*m.args, **m.kwargs)
+    if m.cls in ("Recurrent", "Embedding", "PositionEmbedding"):
+        return {"Recurrent": Recurrent, **LOOKUPS}[m.cls](*m.args, **m.kwargs)
     return getattr(nn, m.cls)(*m.args, **m.kwargs)
 
 

@@ -14,18 +14,22 @@ from pathlib import Path
 from ..source import comment, describe, header, join_lines
 from . import layers
 
+LOCAL_MODULES = ("model.py", "lookups.py")  # where layers.LOCAL's classes are defined
+
 
 def _local_classes(names: set[str]) -> str:
     """The source of model.py's classes in `names`, in layers.LOCAL order."""
-    path = Path(layers.__file__).with_name("model.py")
-    source = path.read_text(encoding="utf-8")
-    found = {
-        stmt.name: ast.get_source_segment(source, stmt)
-        for stmt in ast.parse(source).body
-        if isinstance(stmt, ast.ClassDef) and stmt.name in names
-    }
+    found = {}
+    for module in LOCAL_MODULES:
+        path = Path(layers.__file__).with_name(module)
+        source = path.read_text(encoding="utf-8")
+        found |= {
+            stmt.name: ast.get_source_segment(source, stmt)
+            for stmt in ast.parse(source).body
+            if isinstance(stmt, ast.ClassDef) and stmt.name in names
+        }
     missing = names - set(found)
-    assert not missing, f"no class {sorted(missing)} in {path}"
+    assert not missing, f"no class {sorted(missing)} in {LOCAL_MODULES}"
     return "".join(f"\n{found[name]}\n\n" for name in layers.LOCAL if name in names)
 
 
