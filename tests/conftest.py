@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stackspec.layers import LAYERS
@@ -176,3 +177,19 @@ def varied_weights(spec, seed=0) -> dict:
             weights[key] = (w.init == "ones") + rng.normal(0, 0.2, w.shape)
         weights[key] = np.asarray(weights[key], np.float32)
     return weights
+
+
+def example_inputs(ir, n: int, seed: int = 0, scale: float = 1.0, dtype=np.float32):
+    """A batch of n inputs for `ir`: normal(0, scale), or whole-number ids in [0, vocab) when
+    the first layer reads ids (LayerKind.ids), as floats like every input."""
+    rng = np.random.default_rng(seed)
+    first = LAYERS.get(ir.nodes[0].op) if ir.nodes else None
+    if first is not None and first.ids is not None:
+        vocab = first.ids(ir.nodes[0].params)
+        return rng.integers(0, vocab, (n, *ir.input)).astype(dtype)
+    return rng.normal(0, scale, (n, *ir.input)).astype(dtype)
+
+
+def takes_ids(ir) -> bool:
+    """Whether ir's input is discrete ids, which have no input gradient to check."""
+    return bool(ir.nodes) and ir.nodes[0].op in LAYERS and LAYERS[ir.nodes[0].op].ids is not None

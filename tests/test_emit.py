@@ -18,7 +18,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import FLAT, HAS_TORCH, SPECS, deepest, every_layer_specs, varied_weights
+from conftest import (
+    FLAT,
+    HAS_TORCH,
+    SPECS,
+    deepest,
+    every_layer_specs,
+    example_inputs,
+    varied_weights,
+)
 
 import stackspec
 from stackspec.backends import emit_python
@@ -104,7 +112,7 @@ def test_emitted_source_gives_the_compiled_models_outputs(backend, tmp_path):
         options = {"device": "cpu"} if backend == "torch" else {}
         model = spec.compile(backend, **options)
         model.set_weights(varied_weights(spec))
-        x = np.random.default_rng(1).normal(0, 1.5, (5, *spec.ir.input)).astype(np.float32)
+        x = example_inputs(spec.ir, 5, 1, 1.5)
         out = model._predict_batch(x)  # what the loss reads: logits when an activation is fused
         fused = {"softmax": softmax_values, "sigmoid": sigmoid_values}.get(
             spec.ir.fused_activation()
@@ -314,7 +322,7 @@ def test_the_compiled_state_dict_loads_into_the_emitted_module():
         compiled.set_weights(varied_weights(spec))
         model = exec_source(emit_python(spec, "torch"))["Model"]()
         model.load_state_dict(compiled.state_dict())  # strict: the same keys and shapes
-        x = np.random.default_rng(2).normal(size=(3, *spec.ir.input)).astype(np.float32)
+        x = example_inputs(spec.ir, 3, 2)
         np.testing.assert_allclose(model(x), compiled._predict_batch(x), rtol=1e-6, atol=1e-6)
 
 

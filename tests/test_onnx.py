@@ -18,7 +18,7 @@ import textwrap
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import DATA, SPECS, every_layer_specs, varied_weights
+from conftest import DATA, SPECS, every_layer_specs, example_inputs, varied_weights
 
 import stackspec
 from stackspec.cli import main
@@ -67,8 +67,7 @@ def check_export(spec, x=None, seed=0):
     model = onnx_model(spec.ir, weights)
     onnx.checker.check_model(model, full_check=True)
     if x is None:
-        rng = np.random.default_rng(seed + 1)
-        x = rng.normal(0, 1.5, (6, *spec.ir.input)).astype(np.float32)
+        x = example_inputs(spec.ir, 6, seed + 1, 1.5)
     expected, _ = np_model.forward(x, False)
     close(run_onnx(model.SerializeToString(), x), expected, what="onnx vs numpy")
     return model, np_model, x

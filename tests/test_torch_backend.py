@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from stackspec.backends.torch import layers as torch_layers  # noqa: E402
-from stackspec.backends.torch.model import Residual  # noqa: E402
+from stackspec.backends.torch.modules import Residual  # noqa: E402
 from stackspec.diagnostics import UserError  # noqa: E402
 from stackspec.layers.init import initial_weights  # noqa: E402
 
@@ -24,9 +24,9 @@ SPECS_OF_EVERY_LAYER = every_layer_specs()
 
 def native(module) -> bool:
     """A module of torch.nn itself (or one of the few that torch.nn lacks, layers.LOCAL, defined
-    in model.py or attention.py): what a user's own code would build."""
+    in model.py, attention.py or lookups.py): what a user's own code would build."""
     cls = type(module)
-    package = Residual.__module__.rsplit(".", 1)[0]  # model.py's, and attention.py's
+    package = Residual.__module__.rsplit(".", 1)[0]  # model.py's, attention.py's, lookups.py's
     own = cls.__module__.startswith(package + ".") and cls.__name__ in torch_layers.LOCAL
     return cls.__module__.startswith("torch.nn.") or own
 

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import SPECS, every_layer_specs
+from conftest import SPECS, every_layer_specs, example_inputs
 
 import stackspec
 from stackspec.backends import emit_python
@@ -81,8 +81,7 @@ def converted(method: str, model, x):
 
 
 def example_batch(spec) -> torch.Tensor:
-    rng = np.random.default_rng(1)
-    return torch.from_numpy(rng.normal(0, 1.5, (4, *spec.ir.input)).astype(np.float32))
+    return torch.from_numpy(example_inputs(spec.ir, 4, 1, 1.5))
 
 
 @pytest.mark.parametrize("name", list(SPECS_UNDER_TEST))

@@ -68,7 +68,7 @@ class ShapeInference:
         if shape is None:
             self._missing_input(c.span)
             return None, UNKNOWN
-        if kind.adapted and node_id != "0":
+        if (kind.adapted or kind.ids) and node_id != "0":
             self._not_first(c, node_id)
             self._add_context(before, c.context)
             return None, UNKNOWN
@@ -152,11 +152,13 @@ class ShapeInference:
         where = (
             "inside a residual or a branch" if "." in node_id else f"as layer {int(node_id) + 1}"
         )
+        # An embedding reads ids from the data, a normalize the raw input's statistics.
+        why = "its ids come from the data" if LAYERS[c.op].ids else "its statistics are the input's"
         self.diags.error(
             "E214",
             f"{c.op} is allowed only as the first layer, not {where}",
             c.span,
-            f"its statistics are those of the raw input: move `{c.op}` right after `input`",
+            f"{why}: move `{c.op}` right after `input`",
         )
 
     def _add_context(self, before: int, context: str) -> None:

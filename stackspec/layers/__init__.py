@@ -13,6 +13,7 @@ from .attention import ATTENTION_LAYERS
 from .conv import CONV_LAYERS, conv_padding
 from .core import INITIALIZERS
 from .core import LAYERS as _CORE
+from .embedding import EMBEDDING_LAYERS
 from .kinds import LayerKind, Shape, ShapeError, Weight
 from .recurrent import RECURRENT_LAYERS
 from .sequence import SEQUENCE_LAYERS, conv1d_padding
@@ -23,6 +24,7 @@ LAYERS: dict[str, LayerKind] = {
     **SEQUENCE_LAYERS,
     **RECURRENT_LAYERS,
     **ATTENTION_LAYERS,
+    **EMBEDDING_LAYERS,
     **ACTIVATION_LAYERS,
 }
 

@@ -247,13 +247,15 @@ def bind(
     all_names = [a.name for a in table]
     given, ok = match(owner, positional, all_names, args, kwargs, diags, too_many, "valid")
     params: dict = {}
+    missing = [a.name for a in table if a.required and a.name not in given]
     for a in table:
         if a.name in given:
             params[a.name] = convert(owner, a, given[a.name], diags, names)
             ok = ok and params[a.name] is not None
-        elif a.required:
-            diags.error("E206", f"{owner}: missing argument '{a.name}'", span)
-            ok = False
-        else:
+        elif not a.required:
             params[a.name] = a.default
+    if missing:  # one error for the call, naming every missing argument (`embedding`: 2)
+        names_ = ", ".join(f"'{m}'" for m in missing)
+        diags.error("E206", f"{owner}: missing argument{'s' * (len(missing) > 1)} {names_}", span)
+        ok = False
     return params if ok else None

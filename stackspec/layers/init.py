@@ -59,6 +59,11 @@ def lecun_normal(w: Weight, rng):
     return _truncated_normal(math.sqrt(1 / w.fan_in), rng, w.shape)
 
 
+def uniform(w: Weight, rng):
+    # Keras's "uniform" (RandomUniform), the start of its Embedding.
+    return _uniform(0.05)(w, rng)
+
+
 def zeros(w: Weight, rng):
     return np.zeros(w.shape)
 
@@ -98,6 +103,7 @@ INITIALIZERS = {
         he_uniform,
         he_normal,
         lecun_normal,
+        uniform,
         zeros,
         ones,
         quarter,

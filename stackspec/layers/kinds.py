@@ -72,3 +72,7 @@ class LayerKind:
     # and never trained; it is allowed only as the model's first layer (E214 elsewhere), where
     # the data it sees is the raw input.
     adapted: bool = False
+    # Reads whole-number ids in [0, ids(params)) rather than any float (embedding): the data
+    # checks refuse other values by row and column, the tests draw such ids, and, as an adapted
+    # layer, it is allowed only as the model's first layer (E214), where the data is its input.
+    ids: Callable[[dict], int] | None = None

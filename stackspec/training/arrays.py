@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ..diagnostics import Diagnostics, array_shape, example_shape
+from .ids import check_arrays as check_ids
 
 
 def as_arrays(ir, X, y=None, file: str = "<arrays>") -> tuple[np.ndarray, np.ndarray | None]:
@@ -44,6 +45,8 @@ def _features(ir, X, d: Diagnostics) -> np.ndarray:
         d.error("E502", "X has no examples")
     elif not np.isfinite(X).all():
         d.error("E508", "X holds NaN or infinite values")
+    else:
+        check_ids(ir, X, d)  # an embedding's input (E515)
     return X
 
 

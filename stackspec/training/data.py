@@ -43,7 +43,7 @@ from ..diagnostics import (
     example_shape,
 )
 from ..inputs import Bound, decode, display_name, read_bytes
-from . import weight_column
+from . import ids, weight_column
 from .cells import Problem, shown_columns
 from .cells import cell_error as _cell_error
 from .cells import cell_problem as _cell
@@ -271,6 +271,7 @@ def _read_csv(path, ir, target: str | None, need_target: bool, weight, weights) 
     if table is None:
         table = _parse_cells(header, rows, plain, d)
     X = table.take(feature_cols, axis=1).reshape(len(rows), *ir.input)  # C order: one copy
+    ids.check_rows(ir, X, rows, feature_cols, header, d)  # an embedding's input (E515)
     y = None
     if t is not None and need_target:
         y = _targets(table[:, t], rows, t, header[t], ir, d)

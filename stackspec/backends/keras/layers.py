@@ -17,6 +17,7 @@ import re
 from dataclasses import replace
 
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
+from .lookups import embedding, posembed  # noqa: F401 (dispatched by name)
 from .steps import Join, Layer, Op, RealMean, Residual, Tensor, Unsupported
 
 FIRST = "channels_first"
@@ -367,8 +368,7 @@ def activation_layer(node) -> tuple[Layer, ...]:
     return (activation(node.op, node.params),)
 
 
-# Dispatch by name: every registry key (and residual) whose function this module defines, and the
-# activations. tests/test_keras.py fails if a key has none.
+# Dispatch by name: the functions named as registry keys (tests/test_keras.py checks).
 LAYER_FUNCTIONS = {
     name: globals()[name] if callable(globals().get(name)) else activation_layer
     for name in (*LAYERS, *STRUCTURAL)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ...layers import LAYERS as REGISTRY
 from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_padding
-from . import activations, attention, conv, norm, recurrent, sequence
+from . import activations, attention, conv, embedding, norm, recurrent, reshaping, sequence
 from .activations import FUNCTIONS, after_layer
 
 
@@ -274,30 +274,6 @@ def _no_backprop(dy):
     raise RuntimeError("no gradient in evaluation mode: run forward with training=True")
 
 
-def flatten_values(x):
-    return x.reshape(len(x), -1)
-
-
-def flatten(node, ctx):
-    def forward(x):
-        return x.reshape(x.shape[0], -1), lambda dy: dy.reshape(x.shape)
-
-    return forward
-
-
-def reshape_values(x, shape):
-    return x.reshape(len(x), *shape)
-
-
-def reshape(node, ctx):
-    shape = tuple(node.params["shape"])
-
-    def forward(x):
-        return x.reshape(len(x), *shape), lambda dy: dy.reshape(x.shape)
-
-    return forward
-
-
 def prelu_values(x, weight):
     # One slope per feature of (N, F), per channel of (N, C, H, W).
     slope = weight.reshape(-1, *(1,) * (x.ndim - 2))
@@ -396,6 +372,16 @@ def _discover(modules, suffix="", fallback=None) -> dict:
     return {name: fn for name, fn in table.items() if fn is not None}
 
 
-_MODULES = (sys.modules[__name__], conv, sequence, norm, recurrent, attention, activations)
+_MODULES = (
+    sys.modules[__name__],
+    conv,
+    sequence,
+    norm,
+    recurrent,
+    attention,
+    embedding,
+    reshaping,
+    activations,
+)
 LAYERS = _discover(_MODULES[:-1], fallback=activation)  # activations: the fallback
 INFERENCE = _discover(_MODULES, "_values")

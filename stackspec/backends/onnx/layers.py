@@ -182,6 +182,21 @@ def prelu(g, node, x):
     return g.op("PRelu", x, slope)
 
 
+INT64 = 7  # onnx.TensorProto.INT64; this module never imports onnx
+
+
+def embedding(g, node, x):
+    # The float ids as int64 rows of the (vocab, dim) table. ONNX has no check of the ids: a
+    # fraction is truncated and an out-of-range id is the runtime's error (the data checks and
+    # the other backends refuse both).
+    ids = g.op("Cast", x, to=INT64)
+    return g.op("Gather", g.tensor(node, "weight"), ids, axis=0)
+
+
+def posembed(g, node, x):
+    return g.op("Add", x, g.tensor(node, "weight"))  # (T, F) broadcasts over the batch
+
+
 # Torch's gate blocks in ONNX's order: LSTM i, f, g, o -> i, o, f, c; GRU r, z, n -> z, r, h.
 GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}
 

@@ -1,7 +1,7 @@
 """The Attention module (layers.LOCAL): Keras's MultiHeadAttention on (x, x) in torch.
 
-Kept out of model.py, which imports it, for the size of that file; `compile --emit python`
-copies the class from here as it copies model.py's (source.py), so it must stay
+Kept out of modules.py, which imports it, for the size of that file; `compile --emit python`
+copies the class from here as it copies modules.py's (source.py), so it must stay
 self-contained and may use only `torch` and `nn`.
 """
 

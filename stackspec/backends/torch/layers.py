@@ -1,6 +1,6 @@
 """PyTorch layers: one function per registry key, each taking an IR node and returning the native
 modules that compute it (nn.Linear, then nn.ReLU, ...) as descriptions: a class of torch.nn and
-its arguments. model.py builds them; `compile --emit python` prints them. So this module never
+its arguments. modules.py builds them; `compile --emit python` prints them. So this module never
 imports torch, emitting needs none, and the compiled and the emitted model are the same.
 
 The model is one flat nn.Sequential of these modules (a residual is one module holding the flat
@@ -15,14 +15,24 @@ from dataclasses import dataclass, field, replace
 
 from ...layers import LAYERS, STRUCTURAL, activation_params, conv1d_padding, conv_padding
 
-# The classes torch.nn lacks, defined in model.py (Attention in attention.py, which model.py
-# imports); the emitted source copies them.
-LOCAL = ("Residual", "Concat", "Add", "Normalize", "SwapAxes", "Recurrent", "Attention")
+# The classes torch.nn lacks, defined in modules.py, attention.py and lookups.py; the emitted
+# source copies them.
+LOCAL = (
+    "Residual",
+    "Concat",
+    "Add",
+    "Normalize",
+    "SwapAxes",
+    "Recurrent",
+    "Attention",
+    "Embedding",
+    "PositionEmbedding",
+)
 
 
 @dataclass(frozen=True)
 class Module:
-    """`nn.<cls>(*args, **kwargs)`; a class in LOCAL is model.py's own (without `nn.`), and
+    """`nn.<cls>(*args, **kwargs)`; a class in LOCAL is modules.py's own (without `nn.`), and
     for cls "Residual" it is `Residual(nn.Sequential(*body))`, for "Concat" and "Add" (joins)
     `Concat(nn.Sequential(*branch), ..., **kwargs)`, one Sequential per branch.
     `tensors` maps attribute names to the weight-file keys of the node tensors it holds;
@@ -109,7 +119,7 @@ def batchnorm(node) -> tuple[Module, ...]:
 
 
 def normalize(node) -> tuple[Module, ...]:
-    # torch.nn has no standardization with fixed statistics: model.py's Normalize, whose
+    # torch.nn has no standardization with fixed statistics: modules.py's Normalize, whose
     # buffers `mean` and `var` are the node's state.
     return (Module("Normalize", (node.input_shape[0],), {}, node.keys()),)
 
@@ -204,8 +214,20 @@ def prelu(node) -> tuple[Module, ...]:
     return (Module("PReLU", (), kwargs, node.keys()),)
 
 
+def embedding(node) -> tuple[Module, ...]:
+    # nn.Embedding behind the check of the float ids (lookups.py); its table is `embed.weight`.
+    p = node.params
+    return (
+        Module("Embedding", (p["vocab"], p["dim"]), {}, {"embed.weight": node.keys()["weight"]}),
+    )
+
+
+def posembed(node) -> tuple[Module, ...]:
+    return (Module("PositionEmbedding", node.input_shape, {}, node.keys()),)
+
+
 def _recurrent(node, cls: str) -> tuple[Module, ...]:
-    # nn.LSTM/nn.GRU return (outputs, state): model.py's Recurrent keeps the outputs, or their
+    # nn.LSTM/nn.GRU return (outputs, state): modules.py's Recurrent keeps the outputs, or their
     # last step. Its module is `rnn`, whose tensors of layer 0 are the node's.
     p = node.params
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")

@@ -2,8 +2,8 @@
 
 The backend builds its model from `layers.modules(ir.nodes)` and finds its tensors by
 `layers.state_keys`; this prints the same sequence as `nn.<class>(args)` and the same keys, so a
-compiled model's state_dict loads into the emitted one. The classes torch.nn lacks (Residual,
-Concat, Add, Normalize) are copied from model.py, read as text: emitting needs no torch.
+compiled model's state_dict loads into the emitted one. The classes torch.nn lacks (layers.LOCAL)
+are copied from modules.py, attention.py and lookups.py, read as text: emitting needs no torch.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from ..source import comment, describe, header, join_lines
 from . import layers
 
 # The files defining layers.LOCAL's classes.
-LOCAL_FILES = ("model.py", "attention.py")
+LOCAL_FILES = ("modules.py", "attention.py", "lookups.py")
 
 
 def _local_classes(names: set[str]) -> str:
-    """The source of model.py's (and attention.py's) classes in `names`, in layers.LOCAL order."""
+    """The source of the LOCAL_FILES' classes in `names`, in layers.LOCAL order."""
     found = {}
     for file in LOCAL_FILES:
         source = Path(layers.__file__).with_name(file).read_text(encoding="utf-8")
