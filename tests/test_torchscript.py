@@ -27,6 +27,7 @@ SPEC_FILES = sorted(SPECS.glob("*.stack"))
 # local Normalize module on images, rmsnorm, softmax on images, and a nested residual.
 EXAMPLES = ("normalize@2x3x3", "rmsnorm@2x3x4", "softmax@2x3x4", "flatten@2x3x4", "residual")
 METHODS = ("script", "trace", "export")
+RECURRENT = re.compile(r"^\s*(lstm|gru)\b", re.M)
 
 
 def spec_cases() -> dict[str, stackspec.Spec]:
@@ -96,6 +97,8 @@ def test_compiled_and_emitted_models_script_trace_and_export_to_the_eager_output
         np.testing.assert_array_equal(emitted(x).numpy(), want.numpy())
         for method in METHODS:
             for which, model in (("compiled", compiled), ("emitted", emitted)):
+                if method == "trace" and which == "compiled" and RECURRENT.search(spec.source):
+                    continue  # torch cannot trace it: test_recurrent_models_script_and_export
                 got = converted(method, model, x)(x)
                 np.testing.assert_allclose(
                     got.numpy(), want.numpy(), rtol=0, atol=1e-6, err_msg=f"{which} {method}"
