@@ -34,8 +34,11 @@ def test_top_level_fields():
         "param_count",
         "state_count",
     ]
-    assert (doc["format"], doc["version"], doc["input"]) == (FORMAT, VERSION, [3, 8, 8])
+    # Without branches the IR is version 1's, and says so (LANGUAGE.md §8); with them, 2.
+    assert (doc["format"], doc["version"], doc["input"]) == (FORMAT, 1, [3, 8, 8])
     assert (FORMAT, VERSION) == ("stackspec-ir", 2)
+    joined = stackspec.parse("input 4\nconcat {\n  branch { dense 2 }\n  branch { }\n}\n").ir
+    assert json.loads(joined.dumps())["version"] == VERSION
 
 
 def test_node_fields_and_ids():

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field, replace
 from ..diagnostics import Span
 from ..layers import Weight
 
-# Version 2 added `concat` and `add` nodes, which hold `branches` (LANGUAGE.md §13); a spec
-# without them prints what version 1 did, apart from the number.
-FORMAT, VERSION = "stackspec-ir", 2
+# Version 2 added `concat` and `add` nodes, which hold `branches` (LANGUAGE.md §13). An IR without
+# them is exactly version 1's (LANGUAGE.md §8 promises version 1 for such specs), so it says 1:
+# the number changes only for a reader that must know about branches.
+FORMAT, VERSION, VERSION_WITHOUT_BRANCHES = "stackspec-ir", 2, 1
 
 # §6: the final activation that each of these losses takes over. A model ending in it outputs
 # probabilities, and the loss reads the values before it through a fused, stable log-softmax or
@@ -144,10 +145,13 @@ class IR:
                 out[key] = tensors[name]
         return out
 
+    def has_branches(self) -> bool:
+        return any(node.branches for node in self.walk())
+
     def to_json(self) -> dict:
         out = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": VERSION if self.has_branches() else VERSION_WITHOUT_BRANCHES,
             "input": list(self.input),
             "nodes": [n.to_json() for n in self.nodes],
             "train": _jsonable(self.train),
