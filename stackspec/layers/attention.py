@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .args import Arg
 from .kinds import LayerKind, Shape, Weight
-from .recurrent import sequence_only
+from .sequence import sequence_only
 
 PROJECTIONS = ("q", "k", "v")
 

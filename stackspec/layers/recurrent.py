@@ -16,21 +16,11 @@ the same tensors again with the suffix `_reverse`, and twice the count.
 
 from __future__ import annotations
 
-from ..diagnostics import example_shape
 from .args import Arg
-from .kinds import LayerKind, Shape, ShapeError, Weight
+from .kinds import LayerKind, Shape, Weight
+from .sequence import sequence_only
 
 GATES = {"lstm": 4, "gru": 3}
-
-
-def sequence_only(layer: str, shape: Shape) -> Shape:
-    if len(shape) != 2:
-        raise ShapeError(
-            f"{layer} expects a (T,F) sequence input (time steps x features), got shape "
-            f"{example_shape(shape)}",
-            "declare a sequence input such as `input 20x8`" if len(shape) == 1 else "",
-        )
-    return shape
 
 
 def _shape(layer: str):

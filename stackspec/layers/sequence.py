@@ -13,6 +13,8 @@ from .kinds import LayerKind, Shape, ShapeError, Weight
 
 
 def sequence_only(layer: str, shape: Shape) -> Shape:
+    """`shape` when it is a (T,F) sequence; the shape rule of every layer that takes only one
+    (conv1d and the 1-D poolings, lstm, gru, attention)."""
     if len(shape) != 2:
         raise ShapeError(
             f"{layer} expects a (T,F) sequence input, got shape {example_shape(shape)}",

@@ -64,6 +64,14 @@ def recurrent_output(forward, backward, return_sequences):
     return np.concatenate([forward[:, -1], backward[:, -1]], axis=-1)
 
 
+def _values(direction, x, weights: tuple, reverse: tuple, return_sequences):
+    """A recurrent layer in evaluation mode: `direction` over x, and over x reversed with the
+    `_reverse` weights when the layer is bidirectional."""
+    forward = direction(x, *weights)
+    backward = None if reverse[0] is None else direction(x[:, ::-1], *reverse)
+    return recurrent_output(forward, backward, return_sequences)
+
+
 def lstm_values(
     x,
     weight_ih,
@@ -76,12 +84,9 @@ def lstm_values(
     bias_ih_reverse=None,
     bias_hh_reverse=None,
 ):
-    forward = lstm_direction(x, weight_ih, weight_hh, bias_ih, bias_hh)
-    backward = None
-    if weight_ih_reverse is not None:
-        reverse = (weight_ih_reverse, weight_hh_reverse, bias_ih_reverse, bias_hh_reverse)
-        backward = lstm_direction(x[:, ::-1], *reverse)
-    return recurrent_output(forward, backward, return_sequences)
+    weights = (weight_ih, weight_hh, bias_ih, bias_hh)
+    reverse = (weight_ih_reverse, weight_hh_reverse, bias_ih_reverse, bias_hh_reverse)
+    return _values(lstm_direction, x, weights, reverse, return_sequences)
 
 
 def gru_values(
@@ -96,12 +101,9 @@ def gru_values(
     bias_ih_reverse=None,
     bias_hh_reverse=None,
 ):
-    forward = gru_direction(x, weight_ih, weight_hh, bias_ih, bias_hh)
-    backward = None
-    if weight_ih_reverse is not None:
-        reverse = (weight_ih_reverse, weight_hh_reverse, bias_ih_reverse, bias_hh_reverse)
-        backward = gru_direction(x[:, ::-1], *reverse)
-    return recurrent_output(forward, backward, return_sequences)
+    weights = (weight_ih, weight_hh, bias_ih, bias_hh)
+    reverse = (weight_ih_reverse, weight_hh_reverse, bias_ih_reverse, bias_hh_reverse)
+    return _values(gru_direction, x, weights, reverse, return_sequences)
 
 
 # --- training ---------------------------------------------------------------------------------
