@@ -28,28 +28,52 @@ from .diagnostics import printable
 WROTE = "weights.safetensors, history.csv, curves.png, spec.stack, run.json"
 
 
+def run_inputs(data_help: str, data_required: bool):
+    """What a run trains on and for how long: train's options, which tune and sweep also pass to
+    every run they make (cli_tune.run_options)."""
+
+    def decorate(f):
+        for option in reversed(
+            (
+                click.option("--data", type=INPUT, required=data_required, help=data_help),
+                click.option(
+                    "--target", help="The CSV column to predict [default: the data section's]."
+                ),
+                data_options,
+                backend_options,
+                click.option(
+                    "--valid-split",
+                    type=FiniteFloatRange(0, 1, max_open=True),
+                    help="Fraction of --data held out for validation, at random from the seed "
+                    "[default: 0.3; 0 for none].",
+                ),
+                click.option("--valid", type=INPUT, help="Validation CSV."),
+                click.option(
+                    "--epochs", type=click.IntRange(min=1), help="Override the train section's."
+                ),
+                click.option(
+                    "--batch", type=click.IntRange(min=1), help="Override the train section's."
+                ),
+                click.option(
+                    "--seed",
+                    type=click.IntRange(0, SEED_MAX),
+                    help="Override the train section's (0 to 2^63-1).",
+                ),
+            )
+        ):
+            f = option(f)
+        return f
+
+    return decorate
+
+
 @click.command()
 @click.argument("spec", type=INPUT, required=False)
-@click.option("--data", "data", type=INPUT, help=DATA_HELP + " Required (but with --resume).")
-@click.option("--target", help="The CSV column to predict [default: the data section's].")
-@data_options
-@backend_options
-@click.option(
-    "--valid-split",
-    type=FiniteFloatRange(0, 1, max_open=True),
-    help="Fraction of --data held out for validation, at random from the seed [default: 0.3; "
-    "0 for none].",
-)
-@click.option("--valid", "valid", type=INPUT, help="Validation CSV.")
+@run_inputs(DATA_HELP + " Required (but with --resume).", data_required=False)
 @click.option(
     "--weight-column",
     help="A CSV column of per-row weights of the training loss, not a feature "
     "[default: the train section's weight_column].",
-)
-@click.option("--epochs", type=click.IntRange(min=1), help="Override the train section's.")
-@click.option("--batch", type=click.IntRange(min=1), help="Override the train section's.")
-@click.option(
-    "--seed", type=click.IntRange(0, SEED_MAX), help="Override the train section's (0 to 2^63-1)."
 )
 @click.option(
     "--init",

@@ -16,9 +16,8 @@ from pathlib import Path
 import click
 
 from .cli_exits import EXIT_INTERRUPTED, Failed
-from .cli_options import INPUT, FiniteFloatRange, backend_options, data_options, spec_options
-from .cli_train import run_train
-from .compiler.settings import SEED_MAX
+from .cli_options import INPUT, FiniteFloatRange, spec_options
+from .cli_train import run_inputs, run_train
 from .diagnostics import UserError, printable
 
 # train's options that a trial passes on unchanged.
@@ -27,27 +26,17 @@ TRAIN_KEYS += ("epochs", "batch", "seed")
 
 
 def run_options(f):
-    """The options of a run that tune and sweep pass to every trial (as train takes them)."""
-    for opt in reversed(
-        (
-            click.option("--data", required=True, type=INPUT, help="The CSV file."),
-            click.option("--target", help="The CSV column to predict."),
-            click.option("--valid-split", type=FiniteFloatRange(0, 1, max_open=True)),
-            click.option("--valid", type=INPUT, help="Validation CSV."),
-            click.option("--epochs", type=click.IntRange(min=1)),
-            click.option("--batch", type=click.IntRange(min=1)),
-            click.option("--seed", type=click.IntRange(0, SEED_MAX), help="Training seed."),
-            click.option(
-                "--metric",
-                default="val_loss",
-                show_default=True,
-                help="What a run is judged by: a history column (val_loss, val_accuracy, ...).",
-            ),
-            click.option("--out", type=click.Path(), help="[default: runs/<spec>-tune|sweep]"),
-        )
-    ):
-        f = opt(f)
-    return spec_options(backend_options(data_options(f)))
+    """The options of a run that tune and sweep pass to every trial (train's own), with what a
+    run is judged by and where the runs go."""
+    f = click.option("--out", type=click.Path(), help="[default: runs/<spec>-tune|sweep]")(f)
+    f = click.option(
+        "--metric",
+        default="val_loss",
+        show_default=True,
+        help="What a run is judged by: a history column (val_loss, val_accuracy, ...).",
+    )(f)
+    # The data is read once per run: a file, not stdin.
+    return spec_options(run_inputs("The CSV file.", data_required=True)(f))
 
 
 def _direction(metric: str, given: str | None) -> str:
