@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -44,13 +45,15 @@ STATUS = {
 UNFINISHED = ("running", "interrupted")
 
 
+def suffixes():
+    """ "", "-2", "-3", ...: what a run folder's name takes until it is free."""
+    yield ""
+    yield from (f"-{n}" for n in itertools.count(2))
+
+
 def next_free(base: str) -> str:
     """`base`, or `base-2`, `base-3`, ...: the first name that does not exist."""
-    name, n = base, 1
-    while os.path.lexists(name):
-        n += 1
-        name = f"{base}-{n}"
-    return name
+    return next(base + s for s in suffixes() if not os.path.lexists(base + s))
 
 
 def earlier_run(folder: str | Path) -> dict | None:
@@ -238,15 +241,14 @@ class RunFolder:
 
     def _claim(self) -> None:
         """mkdir is the claim: of two runs that chose the same free name, one gets the next."""
-        (real, shown), n = self.claim, 1
-        while True:
-            suffix = "" if n == 1 else f"-{n}"
+        real, shown = self.claim
+        for suffix in suffixes():
             self.path, self.shown = Path(real + suffix), shown + suffix
             try:
                 os.mkdir(self.path)
                 return
             except FileExistsError:
-                n += 1
+                continue
 
     def write(self, name: str, data: str | bytes) -> None:
         """One file of the run, atomically; an I/O error names `RUN/NAME`."""
