@@ -48,7 +48,7 @@ def describe(v: Value) -> str:
     return v.text
 
 
-def _range_text(a: Arg) -> str:
+def range_text(a: Arg) -> str:
     if a.high is None:
         return f"{'>' if a.low_open else '>='} {_num(a.low)}"
     lo = "(" if a.low_open else "["
@@ -62,7 +62,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def _in_range(a: Arg, x: float) -> bool:
+def in_range(a: Arg, x: float) -> bool:
     if a.low is not None and (x < a.low or (a.low_open and x == a.low)):
         return False
     return a.high is None or not (x > a.high or (a.high_open and x == a.high))
@@ -179,8 +179,8 @@ def _check_number(g: _Given, x):
     a, v = g.a, g.v
     if a.size and x < 1:
         return g.error("E304", f"{a.name} must be positive, got {v.text}")
-    if not _in_range(a, x):
-        bounds = _range_text(a)
+    if not in_range(a, x):
+        bounds = range_text(a)
         bounds = bounds if bounds[0] in "<>" else "in " + bounds
         return g.error("E205", f"{a.name} must be {bounds}, got {v.text}")
     return x

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..compiler.settings import CLIP, EARLY_STOP, SCHEDULES, SEED_MAX
 from ..diagnostics import UserError
-from ..layers.args import _in_range, _range_text
+from ..layers.args import in_range, range_text
 from . import metrics as metric_fns
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
@@ -106,7 +106,7 @@ def _table(owner: str, table, given: dict) -> dict:
         if isinstance(v, bool) or not isinstance(v, kinds):
             what = "an integer" if a.type == "int" else "a number"
             raise SettingError(f"{owner}: {name} must be {what}, got {v!r}")
-        if not np.isfinite(v) or not _in_range(a, v):
-            raise SettingError(f"{owner}: {name}={v!r} is outside {_range_text(a)}")
+        if not np.isfinite(v) or not in_range(a, v):
+            raise SettingError(f"{owner}: {name}={v!r} is outside {range_text(a)}")
         out[name] = int(v) if a.type == "int" else float(v)
     return out
