@@ -30,8 +30,8 @@ FINAL = ("early_stop", "stopped")
 
 
 def export_state(loop, history, epoch: int) -> dict:
-    """The state after `epoch`, of `loop` (fit._Loop) and its `history`; copies, so training may
-    go on while it is written."""
+    """The state after `epoch`, of `loop` (fit._Loop) and its `history`, called once the loop has
+    taken that epoch's snapshot; copies, so training may go on while it is written."""
     model = loop.model
     es = loop.train["early_stop"]
     best = None
@@ -40,7 +40,9 @@ def export_state(loop, history, epoch: int) -> dict:
     schedule = getattr(loop, "schedule", None)
     return {
         "epoch": epoch,
-        "weights": model.get_weights(),
+        # The loop took its copy of this epoch's weights already (its rollback snapshot, never
+        # changed afterwards): reused, not copied again (the NumPy backend's is the arrays).
+        "weights": model._snapshot_arrays(loop.snapshot),
         "optimizer": model._optimizer_state(),
         "rng": {"batch_order": loop.rng.bit_generator.state, "dropout": model._rng_state()},
         "early_stop": {
