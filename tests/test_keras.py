@@ -26,7 +26,6 @@ from stackspec.backends.keras.converters import LAYERS as KERAS_CLASSES
 from stackspec.backends.keras.importer import fold_repeats
 from stackspec.backends.keras.layers import LAYER_FUNCTIONS, Unsupported
 from stackspec.cli import main
-from stackspec.diagnostics import UserError
 from stackspec.layers import LAYERS, STRUCTURAL
 from stackspec.limits import DEPTH_CEILING, Limits
 from stackspec.numerics import sigmoid_values, softmax_values
@@ -287,17 +286,15 @@ def test_the_lesson_model_becomes_the_lessons_spec(tmp_path):
 # --- emit: stackspec models out ---------------------------------------------------------------
 
 
-# Kinds that keras.layers cannot express, refused by name (backends/keras/lookups.py).
-KERAS_REFUSED = ("posembed",)
-
-
-def test_keras_refuses_by_name_and_embeds_with_its_embedding():
+def test_posembed_is_a_layer_the_emitted_source_defines_and_embedding_is_keras_own():
     from stackspec.backends.keras.source import keras_source
 
-    with pytest.raises(UserError, match="posembed.*: posembed has no Keras layer"):
-        keras_source(stackspec.parse("input 4x3\nposembed\n"))
-    source = keras_source(stackspec.parse("input 5\nembedding 7 3\nflatten\ndense 1\n"))
-    assert "keras.layers.Embedding(7, 3, name='n0_embedding')" in source
+    source = keras_source(stackspec.parse("input 4x3\nposembed\n"))
+    assert "class PositionEmbedding(keras.layers.Layer):" in source
+    assert "x = PositionEmbedding(name='n0_position_embedding')(x)" in source
+    plain = keras_source(stackspec.parse("input 5\nembedding 7 3\nflatten\ndense 1\n"))
+    assert "keras.layers.Embedding(7, 3, name='n0_embedding')" in plain
+    assert "PositionEmbedding" not in plain  # defined only where used
 
 
 def emitted(spec, tmp_path, name: str):
@@ -319,8 +316,6 @@ def test_emitted_keras_models_predict_as_stackspec(tmp_path):
     specs |= {name: stackspec.parse(text) for name, text in every_layer_specs().items()}
     specs["deepest"] = stackspec.parse(deepest(), limits=Limits(depth=DEPTH_CEILING))
     for i, (name, spec) in enumerate(specs.items()):
-        if any(n.op in KERAS_REFUSED for n in spec.ir.walk()):
-            continue  # test_keras_refuses_by_name
         model = spec.compile("numpy")
         model.set_weights(varied_weights(spec))
         model.save(tmp_path / f"{i}.safetensors")

@@ -8,7 +8,8 @@ the body, `x = keras.layers.Add()([skip, x])`), and so do the exact paddings of 
 Statements stay flat at any residual depth: a body is not indented and not a nested expression.
 
 The source imports numpy, safetensors and keras (any Keras 3 backend that runs channels_first
-convolutions: torch or jax; TensorFlow only on a GPU), never stackspec.
+convolutions: torch or jax; TensorFlow only on a GPU), never stackspec. A kind that keras.layers
+lacks (posembed) is a small Keras layer class defined in the source itself, only where used.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 from ...diagnostics import UserError
 from ..source import comment, describe, header, join_lines
 from .layers import Join, Layer, Op, RealMean, Residual, Tensor, Unsupported, keras_layers, layers
+from .lookups import OWN_CLASSES
 
 WIDTH = 96  # 100 columns, less build()'s indent
 
@@ -26,7 +28,7 @@ def _value(v) -> str:
     if isinstance(v, Tensor):
         return f"w[{v.key!r}]"
     if isinstance(v, Layer):  # a wrapped layer (Bidirectional's), named by its wrapper
-        return f"keras.layers.{v.cls}({', '.join(_arguments(v.args, v.kwargs))})"
+        return f"{v.module}{v.cls}({', '.join(_arguments(v.args, v.kwargs))})"
     if isinstance(v, float) and math.isinf(v):
         return "-np.inf" if v < 0 else "np.inf"
     return repr(v)
@@ -40,10 +42,10 @@ def _layer(prefix: str, layer: Layer, suffix: str) -> list[str]:
     """`{prefix}keras.layers.Cls(args){suffix}`, one argument a line if it would pass 100
     columns."""
     args = _arguments(layer.args, {**layer.kwargs, "name": layer.name})
-    line = f"{prefix}keras.layers.{layer.cls}({', '.join(args)}){suffix}"
+    line = f"{prefix}{layer.module}{layer.cls}({', '.join(args)}){suffix}"
     if len(line) <= WIDTH:
         return [line]
-    return [f"{prefix}keras.layers.{layer.cls}(", *(f"    {a}," for a in args), f"){suffix}"]
+    return [f"{prefix}{layer.module}{layer.cls}(", *(f"    {a}," for a in args), f"){suffix}"]
 
 
 def _statements(steps, lines: list[str]) -> None:
@@ -117,10 +119,12 @@ def keras_source(spec) -> str:
         for k in keras_layers(steps)
         if k.weights
     )
+    own = sorted({k.cls for k in keras_layers(steps) if not k.module})
+    classes = "".join("\n" + OWN_CLASSES[cls] for cls in own)
     imports = "import keras\nimport numpy as np\nfrom safetensors.numpy import load_file"
     command = "stackspec compile --emit keras"
     return f'''{header(spec, "keras", imports, command)}
-
+{classes}
 # Keras layer -> the weight-file tensors of its variables, in order, each with the axes that turn
 # stackspec's layout into Keras's (dense kernel (F, units), conv2d kernel (kh, kw, C, filters)).
 KERAS_WEIGHTS = {{

@@ -31,6 +31,7 @@ class Layer:
     node: object = field(default=None, compare=False, repr=False)
     name: str = ""  # `n3_conv2d`: set by `layers`, the key of KERAS_WEIGHTS in the source
     call: str = "x"  # the layer's call arguments (MultiHeadAttention's are `x, x, ...`)
+    module: str = "keras.layers."  # "" for a class the emitted source defines (OWN_CLASSES)
 
 
 @dataclass(frozen=True)
