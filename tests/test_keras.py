@@ -86,20 +86,27 @@ INPUT = layer("InputLayer", "input_layer", batch_shape=[None, 4])
 
 def test_an_unsupported_layer_is_an_error_naming_it(tmp_path):
     path = tmp_path / "config.json"
-    lstm = layer("LSTM", "lstm_1", units=3)
-    path.write_text(json.dumps(config([INPUT, layer("Dense", "dense", units=2), lstm])))
+    rnn = layer("SimpleRNN", "rnn_1", units=3)
+    path.write_text(json.dumps(config([INPUT, layer("Dense", "dense", units=2), rnn])))
     result = run("import-keras", path, "-o", tmp_path / "m.stack")
     assert result.exit_code == 1
-    assert f"error: {path}: layer 'lstm_1' (LSTM) has no stackspec equivalent" in result.output
+    assert f"error: {path}: layer 'rnn_1' (SimpleRNN) has no stackspec equivalent" in result.output
     assert not (tmp_path / "m.stack").exists()
 
 
-def test_a_functional_model_is_refused(tmp_path):
+def test_a_subclassed_model_and_a_functional_graph_are_refused(tmp_path):
+    """Functional chains are read (test_keras_sequences.py); other graphs and classes are not."""
     path = tmp_path / "config.json"
+    path.write_text(json.dumps(config([INPUT], cls="MyModel")))
+    result = run("import-keras", path)
+    assert result.exit_code == 1
+    assert "a MyModel model; import-keras reads keras.Sequential models and Functional chains" in (
+        result.output
+    )
     path.write_text(json.dumps(config([INPUT], cls="Functional")))
     result = run("import-keras", path)
     assert result.exit_code == 1
-    assert "a Functional model; import-keras reads keras.Sequential models" in result.output
+    assert "a Functional model with several inputs or outputs" in result.output
 
 
 @pytest.mark.parametrize(

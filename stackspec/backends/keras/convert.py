@@ -75,7 +75,7 @@ class Stack:
     """The spec being built: its lines, which Keras layer wrote each, the tensors so far."""
 
     model: KerasModel
-    input: tuple[int, ...]  # ours: (F) or (C, H, W)
+    input: tuple[int, ...]  # ours: (F), (T) ids, (T, F) or (C, H, W)
     layout: str  # channels_last or channels_first: the Keras tensors' layout of images
     lines: list[str] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
@@ -170,9 +170,10 @@ def layout_of(model: KerasModel) -> str:
 def convert(model: KerasModel, layer_functions: dict) -> Stack:
     """The model as spec lines and tensors; a Keras layer without an equivalent is an error."""
     shape, layout = input_shape(model), layout_of(model)
-    if len(shape) not in (1, 3):
-        raise fail(model.name, f"input shape {shape}: stackspec takes (features) or images")
-    ours = shape if len(shape) == 1 or layout == "channels_first" else (shape[2], *shape[:2])
+    if len(shape) not in (1, 2, 3):
+        why = "stackspec takes (features), (T) ids, (T, features) sequences or images"
+        raise fail(model.name, f"input shape {shape}: {why}")
+    ours = shape if len(shape) < 3 or layout == "channels_first" else (shape[2], *shape[:2])
     stack = Stack(model, tuple(ours), layout)
     variables = iter(model.weights or ())
     for i, cfg in enumerate(model.layers):

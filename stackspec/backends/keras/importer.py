@@ -1,4 +1,5 @@
-"""`stackspec import-keras`: a Keras Sequential model -> a formatted spec and its weights.
+"""`stackspec import-keras`: a Keras Sequential model (or Functional chain) -> a formatted spec
+and its weights.
 
 The spec is checked twice: as one line per layer (so a compile error names the Keras layer,
 convert.py) and in its final form, with runs of identical layers folded into `repeat` blocks
@@ -19,7 +20,10 @@ from ...diagnostics import printable
 from .archive import read_model
 from .convert import Stack, convert, layer_error
 from .converters import LAYERS
+from .sequence_converters import SEQUENCE_LAYERS
 from .settings import train_lines
+
+KERAS_CLASSES = LAYERS | SEQUENCE_LAYERS  # Keras class -> its converter function
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Imported:
 
 def import_keras(path: str, with_weights: bool) -> Imported:
     model = read_model(path, with_weights)
-    stack = convert(model, LAYERS)
+    stack = convert(model, KERAS_CLASSES)
     if not stack.lines:
         raise layer_error(model, 0, "the model has no layers") if model.layers else ValueError
     flat = stack.compiled()
