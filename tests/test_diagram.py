@@ -185,8 +185,23 @@ def test_a_bad_spec_leaves_the_output_untouched(tmp_path):
     assert run("draw", spec, "-o", spec).exit_code == 2  # never over its input
 
 
-def test_branches_are_framed_under_their_join_with_the_join_below():
-    # Drawn one under another (not side by side), the frame's label says they share the input.
+def boxes_by_id(drawing) -> dict[str, Rect]:
+    """Each layer box by the node id written in its corner."""
+    ids = [s for s in drawing.shapes if isinstance(s, Text) and s.kind == "id"]
+    return {
+        t.text: next(b for b in boxes(drawing) if (b.x + 6, b.y + 13) == (t.x, t.y)) for t in ids
+    }
+
+
+def overlap(a: Rect, b: Rect) -> bool:
+    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
+
+
+def inside(a: Rect, b: Rect) -> bool:
+    return b.x <= a.x and a.x + a.w <= b.x + b.w and b.y <= a.y and a.y + a.h <= b.y + b.h
+
+
+def test_branches_stand_side_by_side_and_meet_at_the_merge_box():
     spec = stackspec.load(ROOT / "specs" / "inception_digits.stack")
     drawing = layout(spec.ir, parts(spec.program, spec.ir), expand=True)
     labels = texts(drawing, "label")
@@ -194,3 +209,51 @@ def test_branches_are_framed_under_their_join_with_the_join_below():
     calls = texts(drawing, "call")
     assert "concat → (32x8x8)" in calls and "concat → (64x4x4)" in calls
     assert len(boxes(drawing)) == len(list(spec.ir.walk()))  # one box a node
+    by_id = boxes_by_id(drawing)
+    for join in ("1", "4"):
+        firsts = [by_id[f"{join}.{i}.0"] for i in range(4)]
+        assert len({b.y for b in firsts}) == 1  # the same vertical band
+        assert [b.x for b in firsts] == sorted({b.x for b in firsts})  # left to right
+        for i, first in enumerate(firsts):  # a branch's boxes stay in its column
+            column = [b for k, b in by_id.items() if k.startswith(f"{join}.{i}.")]
+            assert {(b.x, b.w) for b in column} == {(first.x, first.w)}
+        merge = by_id[join]
+        lowest = max(b.y + b.h for k, b in by_id.items() if k.startswith(f"{join}."))
+        assert merge.y > lowest
+        assert merge.x <= firsts[0].x and firsts[-1].x + firsts[-1].w <= merge.x + merge.w
+    # No two boxes overlap; frames hold boxes or stand apart, never cut one.
+    shown = boxes(drawing)
+    assert not [(a, b) for i, a in enumerate(shown) for b in shown[i + 1 :] if overlap(a, b)]
+    frames = [s for s in drawing.shapes if isinstance(s, Rect) and s.kind in ("block", "residual")]
+    for f in frames:
+        for b in shown:
+            assert inside(b, f) or not overlap(b, f)
+    assert all(b.x >= 0 and b.x + b.w <= drawing.width for b in shown)
+
+
+def test_nested_branches_and_residuals_in_columns_do_not_overlap():
+    text = """input 6x8
+add {
+  branch {
+    dense 8 relu
+    residual { layernorm | dense 8 }
+  }
+  branch {
+    concat {
+      branch { dense 4 }
+      branch { dense 2 | dense 4 tanh }
+    }
+  }
+  branch { linear }
+}
+"""
+    spec = stackspec.parse(text)
+    drawing = layout(spec.ir, parts(spec.program, spec.ir))
+    by_id = boxes_by_id(drawing)
+    assert by_id["0.0.0"].y == by_id["0.2.0"].y and by_id["0.0.0"].x < by_id["0.2.0"].x
+    assert by_id["0.1.0.0.0"].y == by_id["0.1.0.1.0"].y
+    rects = [s for s in drawing.shapes if isinstance(s, Rect) and s.kind != "card"]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1 :]:
+            assert inside(a, b) or inside(b, a) or not overlap(a, b), (a, b)
+    assert draw(spec, "svg").startswith(b"<?xml") and draw(spec, "png")[:8] == PNG_SIGNATURE

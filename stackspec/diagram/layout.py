@@ -3,7 +3,11 @@
 
 Every element is centred on one vertical axis, so the flow is one straight line; a frame (a block
 call, an expanded repeat, a residual) insets what it holds. A residual's skip path leaves the axis
-above its frame, runs down a lane beside it and joins the body's output in a `+` below it.
+above its frame, runs down a lane beside it and joins the body's output in a `+` below it. The
+branches of a `concat` or `add` stand side by side in columns of their frame, each on an axis of
+its own: the flow forks under the frame's label into every column and the columns' outputs meet
+at the merge box below the frame. A column is as wide as its widest box needs (`_least`), and
+the canvas widens to hold them.
 Coordinates are integers, so the SVG text is the same on every machine.
 
 Collapsing (the default): a repeat of two or more copies is one stacked box, `repeat 3 × { dense
@@ -16,11 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..compiler.groups import Group, Layer, Part, Residual, top_nodes
+from ..compiler.groups import Group, Layer, Residual
 from ..compiler.groups import Join as Branches
-from ..compiler.ir import IR, Node
+from ..compiler.ir import IR
 from ..compiler.summary import byte_size, call_text
 from ..diagnostics import example_shape, shape_source
+from .collapse import Stack, collapsed, detail, fit, wrap
 
 WIDTH, MARGIN = 640, 20  # the canvas's least width; deep nesting widens it
 MIN_BOX = 280  # the least width of a box, however deep it is nested
@@ -33,7 +38,10 @@ LINE, SMALL_LINE = 17, 15
 TEXT_PAD = 12
 JOIN_R = 8
 STACK_OFFSET = 4  # the cards behind a stacked box
-MAX_TITLE_LINES = 4
+COLUMN_GAP = GAP  # between the columns of branches
+FORK = 14  # under a branches frame's label: where the flow forks into the columns
+COLUMN_MIN = 160  # the least width of a box in a column
+COLUMN_CHARS = 16  # a box in a column has room for this many characters of its call a line
 
 
 def char_width(size: int) -> float:
@@ -85,121 +93,6 @@ class Drawing:
     shapes: list[Shape] = field(default_factory=list)
 
 
-# --- what a part says --------------------------------------------------------------------------
-
-
-def signature(part: Part):
-    """Equal for parts that compute the same thing on the same shapes: a run of them collapses."""
-    if isinstance(part, Layer):
-        n = part.node
-        return ("layer", call_text(n, keywords=True), n.input_shape, n.output_shape)
-    if isinstance(part, Residual):
-        return ("residual", part.node.input_shape, tuple(signature(p) for p in part.body))
-    if isinstance(part, Branches):
-        inner = tuple(tuple(signature(p) for p in b) for b in part.branches)
-        return (part.node.op, part.node.input_shape, inner)
-    return (part.kind, part.label, tuple(tuple(signature(p) for p in c) for c in part.copies))
-
-
-def text_of(part: Part) -> str:
-    """A part as one line of spec-like text, its body in braces."""
-    if isinstance(part, Layer):
-        return call_text(part.node, keywords=True)
-    if isinstance(part, Residual):
-        return f"residual {{ {body_text(part.body)} }}"
-    if isinstance(part, Branches):
-        inner = " ".join(f"branch {{ {body_text(b)} }}" for b in part.branches)
-        return f"{part.node.op} {{ {inner} }}"
-    if part.kind == "block":
-        return part.label
-    return f"{part.label} × {{ {body_text(part.copies[0])} }}"
-
-
-def body_text(parts) -> str:
-    return " | ".join(text_of(p) for p in parts)
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n:,} {what}"
-
-
-def detail(nodes: list[Node], each: tuple[int, ...] = ()) -> str:
-    """`out (1024) · 11,264 params · 2,048 state`, summed over `nodes`; with `each`, the
-    parameters of each copy, `(3 × 4,288)` when they are equal."""
-    params = sum(n.param_count for n in nodes)
-    state = sum(n.state_count for n in nodes)
-    words = [f"out {example_shape(nodes[-1].output_shape)}", _count(params, "params")]
-    if len(each) > 1 and params and len(set(each)) == 1:
-        words[-1] += f" ({len(each)} × {each[0]:,})"
-    if state:
-        words.append(_count(state, "state"))
-    return " · ".join(words)
-
-
-def wrap(text: str, chars: int, max_lines: int = MAX_TITLE_LINES) -> list[str]:
-    """`text` in lines of at most `chars`, broken at spaces; an overlong end becomes `…`."""
-    lines: list[str] = []
-    for word in text.split(" "):
-        while len(word) > chars:  # a word longer than a line (a long name) is cut
-            lines.append(word[:chars])
-            word = word[chars:]
-        if lines and len(lines[-1]) + 1 + len(word) <= chars:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1][: chars - 1] + "…"
-    return lines
-
-
-def fit(text: str, chars: int) -> str:
-    return text if len(text) <= chars else text[: max(chars - 1, 0)] + "…"
-
-
-def _params(nodes) -> int:
-    return sum(n.param_count for n in nodes)
-
-
-# --- collapsing ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Stack:
-    """Parts drawn as one stacked box: a collapsed repeat, or a run of equal parts."""
-
-    text: str
-    nodes: tuple[Node, ...]
-    each: tuple[int, ...]  # the parameters of each copy
-
-
-def collapsed(parts) -> list:
-    """`parts` with repeats and runs of equal parts made Stacks, frames' insides collapsed."""
-    out: list = []
-    i = 0
-    while i < len(parts):
-        part, run = parts[i], 1
-        while i + run < len(parts) and signature(parts[i + run]) == signature(part):
-            run += 1
-        nodes = tuple(n for p in parts[i : i + run] for n in top_nodes([p]))
-        if run > 1:
-            each = tuple(_params(top_nodes([p])) for p in parts[i : i + run])
-            out.append(Stack(f"{run} × {text_of(part)}", nodes, each))
-        elif isinstance(part, Group) and part.kind == "repeat" and len(part.copies) > 1:
-            each = tuple(_params(top_nodes(c)) for c in part.copies)
-            out.append(Stack(text_of(part), nodes, each))
-        elif isinstance(part, Group):
-            out.append(Group(part.kind, part.label, tuple(collapsed(c) for c in part.copies)))
-        elif isinstance(part, Residual):
-            out.append(Residual(part.node, tuple(collapsed(part.body))))
-        elif isinstance(part, Branches):
-            out.append(Branches(part.node, tuple(tuple(collapsed(b)) for b in part.branches)))
-        else:
-            out.append(part)
-        i += run
-    return out
-
-
 # --- placing -------------------------------------------------------------------------------------
 
 
@@ -210,8 +103,49 @@ def _inset(part) -> int:
     if isinstance(part, Residual):
         return 2 * (PAD + LANE) + max((_inset(p) for p in part.body), default=0)
     if isinstance(part, Branches):
-        return 2 * PAD + max((_inset(p) for b in part.branches for p in b), default=0)
+        return max(_least(part) - MIN_BOX, 2 * PAD)
     return 0
+
+
+def _box_least(text: str, sub: str, ident: str) -> int:
+    """The width a box needs for its detail line and a few words of its call a line."""
+    call = min(len(text), COLUMN_CHARS) * char_width(FONT) + 2 * len(ident) * char_width(SMALL)
+    return int(max(COLUMN_MIN, len(sub) * char_width(SMALL), call) + 2 * TEXT_PAD + 1)
+
+
+def _least(part) -> int:
+    """The least width that `part` can be drawn in when it stands in a column."""
+    if isinstance(part, Stack):
+        ids = f"{part.nodes[0].id}–{part.nodes[-1].id}"
+        return _box_least(part.text, detail(list(part.nodes), part.each), ids)
+    if isinstance(part, Layer):
+        n = part.node
+        return _box_least(call_text(n, keywords=True), detail([n]), n.id)
+    if isinstance(part, Branches):
+        columns = [_column_least(b) for b in part.branches]
+        n = part.node
+        merge = _box_least(f"{n.op} → {example_shape(n.output_shape)}", detail([n]), n.id)
+        return max(2 * PAD + sum(columns) + COLUMN_GAP * (len(columns) - 1), merge)
+    if isinstance(part, Residual):
+        return 2 * (PAD + LANE) + _column_least(part.body)
+    return 2 * PAD + max(_column_least(c) for c in part.copies)
+
+
+def _column_least(parts) -> int:
+    return max((_least(p) for p in parts), default=COLUMN_MIN)
+
+
+def columns(part: Branches, x0: int, x1: int) -> list[tuple[int, int]]:
+    """The branches' columns (left, right) in [x0, x1], each as wide as it needs and the room
+    left shared in proportion."""
+    least = [_column_least(b) for b in part.branches]
+    room = x1 - x0 - COLUMN_GAP * (len(least) - 1)
+    widths = [w * room // sum(least) for w in least]
+    out, left = [], x0
+    for w in widths:
+        out.append((left, left + w))
+        left += w + COLUMN_GAP
+    return out
 
 
 class _Placer:
@@ -306,15 +240,35 @@ class _Placer:
             self.parts(copy, x0, x1)
 
     def join(self, part: Branches, x0: int, x1: int) -> None:
-        # The branches are drawn one under another, split by dotted lines as a repeat's
-        # copies are; each reads the join's input (the label says so), not the one before.
+        # Side by side: every column reads the join's input (the fork), the merge box below the
+        # frame reads every column's output.
         n = part.node
         how = "summed" if n.op == "add" else "joined on the features"
         label = f"{n.op} {n.id}: {len(n.branches)} branches of the same input, {how}"
-        self.frame(label, "block", x0, x1, lambda a, b: self.copies(part.branches, a, b))
+        ends: list[tuple[int, int]] = []
+        bottom = self.frame(label, "block", x0, x1, lambda a, b: self.columns(part, a, b, ends))
+        meet = bottom + GAP // 2
+        for cx, flow in ends:
+            self.shapes.append(Path(((cx, flow), (cx, meet), (self.cx, meet)), "flow", False))
+        self.flow = meet
         self.node_box(
             f"{n.op} → {example_shape(n.output_shape)}", detail([n]), x0, x1, "layer", n.id
         )
+
+    def columns(self, part: Branches, x0: int, x1: int, ends: list) -> None:
+        """Each branch in its column from the same top; `ends` gets each column's (axis, flow)."""
+        axis, flow = self.cx, self.flow
+        fork = self.y + FORK // 2
+        top = self.y + FORK
+        lowest = top
+        for a, b in columns(part, x0, x1):
+            self.cx, self.y = (a + b) // 2, top
+            self.shapes.append(Path(((axis, flow), (axis, fork), (self.cx, fork)), "flow", False))
+            self.flow = fork
+            self.parts(part.branches[len(ends)], a, b)
+            ends.append((self.cx, self.flow))
+            lowest = max(lowest, self.y)
+        self.cx, self.y = axis, lowest
 
     def residual(self, part: Residual, x0: int, x1: int) -> None:
         top = self.y
