@@ -89,15 +89,21 @@ def lstm_extra(spec) -> int:
     )
 
 
-@pytest.mark.parametrize("build", [text_model, signal_model, gru_last_model, attention_model])
-def test_imported_sequence_models_predict_as_keras(build, tmp_path):
-    keras = tk.needs_keras()
-    model = build(keras)
-    tk.randomize(model, seed=3)
+def imported(build, tmp_path, seed: int):
+    """The Keras model `build` makes, with random weights, saved and imported: (model, the spec
+    file, the weight file)."""
+    model = build(tk.needs_keras())
+    tk.randomize(model, seed=seed)
     model.save(tmp_path / "m.keras")
     spec_path, weights = tmp_path / "m.stack", tmp_path / "m.safetensors"
     result = tk.run("import-keras", tmp_path / "m.keras", "--weights-out", weights, "-o", spec_path)
     assert result.exit_code == 0, result.output
+    return model, spec_path, weights
+
+
+@pytest.mark.parametrize("build", [text_model, signal_model, gru_last_model, attention_model])
+def test_imported_sequence_models_predict_as_keras(build, tmp_path):
+    model, spec_path, weights = imported(build, tmp_path, seed=3)
     assert tk.run("fmt", "--check", spec_path).exit_code == 0
     spec = stackspec.load(spec_path)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -214,13 +220,7 @@ def test_functional_branches_and_cross_attention_are_refused(tmp_path):
 @pytest.mark.parametrize("build", [text_model, attention_model])
 def test_sequence_round_trip(build, tmp_path):
     """import-keras then --emit keras: the emitted model predicts as the original Keras one."""
-    keras = tk.needs_keras()
-    model = build(keras)
-    tk.randomize(model, seed=7)
-    model.save(tmp_path / "m.keras")
-    weights, spec_path = tmp_path / "w.safetensors", tmp_path / "m.stack"
-    result = tk.run("import-keras", tmp_path / "m.keras", "--weights-out", weights, "-o", spec_path)
-    assert result.exit_code == 0, result.output
+    model, spec_path, weights = imported(build, tmp_path, seed=7)
     back = tk.emitted(stackspec.load(spec_path), tmp_path, build.__name__).load(weights)
     rng = np.random.default_rng(2)
     shape = model.input_shape[1:]

@@ -78,12 +78,18 @@ def Conv2D(stack: Stack, cfg: dict, weights) -> None:
         line += " padding=same" if stride == (1, 1) else _padding(stack, kernel, stride, "conv2d")
     elif cfg.get("padding", "valid") != "valid":
         raise Refused(f"padding {cfg['padding']!r} has no stackspec equivalent")
+    add_conv(stack, cfg, weights, line, KERNEL_TO_OURS, after)
+
+
+def add_conv(stack: Stack, cfg: dict, weights, line: str, axes: tuple, after: str) -> None:
+    """A convolution's line with its bias and init settings, its kernel transposed by `axes`,
+    then its activation's own line if it has one (Conv2D's and Conv1D's)."""
     bias = cfg.get("use_bias", True)
     line += ("" if bias else " bias=false") + _init(stack, cfg)
     w = _get(weights, 0)
     stack.add(
         line,
-        weight=None if w is None else np.transpose(w, KERNEL_TO_OURS),
+        weight=None if w is None else np.transpose(w, axes),
         bias=_get(weights, 1) if bias else None,
     )
     if after:

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .convert import Refused, Stack
-from .converters import _activation, _get, _init, _no_extras
+from .converters import _activation, _get, _no_extras, add_conv
 
 CONV1D_TO_OURS = (2, 1, 0)  # Keras (kernel, F, filters) -> ours (filters, F, kernel)
 GRU_GATES = (1, 0, 2)  # Keras's z, r, h blocks -> our r, z, n (and back: the same swap)
@@ -73,16 +73,7 @@ def Conv1D(stack: Stack, cfg: dict, weights) -> None:
         line += f" padding={pad}" if pad else ""
     elif padding != "valid":
         raise Refused(f"padding {padding!r} has no stackspec equivalent (valid or same)")
-    bias = cfg.get("use_bias", True)
-    line += ("" if bias else " bias=false") + _init(stack, cfg)
-    w = _get(weights, 0)
-    stack.add(
-        line,
-        weight=None if w is None else np.transpose(w, CONV1D_TO_OURS),
-        bias=_get(weights, 1) if bias else None,
-    )
-    if after:
-        stack.add(after)
+    add_conv(stack, cfg, weights, line, CONV1D_TO_OURS, after)
 
 
 def _pool1d(op: str, stack: Stack, cfg: dict) -> None:
