@@ -1,4 +1,4 @@
-"""`stackspec import-keras`: a Keras Sequential model (a `.keras` file or its config.json) ->
+"""`stackspec import-keras`: a Keras Sequential model or Functional chain (.keras or config.json) ->
 a formatted spec, and from a `.keras` file its weights as a stackspec weight file. The mapping
 is backends/keras/ (importer.py); `compile --emit keras` goes the other way."""
 
@@ -18,7 +18,7 @@ from .diagnostics import UserError, printable
 )
 @click.option("-o", "--output", type=click.Path(), help="Write the spec here instead of stdout.")
 def import_keras(model, weights_out, output):
-    """Turn a Keras Sequential MODEL (.keras file or config.json) into a spec."""
+    """Turn a Keras Sequential MODEL or Functional chain (.keras or config.json) into a spec."""
     from .files import plan_output, write_output
 
     inputs = (("the Keras model", model),)
