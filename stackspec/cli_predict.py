@@ -13,20 +13,17 @@ import click
 from .cli_data import not_finite_rows, warn_not_finite_rows
 from .cli_model import build_model, load_spec, load_weights_into
 from .cli_options import (
-    DATA_HELP,
-    INPUT,
     backend_options,
     data_options,
     data_section,
+    model_inputs,
     one_stdin,
     spec_options,
 )
 
 
 @click.command()
-@click.argument("spec", type=INPUT)
-@click.option("--weights", required=True, type=INPUT)
-@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
+@model_inputs
 @click.option("--target", help="A column to ignore if present (the true values).")
 @click.option("-o", "--output", type=click.Path(), help="CSV file [default: stdout]")
 @data_options
