@@ -14,26 +14,23 @@ import warnings
 import click
 
 from .cli_compare import compare
-from .cli_data import schema, warn_not_finite_rows
+from .cli_data import schema
 from .cli_draw import draw
 from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
 from .cli_keras import import_keras
 from .cli_lsp import lsp
-from .cli_model import build_model, load_spec, load_weights_into
+from .cli_model import load_spec
 from .cli_onnx import emit_onnx
 from .cli_options import (
-    DATA_HELP,
     INPUT,
-    backend_options,
     current_limits,
-    data_options,
-    data_section,
     limit_options,
     one_stdin,
     parse_sets,
     spec_options,
 )
+from .cli_predict import predict
 from .cli_sweep import sweep
 from .cli_train import train
 from .cli_tune import tune
@@ -221,39 +218,8 @@ def fmt(specs, check_only, sets):
         raise Failed(EXIT_USER)
 
 
-# --- train, evaluate, predict ---------------------------------------------------------------
-
-
-@main.command()
-@click.argument("spec", type=INPUT)
-@click.option("--weights", required=True, type=INPUT)
-@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
-@click.option("--target", help="A column to ignore if present (the true values).")
-@click.option("-o", "--output", type=click.Path(), help="CSV file [default: stdout]")
-@data_options
-@backend_options
-@spec_options
-def predict(spec, weights, data_path, target, output, drop, delimiter, backend, device, sets):
-    """Write predictions as CSV: `prediction` (or prediction_0..k), and `label` for
-    crossentropy. Probabilities for bce and crossentropy, raw outputs otherwise."""
-    output = plan_output(
-        output, ("the spec", spec), ("the --weights file", weights), ("the --data file", data_path)
-    )
-    from .training.data_section import dataset_for
-    from .training.runs import prediction_csv
-
-    one_stdin(SPEC=spec, **{"--weights": weights, "--data": data_path})
-    s = load_spec(spec, sets)
-    model = build_model(s, backend, device)
-    load_weights_into(model, weights)
-    section = data_section(s.ir, target, drop, delimiter, need_target=False)
-    ds = dataset_for(s.ir, section, data_path, target, model.encoding, need_target=False)
-    pred = model.predict(ds.X)
-    warn_not_finite_rows(pred)
-    write_output(prediction_csv(pred, s.ir.train["loss"]["name"], model.encoding, ds.keep), output)
-
-
 main.add_command(schema)
+main.add_command(predict)
 main.add_command(evaluate)
 main.add_command(train)
 main.add_command(draw)

@@ -31,11 +31,14 @@ def warn_not_finite(results: dict[str, float]) -> None:
         click.echo(f"warning: {', '.join(bad)} {verb} not finite: {OVERFLOW}", err=True)
 
 
-def warn_not_finite_rows(pred) -> None:
+def warn_not_finite_rows(bad: int, total: int) -> None:
+    """The warning for `bad` of `total` predictions that are not finite (none: nothing)."""
+    if bad:
+        click.echo(f"warning: {bad} of {total} predictions are not finite: {OVERFLOW}", err=True)
+
+
+def not_finite_rows(pred) -> int:
+    """The rows of `pred` (N, ...) holding a value that is not finite."""
     import numpy as np
 
-    bad = int((~np.isfinite(pred.reshape(len(pred), -1))).any(axis=1).sum())
-    if bad:
-        click.echo(
-            f"warning: {bad} of {len(pred)} predictions are not finite: {OVERFLOW}", err=True
-        )
+    return int((~np.isfinite(pred.reshape(len(pred), -1))).any(axis=1).sum())

@@ -11,11 +11,10 @@ import click
 from .cli_data import warn_not_finite
 from .cli_model import build_model, load_spec, load_weights_into
 from .cli_options import (
-    DATA_HELP,
-    INPUT,
     backend_options,
     data_options,
     data_section,
+    model_inputs,
     one_stdin,
     spec_options,
 )
@@ -23,9 +22,7 @@ from .diagnostics import printable
 
 
 @click.command()
-@click.argument("spec", type=INPUT)
-@click.option("--weights", required=True, type=INPUT)
-@click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)
+@model_inputs
 @click.option("--target", help="The CSV column of true values [default: the data section's].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
 @click.option(

@@ -108,6 +108,13 @@ def current_limits() -> Limits:
     return Limits(**click.get_current_context().meta.get("stackspec.limits", {}))
 
 
+def model_inputs(f):
+    """SPEC, --weights and --data: what evaluate and predict read."""
+    f = click.option("--data", "data_path", required=True, type=INPUT, help=DATA_HELP)(f)
+    f = click.option("--weights", required=True, type=INPUT)(f)
+    return click.argument("spec", type=INPUT)(f)
+
+
 def backend_options(f):
     f = click.option(
         "--device",

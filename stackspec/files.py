@@ -25,9 +25,10 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .diagnostics import UserError
 from .interrupts import deferred
@@ -108,13 +109,29 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` by its kind (see the module's doc). An OSError names `path`, never
     the temp file."""
     path = os.fspath(path)
+    if _is_direct(path):
+        _write_direct(path, data)
+        return
+    with _replacing(path) as f:
+        f.write(data)
+
+
+def _is_direct(path: str) -> bool:
     try:
         st = os.stat(path)
     except FileNotFoundError:
         st = None
-    if _FD_NAME.fullmatch(os.path.abspath(path)) or (st and not stat.S_ISREG(st.st_mode)):
-        _write_direct(path, data)
-        return
+    return bool(_FD_NAME.fullmatch(os.path.abspath(path)) or (st and not stat.S_ISREG(st.st_mode)))
+
+
+@contextlib.contextmanager
+def _replacing(path: str) -> Iterator[BinaryIO]:
+    """A temp file beside `path`'s real target, renamed over it when the block ends without an
+    error (after an fsync), removed otherwise. An OSError names `path`, never the temp file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
     real = os.path.realpath(path)
     folder, name = os.path.split(real)
     sweep_stale(folder)
@@ -125,7 +142,7 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         with deferred():
             fd, tmp = temp_file(folder, name)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _mode(st))  # mkstemp makes 0600; keep the file's mode, or the umask's
@@ -136,6 +153,42 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         if tmp is not None:
             with deferred(), contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def output_pieces(out: Output) -> Iterator[Callable[[bytes], None]]:
+    """`write(piece)` for a planned output written piece by piece (predict's chunks), kept as
+    write_output keeps a whole one: nothing reaches the output unless the block ends without an
+    error. A regular file is filled through its temp file; stdout or a device from a temp file
+    copied out at the end. An OSError is `cannot write NAME: REASON`."""
+    try:
+        with _replacing(out.path) if out.kind == "replace" else tempfile.TemporaryFile() as f:
+            yield _writer(f, out.shown)
+            if out.kind != "replace":
+                f.seek(0)
+                _copy_out(f, out)
+    except OSError as e:
+        raise cannot_write(out.shown, reason(e)) from None
+
+
+def _writer(f: BinaryIO, shown: str) -> Callable[[bytes], None]:
+    def write(piece: bytes) -> None:
+        try:
+            f.write(piece)
+        except OSError as e:
+            raise cannot_write(shown, reason(e)) from None
+
+    return write
+
+
+def _copy_out(f: BinaryIO, out: Output) -> None:
+    """The temp file `f` to stdout or a device, in pieces of 1 MiB."""
+    pieces = iter(lambda: f.read(1 << 20), b"")
+    if out.kind == "direct":
+        _write_direct(out.path, *pieces)
+        return
+    for piece in pieces:
+        write_stdout(piece)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -249,14 +302,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_direct(path: str, data: bytes) -> None:
+def _write_direct(path: str, *pieces: bytes) -> None:
     # No O_TRUNC, no O_CREAT: a device or FIFO has nothing to truncate, and a descriptor's name
     # (/dev/stderr redirected to a file) must add to the stream, not empty the file under it.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 

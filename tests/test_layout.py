@@ -28,6 +28,7 @@ STAGES = {
     "cli_data": 7,
     "cli_evaluate": 7,
     "cli_model": 7,
+    "cli_predict": 7,
     "cli_onnx": 7,
     "cli_train": 7,
     "cli_resume": 7,

@@ -241,6 +241,24 @@ def _rows_again(path, raw: bytes | None, file: str) -> list[Row]:
 def _read_csv(path, ir, target: str | None, need_target: bool, weight, weights) -> Dataset:
     d = Diagnostics(display_name(path))
     header, rows, plain, table = _read_table(path, d)
+    t, w, feature_cols = plain_columns(header, ir, target, need_target, weight, weights, d)
+    if table is None:
+        table = _parse_cells(header, rows, plain, d)
+    X = table.take(feature_cols, axis=1).reshape(len(rows), *ir.input)  # C order: one copy
+    ids.check_rows(ir, X, rows, feature_cols, header, d)  # an embedding's input (E515)
+    y = None
+    if t is not None and need_target:
+        y = _targets(table[:, t], rows, t, header[t], ir, d)
+    sample = None
+    if w is not None and weights != "ignore":
+        sample = weight_column.checked(table[:, w], rows, w, header, d)
+    target_name = header[t] if t is not None else None
+    return Dataset(X, y, [header[i] for i in feature_cols], target_name, d.file, weights=sample)
+
+
+def plain_columns(header: list[str], ir, target, need_target: bool, weight, weights, d):
+    """(target column or None, weight column or None, feature columns) of a file read by the
+    plain rules, its header checked against the spec (E503, E504, E509, E511)."""
     _check_header(header, target, need_target, d)
     t = header.index(target) if target in header else None
     w = weight_column.column(header, weight, weights, {} if t is None else {t: "the target"}, d)
@@ -268,18 +286,7 @@ def _read_csv(path, ir, target: str | None, need_target: bool, weight, weights) 
             "end the spec with `dense 1`, or use `loss crossentropy` with class labels",
         )
     d.raise_if_errors()
-    if table is None:
-        table = _parse_cells(header, rows, plain, d)
-    X = table.take(feature_cols, axis=1).reshape(len(rows), *ir.input)  # C order: one copy
-    ids.check_rows(ir, X, rows, feature_cols, header, d)  # an embedding's input (E515)
-    y = None
-    if t is not None and need_target:
-        y = _targets(table[:, t], rows, t, header[t], ir, d)
-    sample = None
-    if w is not None and weights != "ignore":
-        sample = weight_column.checked(table[:, w], rows, w, header, d)
-    target_name = header[t] if t is not None else None
-    return Dataset(X, y, [header[i] for i in feature_cols], target_name, d.file, weights=sample)
+    return t, w, feature_cols
 
 
 def _parse_cells(header: list[str], rows: list[Row], plain: bool, d: Diagnostics):

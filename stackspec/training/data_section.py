@@ -54,9 +54,7 @@ def _raw(path, ir, section: dict, need_target: bool, weights: str = "ignore"):
         text = read_text(path, "data file", "E501", STREAM_BOUND)
         delimiter = sniff(text) if section["delimiter"] == "auto" else section["delimiter"]
         header, rows, _ = _split_rows(text, d, delimiter)
-    _check_header(header, None, False, d)
-    cols = encoding.resolve_columns(header, section, need_target, d, weights)
-    encoding.check_count(header, cols, section, ir, d)
+    cols = section_columns(header, ir, section, need_target, d, weights)
     notes = []
     if section["missing"] == "drop":
         rows, dropped = encoding.drop_incomplete(rows, cols)
@@ -69,6 +67,15 @@ def _raw(path, ir, section: dict, need_target: bool, weights: str = "ignore"):
             d.error("E502", "every row has a missing cell (missing drop)", Span.point(1, 1))
             d.raise_if_errors()
     return header, rows, cols, d, notes
+
+
+def section_columns(header, ir, section: dict, need_target: bool, d, weights: str = "ignore"):
+    """The columns' roles (encoding.Columns), the header checked against the section and the
+    spec's input (E503, E504, E509)."""
+    _check_header(header, None, False, d)
+    cols = encoding.resolve_columns(header, section, need_target, d, weights)
+    encoding.check_count(header, cols, section, ir, d)
+    return cols
 
 
 def read_training(path, ir, section: dict, valid_path, valid_split, seed: int):
@@ -84,13 +91,13 @@ def read_training(path, ir, section: dict, valid_path, valid_split, seed: int):
     else:
         train_rows, held_rows = rows, []
     learned = encoding.learn(section, header, train_rows, cols, d)
-    train = _dataset(section, learned, header, train_rows, cols, ir, True, d)
+    train = encode_rows(section, learned, header, train_rows, cols, ir, True, d)
     train.notes, train.weights = notes, weights
     if valid_path is not None:
         return train, read_encoded(valid_path, ir, section, learned, True), learned
     if not len(held):
         return train, None, learned
-    return train, _dataset(section, learned, header, held_rows, cols, ir, True, d), learned
+    return train, encode_rows(section, learned, header, held_rows, cols, ir, True, d), learned
 
 
 def read_encoded(
@@ -99,20 +106,27 @@ def read_encoded(
     """A file encoded with what training learned (from the weight file). Without it, only a
     section that learns nothing from data (listed labels, `missing error|zero|drop`) works."""
     header, rows, cols, d, notes = _raw(path, ir, section, need_target, weights)
-    if learned is None:
-        if section["labels"] == "auto" or section["missing"] in ("mean", "median"):
-            d.error(
-                "E609",
-                "the weights hold no data-section values (labels auto, missing mean|median)",
-                hint="use a weight file written by `stackspec train` with this spec",
-            )
-            d.raise_if_errors()
-        learned = encoding.learn(section, header, [], cols, d)
-    ds = _dataset(section, learned, header, rows, cols, ir, need_target, d)
+    learned = stored(section, learned, header, cols, d)
+    ds = encode_rows(section, learned, header, rows, cols, ir, need_target, d)
     ds.notes = notes
     if weights != "ignore":
         ds.weights = _weights(header, rows, cols, d)
     return ds
+
+
+def stored(section: dict, learned: dict | None, header, cols, d: Diagnostics) -> dict:
+    """What training learned, from the weight file; without it (None), what the section gives
+    alone (E609 when it learns from data: labels auto, missing mean|median)."""
+    if learned is not None:
+        return learned
+    if section["labels"] == "auto" or section["missing"] in ("mean", "median"):
+        d.error(
+            "E609",
+            "the weights hold no data-section values (labels auto, missing mean|median)",
+            hint="use a weight file written by `stackspec train` with this spec",
+        )
+        d.raise_if_errors()
+    return encoding.learn(section, header, [], cols, d)
 
 
 def read_learning(path, ir, section: dict, need_target: bool) -> Dataset:
@@ -120,7 +134,7 @@ def read_learning(path, ir, section: dict, need_target: bool) -> Dataset:
     read_data), read once: stdin works too."""
     header, rows, cols, d, notes = _raw(path, ir, section, need_target, "read")
     learned = encoding.learn(section, header, rows, cols, d)
-    ds = _dataset(section, learned, header, rows, cols, ir, need_target, d)
+    ds = encode_rows(section, learned, header, rows, cols, ir, need_target, d)
     ds.notes, ds.weights = notes, _weights(header, rows, cols, d)
     return ds
 
@@ -130,7 +144,8 @@ def _weights(header, rows, cols, d) -> np.ndarray | None:
     return None if cols.weight is None else weight_column.from_cells(header, rows, cols.weight, d)
 
 
-def _dataset(section, learned, header, rows, cols, ir, need_target, d) -> Dataset:
+def encode_rows(section, learned, header, rows, cols, ir, need_target, d) -> Dataset:
+    """Rows encoded into a Dataset (features, targets, `keep` columns): a file's or a chunk's."""
     X, Y = encoding.encode(section, learned, header, rows, cols, d)
     X = np.ascontiguousarray(X).reshape(len(rows), *ir.input)
     y = (

@@ -5,6 +5,7 @@ it), a folder of outputs written all or nothing (evaluate --out), and what predi
 from __future__ import annotations
 
 import errno
+import math
 import os
 import shutil
 from pathlib import Path
@@ -79,19 +80,29 @@ def prediction_csv(pred, loss: str, encoding: dict | None = None, keep: dict | N
     """Header and rows; 9 significant digits give every float32 value back exactly. The labels
     a data section learned (`encoding`) name the classes in `label`; `keep` columns come first,
     as read."""
-    labels = (encoding or {}).get("labels")
-    flat = pred.reshape(len(pred), -1)
-    k = flat.shape[1]
-    header = ["prediction"] if k == 1 else [f"prediction_{i}" for i in range(k)]
-    rows = [[f"{v:.9g}" for v in row] for row in flat.tolist()]
+    width = math.prod(pred.shape[1:])
+    return prediction_header(width, loss, keep) + prediction_rows(pred, loss, encoding, keep)
+
+
+def prediction_header(width: int, loss: str, keep=None) -> str:
+    """The header line of predictions with `width` values a row (prediction_csv's)."""
+    header = ["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)]
     if loss == "crossentropy":
         header.append("label")
+    return ",".join([*map(_cell, keep or ()), *header]) + "\n"
+
+
+def prediction_rows(pred, loss: str, encoding: dict | None = None, keep=None) -> str:
+    """The rows of prediction_csv, each ending in a line break: the whole file's or a chunk's."""
+    labels = (encoding or {}).get("labels")
+    flat = pred.reshape(len(pred), -1)
+    rows = [[f"{v:.9g}" for v in row] for row in flat.tolist()]
+    if loss == "crossentropy":
         for row, label in zip(rows, flat.argmax(axis=1).tolist(), strict=True):
             row.append(_cell(labels[label]) if labels else str(label))
     if keep:
-        header = [*map(_cell, keep), *header]
         rows = [[*(_cell(col[i]) for col in keep.values()), *row] for i, row in enumerate(rows)]
-    return "\n".join(",".join(r) for r in [header, *rows]) + "\n"
+    return "".join(",".join(r) + "\n" for r in rows)
 
 
 def _cell(text: str) -> str:

@@ -62,11 +62,17 @@ def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarr
     header = _header(raw[begin:end], delimiter)
     if header is None or not header:
         return None
-    start = _skip_break(raw, end)
-    if not _plain(raw, start, PLAIN_BYTES + delimiter.encode()):
+    table = numeric_body(raw, _skip_break(raw, end), len(header), delimiter)
+    return None if table is None else (header, table)
+
+
+def numeric_body(raw: bytes, start: int, width: int, delimiter: str = ",") -> np.ndarray | None:
+    """The rows raw[start:] of a plain numeric CSV as a float32 (rows, width) table, or None."""
+    modules = pyarrow_modules()
+    if modules is None or not _plain(raw, start, PLAIN_BYTES + delimiter.encode()):
         return None  # the careful reader decides
     try:
-        return header, _convert(modules, raw, start, header, delimiter)
+        return _convert(modules, raw, start, width, delimiter)
     except (modules[0].ArrowException, ValueError):
         return None
 
@@ -101,14 +107,14 @@ def _header(line: bytes, delimiter: str) -> list[str] | None:
     return [name.strip() for name in names]
 
 
-def _convert(modules, raw: bytes, start: int, header: list[str], delimiter: str) -> np.ndarray:
+def _convert(modules, raw: bytes, start: int, width: int, delimiter: str) -> np.ndarray:
     """The body raw[start:] as float32. It is cut at line breaks into up to PARTS parts read
     in parallel (pyarrow parses without the GIL), each into its own rows of one table, sized by
     its line breaks: rows past those read (blank lines) are never touched, so they take no
     memory, and the parts are moved together at the end."""
     parts = _parts(raw, start)
     bounds = [_breaks(raw, a, b) + (raw[b - 1 : b] not in (b"\n", b"\r")) for a, b in parts]
-    out = np.empty((sum(bounds), len(header)), np.float32)
+    out = np.empty((sum(bounds), width), np.float32)
     offsets = np.cumsum([0, *bounds[:-1]]).tolist()
     jobs = [
         (modules, memoryview(raw)[a:b], out[o : o + n], delimiter)
@@ -237,16 +243,37 @@ def parquet_text_rows(raw: bytes, d: Diagnostics) -> tuple[list[str], list]:
     repr (it reads back to the same float64, so the same float32), a string is itself. Rows
     are numbered as in a CSV (the first data row is row 2)."""
     table = _read_parquet(raw, d)
-    header = [str(name).strip() for name in table.column_names]
+    rows = text_rows(table)
+    if not rows:
+        d.error("E502", "the data file has columns but no rows", Span.point(1, 1))
+        d.raise_if_errors()
+    return parquet_header(table), rows
+
+
+def parquet_header(table) -> list[str]:
+    return [str(name).strip() for name in table.column_names]
+
+
+def text_rows(table, first: int = 0) -> list:
+    """A pyarrow table's rows as cell text (parquet_text_rows); `first` is the index of its
+    first row in the file."""
     columns = [
         ["" if v is None else repr(v) if isinstance(v, float) else str(v) for v in c.to_pylist()]
         for c in table.columns
     ]
-    rows = [(i + 2, list(cells)) for i, cells in enumerate(zip(*columns, strict=True))]
-    if not rows:
-        d.error("E502", "the data file has columns but no rows", Span.point(1, 1))
-        d.raise_if_errors()
-    return header, rows
+    return [(first + i + 2, list(cells)) for i, cells in enumerate(zip(*columns, strict=True))]
+
+
+def parquet_batches(file, rows: int):
+    """A Parquet file (an open binary file) as pyarrow tables of at most `rows` rows; an
+    unreadable file raises pyarrow's error (ArrowException or OSError)."""
+    modules = pyarrow_modules()
+    if modules is None:
+        raise UserError(f"reading Parquet needs pyarrow: pip install '{EXTRA}'")
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(file).iter_batches(batch_size=rows):
+        yield modules[0].Table.from_batches([batch])
 
 
 def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
@@ -254,8 +281,19 @@ def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
     CSV (the header is row 1, the first data row is row 2). A column that is not numeric (E507),
     a null (E506), NaN or a value outside float32 (E508) is an error."""
     table = _read_parquet(raw, d)  # pyarrow is there from here on
+    header = parquet_header(table)
+    out = parquet_floats(table, d)
+    if not table.num_rows:
+        d.error("E502", "the data file has columns but no rows", Span.point(1, 1))
+    d.raise_if_errors()
+    return header, out
+
+
+def parquet_floats(table, d: Diagnostics) -> np.ndarray:
+    """A pyarrow table's columns as float32 (rows, columns); a column that is not numeric, a
+    null, NaN or a value outside float32 is an error in `d`, raised by the caller."""
     pa = pyarrow_modules()[0]
-    header = [str(name).strip() for name in table.column_names]
+    header = parquet_header(table)
     out = np.empty((table.num_rows, len(header)), dtype=np.float32)
     for col, (name, column) in enumerate(zip(header, table.columns, strict=True), 1):
         if _parquet_column(column, col, name, d):
@@ -272,10 +310,7 @@ def parquet_table(raw: bytes, d: Diagnostics) -> tuple[list[str], np.ndarray]:
                     f"outside the float32 range, the first at row {bad[0] + 2}",
                     Span.point(int(bad[0]) + 2, col),
                 )
-    if not table.num_rows:
-        d.error("E502", "the data file has columns but no rows", Span.point(1, 1))
-    d.raise_if_errors()
-    return header, out
+    return out
 
 
 def _parquet_column(column, col: int, name: str, d: Diagnostics) -> bool:
