@@ -20,6 +20,7 @@ import uuid
 import click
 
 from .cli_exits import EXIT_INTERRUPTED, EXIT_USER, Failed
+from .diagnostics import UserError
 
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -97,20 +98,45 @@ def device_for(world, device: str) -> str:
 
 def fit_parallel(world, model, fit, resume_from, n: int, batch: int, skips_last_one: bool):
     """model.fit (`fit`, a partial) data-parallel; rank 0 decides where to resume from."""
-    from .backends.torch.distributed import agree, check_batches, data_parallel
+    from .backends.torch.distributed import agree, check_batches, data_parallel, lost_peer
 
     check_batches(world, n, batch, skips_last_one)
-    resume_from = agree(world, resume_from, model.device)
-    with data_parallel(model, world):
-        return fit(resume_from=resume_from)
+    try:
+        resume_from = agree(world, resume_from, model.device)
+        with data_parallel(model, world):
+            return fit(resume_from=resume_from)
+    except RuntimeError as e:
+        if not lost_peer(e):
+            raise
+        raise UserError(
+            f"rank {world.rank}: another worker stopped (torch.distributed: "
+            f"{str(e).splitlines()[0][:200]})"
+        ) from None
 
 
-def follow(history) -> None:
-    """A rank > 0 after training: the exit code that rank 0 has too."""
-    if history.stop_reason == "nan":
-        raise Failed(EXIT_USER)
-    if history.stop_reason == "interrupted":
-        raise Failed(EXIT_INTERRUPTED)
+def exit_code(history) -> int:
+    """train's exit code after training: the same on every rank, whose histories are equal."""
+    return {"nan": EXIT_USER, "interrupted": EXIT_INTERRUPTED}.get(history.stop_reason, 0)
+
+
+def finish(world, code: int) -> None:
+    """The end of a worker: every rank waits for rank 0's outputs; then rank 0 exits first with
+    `code`, which torchrun reports, and a rank > 0 that fails with the same code waits for it
+    (torchrun stops the other workers, by SIGTERM, when the first one fails), so that every
+    rank exits with `code` and no rank's failure cuts rank 0's writing short."""
+    import signal
+    import time
+
+    import torch.distributed as dist
+
+    dist.barrier()
+    if world.rank == 0 or not code:
+        dist.destroy_process_group()
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: os._exit(code))
+    time.sleep(10)  # torchrun's signal comes within its monitor interval of rank 0's exit
+    raise Failed(code)
 
 
 def launch(nproc: int | None, max_restarts: int | None, options: dict, resume) -> None:
@@ -149,7 +175,9 @@ def launch(nproc: int | None, max_restarts: int | None, options: dict, resume) -
     config, cmd, cmd_args = config_from_args(args)
     # torchrun's own log lines (closing signals, failures) repeat what the workers and the
     # exit code say.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    for name in [*logging.root.manager.loggerDict, "torch.distributed.elastic"]:
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         elastic_launch(config=config, entrypoint=cmd)(*cmd_args)
     except SignalException:
@@ -161,7 +189,7 @@ def launch(nproc: int | None, max_restarts: int | None, options: dict, resume) -
 def _exit_code(failures: dict) -> int:
     """Rank 0's exit code when it failed (it said why); else one line naming the worker."""
     codes = {rank: f.exitcode for rank, f in failures.items()}
-    if codes.get(0, 0) > 0:
+    if codes.get(0, 0) > 0:  # rank 0 said why
         return codes[0]
     # A worker that failed on its own first; those torchrun then stopped by a signal after.
     rank, code = min(codes.items(), key=lambda item: (item[1] < 0, item[0]))

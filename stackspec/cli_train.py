@@ -10,7 +10,7 @@ import sys
 import click
 
 from . import cli_distributed as workers
-from .cli_exits import EXIT_INTERRUPTED, EXIT_USER, Failed
+from .cli_exits import Failed
 from .cli_model import build_model, check_memory, load_spec, load_weights_into
 from .cli_options import (
     DATA_HELP,
@@ -211,7 +211,8 @@ def run_train(
         "tensorboard": tensorboard,
     }
     if not leader:
-        workers.follow(_fit(None, None, model, X, y, validation, w, args, world=world))
+        history = _fit(None, None, model, X, y, validation, w, args, world=world)
+        workers.finish(world, workers.exit_code(history))
         return
     record = rf.new_record(s, model, args, sys.argv, X, validation)
     if section is not None:  # the columns the data section chose
@@ -229,9 +230,11 @@ def run_train(
     click.echo(f"wrote {printable(folder.shown)}/: {WROTE} ({history.weights})")
     if history.stop_reason == "nan":
         click.echo(f"error: training failed: {history.message}", err=True)
-        raise Failed(EXIT_USER)
-    if history.stop_reason == "interrupted":
-        raise Failed(EXIT_INTERRUPTED)
+    code = workers.exit_code(history)
+    if world is not None:
+        workers.finish(world, code)
+    if code:
+        raise Failed(code)
 
 
 def _note(text: str) -> None:

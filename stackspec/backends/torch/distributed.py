@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,22 @@ def init_group(world: World, device: torch.device) -> None:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_available() or (backend == "gloo" and not dist.is_gloo_available()):
         raise UserError(f"this torch build has no torch.distributed {backend} backend")
-    dist.init_process_group(backend, rank=world.rank, world_size=world.size)
+    store = None
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        # The agent's store outlives a restart: the keys of each attempt under their own
+        # prefix, or a restarted group would read its dead predecessors' addresses.
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        client = dist.TCPStore(
+            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world.size, False
+        )
+        store = dist.PrefixStore(f"stackspec/attempt_{attempt}", client)
+    dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size)
+
+
+def lost_peer(error: BaseException) -> bool:
+    """A collective failed because another worker is gone (gloo/NCCL transport errors)."""
+    text = str(error)
+    return isinstance(error, dist.DistError) or "gloo" in text or "NCCL" in text
 
 
 def check_batches(world: World, n: int, batch: int, skips_last_one: bool) -> None:
