@@ -9,7 +9,8 @@ import sys
 
 import click
 
-from .cli_exits import EXIT_INTERRUPTED, EXIT_USER, Failed
+from . import cli_distributed as workers
+from .cli_exits import Failed
 from .cli_model import build_model, check_memory, load_spec, load_weights_into
 from .cli_options import (
     DATA_HELP,
@@ -95,11 +96,17 @@ def run_inputs(data_help: str, data_required: bool):
 @click.option(
     "--tensorboard", is_flag=True, help="Also write TensorBoard event files into RUN/tensorboard."
 )
+@workers.launch_options
 @spec_options
 @click.pass_context
-def train(ctx, resume, **options):
+def train(ctx, resume, nproc, max_restarts, **options):
     """Train SPEC on a CSV; write weights, history, learning curves, the spec and run.json into
     the run folder (--out). `train --resume RUN_DIR` continues an interrupted run."""
+    if nproc is not None or max_restarts is not None:
+        if resume is None and (options["spec"] is None or options["data"] is None):
+            raise click.UsageError("Missing argument SPEC or option '--data'.")
+        workers.launch(nproc, max_restarts, options, resume)
+        return
     if resume is None:
         missing = "argument SPEC" if options["spec"] is None else "option '--data'"
         if options["spec"] is None or options["data"] is None:
@@ -145,6 +152,8 @@ def run_train(
 
     if valid and valid_split is not None:
         raise click.UsageError("give --valid or --valid-split, not both")
+    world = workers.worker(backend, device)  # None unless torchrun started this process
+    leader = world is None or world.rank == 0
     one_stdin(SPEC=spec, **{"--data": data, "--valid": valid, "--init": init})
     s = load_spec(spec, sets)
     section = data_section(
@@ -162,22 +171,26 @@ def run_train(
         ("the --valid file", valid),
         ("the --init file", init),
     )
-    claim = replaces = None
-    if out is None:
+    claim = replaces = real_out = None
+    if out is None and leader:
         base = os.path.join("runs", "stdin" if spec == "-" else _stem(spec))
         out = rf.next_free(base)
         claim = (os.path.realpath(base), base)
-    real_out = plan_out_dir(out, inputs)
-    if not resume:  # --resume checked the run it continues (cli_resume)
+    if leader:
+        real_out = plan_out_dir(out, inputs)
+        # An elastic restart continues the run folder that the failed attempt started.
+        resume = resume or (workers.restarted() and rf.earlier_run(real_out) is not None)
+    if leader and not resume:  # --resume checked the run it continues (cli_resume)
         replaces = rf.refuse_earlier(real_out, out, force)
     seed = s.ir.train["seed"] if seed is None else seed
-    model = build_model(s, backend, device, seed)
+    model = build_model(s, backend, workers.device_for(world, device), seed)
     if init is not None:
         load_weights_into(model, init)
     X, y, validation, learned, notes, w = training_arrays(
         s.ir, section, data, target, valid, valid_split, seed, weight_column, model.encoding
     )
-    click.echo("".join(f"note: {printable(n)}\n" for n in notes), err=True, nl=False)
+    if leader:
+        click.echo("".join(f"note: {printable(n)}\n" for n in notes), err=True, nl=False)
     model.encoding = learned
     args = {
         "spec": spec,
@@ -197,6 +210,10 @@ def run_train(
         "init": init,
         "tensorboard": tensorboard,
     }
+    if not leader:
+        history = _fit(None, None, model, X, y, validation, w, args, world=world)
+        workers.finish(world, workers.exit_code(history))
+        return
     record = rf.new_record(s, model, args, sys.argv, X, validation)
     if section is not None:  # the columns the data section chose
         record["target"] = ", ".join(section["target"]) or None
@@ -208,14 +225,16 @@ def run_train(
         resume_from = checkpoint_to_resume(real_out, out, _note)
     folder = rf.RunFolder(real_out, out, record, claim, replaces, resuming=resume)
     start = rf.StartRun(folder, s.source, sets, None if resume else _announce)
-    history = _fit(folder, start, model, X, y, validation, w, args, resume_from, callbacks)
+    history = _fit(folder, start, model, X, y, validation, w, args, resume_from, callbacks, world)
     folder.finish(s, model, history)
     click.echo(f"wrote {printable(folder.shown)}/: {WROTE} ({history.weights})")
     if history.stop_reason == "nan":
         click.echo(f"error: training failed: {history.message}", err=True)
-        raise Failed(EXIT_USER)
-    if history.stop_reason == "interrupted":
-        raise Failed(EXIT_INTERRUPTED)
+    code = workers.exit_code(history)
+    if world is not None:
+        workers.finish(world, code)
+    if code:
+        raise Failed(code)
 
 
 def _note(text: str) -> None:
@@ -226,42 +245,55 @@ def _announce(shown: str) -> None:
     click.echo(f"run folder: {printable(shown)}/", err=True)
 
 
-def _fit(folder, start, model, X, y, validation, w, args, resume_from=None, extra=()):
-    """model.fit with the run folder's callbacks; run.json says so if it ends in an error or
-    a second Ctrl-C (which leaves no weights)."""
+def _fit(folder, start, model, X, y, validation, w, args, resume_from=None, extra=(), world=None):
+    """model.fit with the run folder's callbacks (none on a rank > 0, which has no folder),
+    data-parallel in a torchrun worker; run.json says so if it ends in an error or a second
+    Ctrl-C (which leaves no weights)."""
+    import functools
+
     from .training.callbacks import LiveHistory
 
-    callbacks = [start, LiveHistory(folder), *extra]
+    callbacks = [] if folder is None else [start, LiveHistory(folder), *extra]
     setting = model.ir.train.get("checkpoint")
-    if setting:
+    if world is not None and setting is None and workers.restarts_allowed():
+        setting = {"every": 1, "keep": 1}  # elastic restarts resume from the last epoch
+    if setting and folder is not None:
         from .training.checkpoints import Checkpoint
 
         callbacks.append(Checkpoint(lambda: folder.path / "checkpoints", **setting))
     board = None
-    if args["tensorboard"]:
+    if args["tensorboard"] and folder is not None:
         from .training.tensorboard import TensorBoard
 
         board = TensorBoard(folder)
         callbacks.append(board)
+    fit = functools.partial(
+        model.fit,
+        X,
+        y,
+        validation_data=validation,
+        epochs=args["epochs"],
+        batch=args["batch"],
+        seed=args["seed"],
+        verbose="auto" if folder is not None else 0,
+        callbacks=callbacks,
+        sample_weight=w,
+        adapt=args["init"] is None,
+    )
     try:
-        return model.fit(
-            X,
-            y,
-            validation_data=validation,
-            epochs=args["epochs"],
-            batch=args["batch"],
-            seed=args["seed"],
-            verbose="auto",
-            callbacks=callbacks,
-            sample_weight=w,
-            adapt=args["init"] is None,
-            resume_from=resume_from,
-        )
+        if world is None:
+            return fit(resume_from=resume_from)
+        from .training.fit import has_batchnorm
+
+        skips = has_batchnorm(model.ir)
+        return workers.fit_parallel(world, model, fit, resume_from, len(X), args["batch"], skips)
     except KeyboardInterrupt:
-        folder.failed("interrupted")
+        if folder is not None:
+            folder.failed("interrupted")
         raise
     except Exception as e:
-        folder.failed(str(e) or type(e).__name__)
+        if folder is not None:
+            folder.failed(str(e) or type(e).__name__)
         raise
     finally:
         if board is not None:

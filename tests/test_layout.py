@@ -32,6 +32,7 @@ STAGES = {
     "cli_onnx": 7,
     "cli_train": 7,
     "cli_resume": 7,
+    "cli_distributed": 7,
     "cli_draw": 7,
     "cli_keras": 7,
     "cli_lsp": 7,

@@ -145,7 +145,8 @@ class _Loop:
         model.stop_training = False
         self.callbacks.call("on_train_begin", {})
         # Overflow on the way to a non-finite loss is reported once, by the NaN rule below.
-        with stop_requests() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with stop_requests() as flag, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            stop = model._agreed_stop(flag)  # data-parallel: every rank stops after one batch
             for epoch in range(first, train["epochs"] + 1):
                 started = time.perf_counter()
                 order = rng.permutation(n) if train["shuffle"] else np.arange(n)

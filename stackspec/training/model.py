@@ -98,6 +98,11 @@ class Model:
         """A `_snapshot()` as NumPy arrays (a checkpoint's best-epoch weights)."""
         return snapshot
 
+    def _agreed_stop(self, flag):
+        """The stop flag (progress.stop_requests) that the loop reads; data-parallel training
+        (backends/torch/distributed.py) replaces it by one that all ranks agree on."""
+        return flag
+
     def _checked(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`weights` as float32 arrays in `ir.tensors()` order, or a ValueError naming the
         missing and extra keys or the first tensor of another shape: for set_weights."""
