@@ -19,6 +19,7 @@ from .cli_options import (
     data_options,
     data_section,
     one_stdin,
+    precision_options,
     spec_options,
 )
 from .compiler.settings import SEED_MAX
@@ -41,6 +42,7 @@ def run_inputs(data_help: str, data_required: bool):
                 ),
                 data_options,
                 backend_options,
+                precision_options,
                 click.option(
                     "--valid-split",
                     type=FiniteFloatRange(0, 1, max_open=True),
@@ -124,6 +126,8 @@ def run_train(
     delimiter=None,
     backend="numpy",
     device="auto",
+    precision="32",
+    compile=False,
     valid_split=None,
     valid=None,
     weight_column=None,
@@ -172,6 +176,7 @@ def run_train(
         replaces = rf.refuse_earlier(real_out, out, force)
     seed = s.ir.train["seed"] if seed is None else seed
     model = build_model(s, backend, device, seed)
+    model._check_training(precision, compile)  # before the run folder: exit 1, nothing written
     if init is not None:
         load_weights_into(model, init)
     X, y, validation, learned, notes, w = training_arrays(
@@ -194,6 +199,8 @@ def run_train(
         "sets": list(sets),
         "backend": backend,
         "device": device,
+        "precision": precision,
+        "compile": compile,
         "init": init,
         "tensorboard": tensorboard,
     }
@@ -256,6 +263,8 @@ def _fit(folder, start, model, X, y, validation, w, args, resume_from=None, extr
             sample_weight=w,
             adapt=args["init"] is None,
             resume_from=resume_from,
+            precision=args["precision"],
+            compile=args["compile"],
         )
     except KeyboardInterrupt:
         folder.failed("interrupted")
