@@ -131,6 +131,7 @@ def precision_options(f):
     )(f)
     f = click.option(
         "--precision",
+        # fit_settings.PRECISIONS, written out: that module imports NumPy, which `check` avoids
         type=click.Choice(["32", "bf16", "16"]),
         default="32",
         show_default=True,

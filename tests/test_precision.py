@@ -19,7 +19,9 @@ import stackspec
 from stackspec.cli import main
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.torch
+# torch's own inductor, imported by torch.compile, imports torch.utils.mkldnn, whose
+# torch.jit.script_method decorators warn that torch.jit is deprecated (torch 2.13).
+pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")]
 
 SPEC = """input 6
 dense 32 relu
@@ -136,6 +138,13 @@ def test_grad_scaler_state_round_trips_through_a_checkpoint(tmp_path):
     assert all(np.array_equal(final[k], got[k]) for k in final)
     assert again._scaler.state_dict() == model._scaler.state_dict()
     assert again._steps == model._steps
+
+
+def test_the_cli_offers_fits_precisions():
+    from stackspec.training.fit_settings import PRECISIONS
+
+    option = next(p for p in main.commands["train"].params if p.name == "precision")
+    assert tuple(option.type.choices) == PRECISIONS
 
 
 def test_bad_settings_raise_value_errors():
