@@ -25,6 +25,10 @@ from .diagnostics import UserError
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 
+# DDP wraps the training forward for each step; torch.compile of that wrapper is not wired up.
+NO_COMPILE = "--compile cannot be combined with data-parallel training (--nproc, torchrun) yet"
+
+
 def launch_options(f):
     f = click.option(
         "--max-restarts",
@@ -146,6 +150,8 @@ def launch(nproc: int | None, max_restarts: int | None, options: dict, resume) -
             "--nproc trains with torch.distributed: add --backend torch (the NumPy backend "
             "trains in one process)"
         )
+    if options.get("compile"):
+        raise click.UsageError(NO_COMPILE)
     inputs = {k: options.get(k) for k in ("spec", "data", "valid", "init")}
     if "-" in inputs.values():
         raise click.UsageError("--nproc reads its inputs in every worker: give files, not -")

@@ -129,6 +129,25 @@ def backend_options(f):
     return f
 
 
+def precision_options(f):
+    """train's --precision and --compile (torch only; docs/scaling.md)."""
+    f = click.option(
+        "--compile",
+        is_flag=True,
+        help="torch only: train through torch.compile (needs a C++ compiler on the CPU).",
+    )(f)
+    f = click.option(
+        "--precision",
+        # fit_settings.PRECISIONS, written out: that module imports NumPy, which `check` avoids
+        type=click.Choice(["32", "bf16", "16"]),
+        default="32",
+        show_default=True,
+        help="torch only: training precision; bf16/16 autocast the steps (16 with a "
+        "GradScaler), weights stay float32.",
+    )(f)
+    return f
+
+
 def data_options(f):
     """--drop and --delimiter: over the spec's data section (LANGUAGE.md §11)."""
     f = click.option(

@@ -36,6 +36,8 @@ RECORDED = (
     "init",
     "tensorboard",
 )
+# Recorded since they were added: a run.json from before holds none, and ran with these.
+RECORDED_LATER = {"precision": "32", "compile": False}
 ENDED = {"finished": "finished", "early_stop": "stopped early", "failed": "failed"}
 
 
@@ -44,7 +46,7 @@ def given_with_resume(ctx: click.Context) -> list[str]:
     return [
         p.opts[0] if p.param_type_name == "option" else p.human_readable_name
         for p in ctx.command.params
-        if p.name in (*RECORDED, "out", "force")
+        if p.name in (*RECORDED, *RECORDED_LATER, "out", "force")
         and ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT
     ]
 
@@ -65,6 +67,7 @@ def resumed_options(run_dir: str) -> dict:
         raise UserError(f"nothing to resume: {shown} holds a run that {ENDED[status]}")
     cwd = record.get("cwd") or os.getcwd()
     options = {k: args[k] for k in RECORDED}
+    options.update({k: args.get(k, default) for k, default in RECORDED_LATER.items()})
     for key in ("spec", "data", "valid", "init"):
         if options[key] not in (None, "-"):
             options[key] = os.path.join(cwd, options[key])

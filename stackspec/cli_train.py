@@ -20,6 +20,7 @@ from .cli_options import (
     data_options,
     data_section,
     one_stdin,
+    precision_options,
     spec_options,
 )
 from .compiler.settings import SEED_MAX
@@ -42,6 +43,7 @@ def run_inputs(data_help: str, data_required: bool):
                 ),
                 data_options,
                 backend_options,
+                precision_options,
                 click.option(
                     "--valid-split",
                     type=FiniteFloatRange(0, 1, max_open=True),
@@ -131,6 +133,8 @@ def run_train(
     delimiter=None,
     backend="numpy",
     device="auto",
+    precision="32",
+    compile=False,
     valid_split=None,
     valid=None,
     weight_column=None,
@@ -154,6 +158,8 @@ def run_train(
         raise click.UsageError("give --valid or --valid-split, not both")
     world = workers.worker(backend, device)  # None unless torchrun started this process
     leader = world is None or world.rank == 0
+    if world is not None and compile:
+        raise click.UsageError(workers.NO_COMPILE)
     one_stdin(SPEC=spec, **{"--data": data, "--valid": valid, "--init": init})
     s = load_spec(spec, sets)
     section = data_section(
@@ -184,6 +190,7 @@ def run_train(
         replaces = rf.refuse_earlier(real_out, out, force)
     seed = s.ir.train["seed"] if seed is None else seed
     model = build_model(s, backend, workers.device_for(world, device), seed)
+    model._check_training(precision, compile)  # before the run folder: exit 1, nothing written
     if init is not None:
         load_weights_into(model, init)
     X, y, validation, learned, notes, w = training_arrays(
@@ -207,6 +214,8 @@ def run_train(
         "sets": list(sets),
         "backend": backend,
         "device": device,
+        "precision": precision,
+        "compile": compile,
         "init": init,
         "tensorboard": tensorboard,
     }
@@ -279,6 +288,8 @@ def _fit(folder, start, model, X, y, validation, w, args, resume_from=None, extr
         callbacks=callbacks,
         sample_weight=w,
         adapt=args["init"] is None,
+        precision=args["precision"],
+        compile=args["compile"],
     )
     try:
         if world is None:

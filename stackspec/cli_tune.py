@@ -22,7 +22,7 @@ from .diagnostics import UserError, printable
 
 # train's options that a trial passes on unchanged.
 TRAIN_KEYS = ("data", "target", "drop", "delimiter", "backend", "device", "valid_split", "valid")
-TRAIN_KEYS += ("epochs", "batch", "seed")
+TRAIN_KEYS += ("epochs", "batch", "seed", "precision", "compile")
 
 
 def run_options(f):

@@ -81,6 +81,7 @@ def fit(
     layer's statistics as they are (fine-tuning from a weight file); `resume` a loop state
     (loop_state.py)."""
     train = resolve_settings(model.ir.train, **overrides)
+    model._check_training(train["precision"], train["compile"])
     if (
         not isinstance(initial_epoch, (int, np.integer))
         or isinstance(initial_epoch, bool)

@@ -11,6 +11,8 @@ from ..layers.args import in_range, range_text
 from . import metrics as metric_fns
 
 EARLY_STOP_DEFAULTS = {a.name: a.default for a in EARLY_STOP}
+# Training precisions (docs/scaling.md): float32, bfloat16 or float16 autocast (torch backend).
+PRECISIONS = ("32", "bf16", "16")
 
 
 class SettingError(UserError, ValueError):
@@ -60,7 +62,19 @@ def resolve_settings(train: dict, **overrides) -> dict:
     out["early_stop"] = es
     out["schedule"] = _schedule(out.get("schedule"))
     out["clip"] = _clip(out.get("clip"))
+    out["precision"] = check_precision(out.get("precision", "32"))
+    if not isinstance(out.get("compile", False), bool):
+        raise SettingError(f"compile must be True or False, got {out['compile']!r}")
+    out["compile"] = out.get("compile", False)
     return out
+
+
+def check_precision(value) -> str:
+    """fit(precision=...): "32", "bf16" or "16" (32 and 16 may be ints), as a string."""
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if text not in PRECISIONS:
+        raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return text
 
 
 def _schedule(value) -> dict | None:

@@ -94,6 +94,23 @@ class Model:
         """Put back a `_rng_state()`, after _begin_training seeded the RNG."""
         raise NotImplementedError
 
+    def _check_training(self, precision: str, compile: bool) -> None:
+        """A SettingError when this backend, on its device, cannot train in `precision` ("32",
+        "bf16", "16") or through torch.compile: before training starts (fit, and the CLI before
+        it makes a run folder). The NumPy backend trains in float32, uncompiled, only."""
+        from .fit_settings import SettingError
+
+        if precision != "32":
+            raise SettingError(
+                f"precision {precision} needs the torch backend (--backend torch): the "
+                f"{self.backend} backend trains in float32 only"
+            )
+        if compile:
+            raise SettingError(
+                f"compile needs the torch backend (--backend torch): the {self.backend} backend "
+                "has nothing to compile"
+            )
+
     def _snapshot_arrays(self, snapshot) -> dict[str, np.ndarray]:
         """A `_snapshot()` as NumPy arrays (a checkpoint's best-epoch weights)."""
         return snapshot
@@ -155,6 +172,8 @@ class Model:
         resume_from=None,
         schedule: dict | bool | None = None,
         clip: dict | bool | None = None,
+        precision: str | int | None = None,
+        compile: bool | None = None,
     ):
         """Train on arrays; returns a `history.History` (a dict of per-epoch lists, as Keras's
         `history.history`: loss, val_loss, then NAME, val_NAME per metric, then lr).
@@ -176,6 +195,9 @@ class Model:
         {"value": 0.5}) replace the spec's (False turns it off), checked as the spec's lines are.
         `adapt=False` keeps a `normalize` layer's statistics (those of a loaded weight file, when
         fine-tuning) instead of computing them from X.
+        `precision` ("32", "bf16" or "16") and `compile` (torch.compile): the torch backend's
+        mixed precision and compilation of the training steps (docs/scaling.md); the NumPy
+        backend refuses anything but float32.
         Epochs run from `initial_epoch + 1` to `epochs` (Keras).
         `resume_from`: a checkpoint folder (`checkpoints/epoch-NNNN`), or a folder holding
         checkpoints (a run folder, its `checkpoints/`): the newest one. Training continues after
@@ -226,6 +248,8 @@ class Model:
             metrics=metrics,
             schedule=schedule,
             clip=clip,
+            precision=precision,
+            compile=compile,
         )
         return self.history
 

@@ -204,15 +204,16 @@ class _Step:
         k = mine.stop - mine.start
         factor = k * self.world.size / len(x)
         # The step's forward goes through DDP (its backward averages the gradients over the
-        # ranks): in the instance's __dict__ it shadows the class's `logits` for this call.
+        # ranks): it stands in for the model's training forward (`_forward`) for this call.
+        plain = self.model._forward
         if factor == 1.0:
-            self.model.__dict__["logits"] = self.ddp
+            self.model._forward = self.ddp
         else:  # an uneven last batch
-            self.model.__dict__["logits"] = lambda x: _ScaleGradient.apply(self.ddp(x), factor)
+            self.model._forward = lambda x: _ScaleGradient.apply(self.ddp(x), factor)
         try:
             loss, out = self.plain["_train_step"](x[mine], y[mine], None if w is None else w[mine])
         finally:
-            del self.model.__dict__["logits"]
+            self.model._forward = plain
         outputs = self._gather(out, len(x), extra=loss * k / len(x))
         return float(outputs[1]), outputs[0]
 

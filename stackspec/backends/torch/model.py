@@ -29,6 +29,15 @@ from ...numerics import aligned_shape
 from ...training.model import Model
 from . import layers
 from .modules import build
+from .precision import (
+    autocast,
+    check_compile,
+    check_precision,
+    compiled,
+    grad_scaler,
+    load_scaler_state,
+    scaler_state,
+)
 
 # On (outputs, targets) of equal shapes. torch's huber is ours: 0.5 d^2 inside delta,
 # delta (|d| - delta/2) outside; bce is on logits; crossentropy takes integer labels.
@@ -121,6 +130,7 @@ class TorchModel(Model, nn.Module):
         self.set_weights(initial_weights(spec.ir, seed))
         self.to(self.device)
         self._optimizer = self._loss = None
+        self._precision, self._scaler, self._forward = "32", None, self.logits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
@@ -160,6 +170,11 @@ class TorchModel(Model, nn.Module):
         finally:
             self.train(was_training)
 
+    def _check_training(self, precision: str, compile: bool) -> None:
+        check_precision(precision, self.device)
+        if compile:
+            check_compile(self.device)
+
     def _begin_training(self, train: dict) -> None:
         opt, loss = train["optimizer"], dict(train["loss"])
         self._optimizer = OPTIMIZERS[opt["name"]](self.parameters(), opt)
@@ -171,6 +186,10 @@ class TorchModel(Model, nn.Module):
         self._loss_name = name
         torch.manual_seed(train["seed"])
         self._steps = 0  # SGD's torch state holds no step count; checkpoints need one
+        # Mixed precision and torch.compile of the training steps (precision.py).
+        self._precision = train.get("precision", "32")
+        self._scaler = grad_scaler(self._precision, self.device)
+        self._forward = compiled(self.logits) if train.get("compile") else self.logits
         self.train()
 
     def _set_lr(self, lr: float) -> None:
@@ -212,25 +231,50 @@ class TorchModel(Model, nn.Module):
         # queued after the forward's kernels would make the host wait for them.
         xb, yb = self._tensor(x), self._tensor(y, self._labels)
         wb = None if w is None else self._tensor(w)
-        out = self.logits(xb)
+        with autocast(self._precision, self.device):
+            out = self._forward(xb)
+        out = out.float()  # the loss, the metrics and the history in float32, whatever the step
         if wb is None:
             loss = self._loss(self._aligned(out, y), yb)
         else:
             loss = self._weighted_loss(self._aligned(out, y), yb, wb)
         self._optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self._clip is not None:
-            self._clip_gradients()
-        if self._adam is not None:
-            self._keras_eps()
-        self._optimizer.step()
-        self._steps += 1
+        if self._scaler is None:
+            loss.backward()
+            self._update()
+        else:
+            self._scaled_update(loss)
         out = out.detach()
         if self.device.type == "cpu":
             return loss.item(), out.numpy()
         # One device->host copy for the loss and the outputs together: one sync per step.
         both = torch.cat((loss.detach().reshape(1), out.reshape(-1))).cpu().numpy()
         return float(both[0]), both[1:].reshape(out.shape)
+
+    def _update(self) -> None:
+        if self._clip is not None:
+            self._clip_gradients()
+        if self._adam is not None:
+            self._keras_eps()
+        self._optimizer.step()
+        self._steps += 1
+
+    def _scaled_update(self, loss: torch.Tensor) -> None:
+        """float16's step: the GradScaler's backward, unscaled gradients for clipping, and a
+        step skipped (not counted: Adam's t stays) when a gradient overflowed, which lowers the
+        scale."""
+        scaler = self._scaler
+        scaler.scale(loss).backward()
+        scaler.unscale_(self._optimizer)
+        if self._clip is not None:
+            self._clip_gradients()
+        if self._adam is not None:
+            self._keras_eps()
+        scale = scaler.get_scale()
+        scaler.step(self._optimizer)
+        scaler.update()
+        if scaler.get_scale() >= scale:  # the scale drops only when the step was skipped
+            self._steps += 1
 
     def _param_keys(self) -> list[str]:
         """The §8 key of each parameter, in the optimizer's (parameters()) order."""
@@ -245,7 +289,10 @@ class TorchModel(Model, nn.Module):
                 if name in BUFFER_NAMES and value is not None:
                     array = value.detach().cpu().numpy().astype(np.float32, copy=True)
                     tensors[f"{keys[index]}.{BUFFER_NAMES[name]}"] = array
-        return tensors, {"t": self._steps}
+        scalars = {"t": self._steps}
+        if self._scaler is not None:
+            scalars["grad_scaler"] = scaler_state(self._scaler)
+        return tensors, scalars
 
     def _load_optimizer_state(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
         t = int(scalars["t"])
@@ -271,6 +318,8 @@ class TorchModel(Model, nn.Module):
         groups = self._optimizer.state_dict()["param_groups"]
         self._optimizer.load_state_dict({"state": state, "param_groups": groups})
         self._steps = t
+        if self._scaler is not None and "grad_scaler" in scalars:
+            load_scaler_state(self._scaler, scalars["grad_scaler"])
 
     def _rng_state(self) -> dict:
         import base64
