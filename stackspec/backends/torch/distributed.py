@@ -204,16 +204,18 @@ class _Step:
         k = mine.stop - mine.start
         factor = k * self.world.size / len(x)
         # The step's forward goes through DDP (its backward averages the gradients over the
-        # ranks): it stands in for the model's training forward (`_forward`) for this call.
-        plain = self.model._forward
+        # ranks): it stands in for the model's training forward (`_forward`) for this call,
+        # set in the instance's __dict__ (nn.Module would register a module as a child).
+        state = self.model.__dict__
+        plain = state["_forward"]
         if factor == 1.0:
-            self.model._forward = self.ddp
+            state["_forward"] = self.ddp
         else:  # an uneven last batch
-            self.model._forward = lambda x: _ScaleGradient.apply(self.ddp(x), factor)
+            state["_forward"] = lambda x: _ScaleGradient.apply(self.ddp(x), factor)
         try:
             loss, out = self.plain["_train_step"](x[mine], y[mine], None if w is None else w[mine])
         finally:
-            self.model._forward = plain
+            state["_forward"] = plain
         outputs = self._gather(out, len(x), extra=loss * k / len(x))
         return float(outputs[1]), outputs[0]
 
