@@ -204,10 +204,12 @@ class TorchModel(Model, nn.Module):
 
     def _keras_eps(self) -> None:
         """Keras adds eps to sqrt(v) before the bias correction; torch after it. torch with
-        eps / sqrt(1 - beta2^t) computes Keras's step t (LANGUAGE.md §6). t is the step count,
-        which a resumed optimizer state sets too (`_load_optimizer_state`); reading torch's own
-        (a tensor on the device with fused kernels) would cost a GPU a sync per step."""
-        t = self._steps + 1
+        eps / sqrt(1 - beta2^t) computes Keras's step t (LANGUAGE.md §6). t is read from the
+        optimizer's state, so it continues after a resumed optimizer state. (With fused kernels
+        on a GPU that state is a device tensor, and the read a sync per step.)"""
+        group = self._optimizer.param_groups[0]
+        state = self._optimizer.state.get(group["params"][0])
+        t = 1 + (int(state["step"]) if state else 0)
         eps = self._adam["eps"] / math.sqrt(1 - self._adam["beta2"] ** t)
         for group in self._optimizer.param_groups:
             group["eps"] = eps
