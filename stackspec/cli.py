@@ -7,21 +7,14 @@ exit codes and the mapping of failures to them in cli_exits.py, `train` in cli_t
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 import warnings
 
 import click
 
-from .cli_compare import compare
-from .cli_data import schema
-from .cli_draw import draw
-from .cli_evaluate import evaluate
 from .cli_exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, Failed, StackspecGroup, show_warning
-from .cli_keras import import_keras
-from .cli_lsp import lsp
-from .cli_model import load_spec
-from .cli_onnx import emit_onnx
 from .cli_options import (
     INPUT,
     current_limits,
@@ -30,12 +23,38 @@ from .cli_options import (
     parse_sets,
     spec_options,
 )
-from .cli_predict import predict
-from .cli_sweep import sweep
-from .cli_train import train
-from .cli_tune import tune
 from .diagnostics import MAX_REPORTED, SpecError, UserError, printable, render_all, to_json
 from .interrupts import exit_interrupted, exit_now, exiting, install, swallowed
+
+# The commands in modules of their own: name -> (module, attribute). Each module is imported
+# when its command runs (or `--help` lists it), so that `check` starts without the training
+# side's option tables and helpers (about a dozen modules).
+LAZY_COMMANDS = {
+    "compare": ("cli_compare", "compare"),
+    "draw": ("cli_draw", "draw"),
+    "evaluate": ("cli_evaluate", "evaluate"),
+    "import-keras": ("cli_keras", "import_keras"),
+    "lsp": ("cli_lsp", "lsp"),
+    "predict": ("cli_predict", "predict"),
+    "schema": ("cli_data", "schema"),
+    "sweep": ("cli_sweep", "sweep"),
+    "train": ("cli_train", "train"),
+    "tune": ("cli_tune", "tune"),
+}
+
+
+class LazyGroup(StackspecGroup):
+    """click's group with LAZY_COMMANDS listed always and imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[name]
+            command = getattr(importlib.import_module(f".{module}", __package__), attribute)
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
 
 
 def plan_output(out: str | None, *inputs: tuple[str, str | None]):
@@ -51,7 +70,7 @@ def write_output(text: str, out) -> None:
     write(out, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
 
 
-@click.group(cls=StackspecGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.version_option(package_name="stackspec")
 @click.pass_context
@@ -111,6 +130,7 @@ def check(specs, as_json, sets):
 @spec_options
 def summary(spec, space, sets):
     """Print a table of layers, output shapes and parameter counts."""
+    from .cli_model import load_spec
     from .compiler.summary import summary as table
 
     s = load_spec(spec, sets)
@@ -143,7 +163,11 @@ def summary(spec, space, sets):
 def compile_(spec, backend, emit, output, weights, sets):
     """Print the validated IR as JSON, standalone Python source for a backend (`python`) or for
     Keras 3 (`keras`), or write the model as ONNX (-o FILE)."""
+    from .cli_model import load_spec
+
     if emit == "onnx":
+        from .cli_onnx import emit_onnx
+
         emit_onnx(spec, weights, output, sets)
         return
     if weights is not None:
@@ -216,18 +240,6 @@ def fmt(specs, check_only, sets):
         click.echo(f"reformatted {printable(path)}", err=True)
     if failed or (check_only and would_change):
         raise Failed(EXIT_USER)
-
-
-main.add_command(schema)
-main.add_command(predict)
-main.add_command(evaluate)
-main.add_command(train)
-main.add_command(draw)
-main.add_command(import_keras)
-main.add_command(lsp)
-main.add_command(compare)
-main.add_command(sweep)
-main.add_command(tune)
 
 
 def run() -> None:
