@@ -46,7 +46,11 @@ def spec_text(kind: str, units: int, steps: int) -> str:
 
 
 def numpy_step(kind: str, units: int, steps: int):
-    spec = stackspec.parse(spec_text(kind, units, steps))
+    return numpy_parts(stackspec.parse(spec_text(kind, units, steps)))
+
+
+def numpy_parts(spec):
+    """A NumpyModel's training step timed in its parts: (forward, backward, whole step)."""
     model = NumpyModel(spec)
     train = spec.ir.train
     model._begin_training(train)
