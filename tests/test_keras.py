@@ -396,3 +396,21 @@ def test_attention_counts_and_outputs_equal_keras_multi_head_attention(call, tmp
     x = np.random.default_rng(1).normal(0, 1.5, (5, 4, 6)).astype(np.float32)
     got = keras_model.predict(x, verbose=0)
     np.testing.assert_allclose(got, model._predict_batch(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("call", ["batchnorm", "batchnorm affine=false", "prelu"])
+def test_sequence_batchnorm_and_prelu_counts_and_outputs_equal_keras(call, tmp_path):
+    """On (T,F): BatchNormalization(axis=-1) and PReLU(shared_axes=[1]) hold per-feature weights,
+    as ours (Keras's count includes the running statistics), and predict as the NumPy backend."""
+    needs_keras()
+    spec = stackspec.parse(f"input 5x4\n{call}\n")
+    model = spec.compile("numpy")
+    model.set_weights(varied_weights(spec))
+    model.save(tmp_path / "w.safetensors")
+    keras_model = emitted(spec, tmp_path, "seq").load(tmp_path / "w.safetensors")
+    (layer,) = [k for k in keras_model.layers if k.weights]
+    node = spec.ir.nodes[0]
+    assert layer.count_params() == node.param_count + node.state_count
+    x = np.random.default_rng(1).normal(0, 1.5, (3, 5, 4)).astype(np.float32)
+    got = keras_model.predict(x, verbose=0)
+    np.testing.assert_allclose(got, model._predict_batch(x), rtol=1e-5, atol=1e-5)

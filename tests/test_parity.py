@@ -272,6 +272,19 @@ def test_batchnorm_running_statistics_after_several_steps(device):
     assert not np.allclose(np_w["1.running_var"], varied_weights(spec)["1.running_var"])
 
 
+def test_sequence_batchnorm_and_prelu_train_alike(device):
+    """On (T,F) the statistics are over the batch and time, one slope per feature: the
+    running statistics and slopes after a few steps agree between the backends."""
+    spec = stackspec.parse(
+        "input 6x3\nconv1d 4 kernel=3\nbatchnorm momentum=0.8\nprelu\nglobalavgpool\ndense 1\n"
+        "train {\n optimizer sgd lr=0.05\n}"
+    )
+    (_, np_w), (_, t_w) = train_both(spec, device, 5)
+    for key in np_w:
+        close(t_w[key], np_w[key], 1e-4, key)
+    assert not np.allclose(np_w["1.running_var"], varied_weights(spec)["1.running_var"])
+
+
 def wine(n=None):
     table = np.loadtxt(DATA, delimiter=",", skiprows=1, dtype=np.float32)[:n]
     return table[:, :-1], table[:, -1]
