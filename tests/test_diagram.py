@@ -192,5 +192,5 @@ def test_branches_are_framed_under_their_join_with_the_join_below():
     labels = texts(drawing, "label")
     assert "concat 1: 4 branches of the same input, joined on the features" in " ".join(labels)
     calls = texts(drawing, "call")
-    assert "concat → (32x8x8)" in calls and "concat → (64x4x4)" in calls
+    assert "concat → (16x8x8)" in calls and "concat → (32x4x4)" in calls
     assert len(boxes(drawing)) == len(list(spec.ir.walk()))  # one box a node
