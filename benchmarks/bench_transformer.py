@@ -21,7 +21,6 @@ alternate between the three, the first step of each block untimed; medians and 1
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -32,7 +31,14 @@ import numpy as np
 import stackspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_recurrent import PARTS, measure, numpy_parts  # noqa: E402
+from bench_recurrent import (  # noqa: E402
+    PARTS,
+    measure,
+    numpy_parts,
+    start_torch,
+    step_arguments,
+    torch_parts,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "seq_transformer.stack"
@@ -69,21 +75,11 @@ def hand_written(torch):
             return self.head(self.norm(self.blocks(h)).mean(dim=1))
 
     model = Model()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3, eps=1e-7)
 
-    def step(x, y, clock):
-        xb, yb = torch.from_numpy(x), torch.from_numpy(y)
-        t0 = clock()
-        loss = nn.functional.cross_entropy(model(xb), yb)
-        t1 = clock()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        t2 = clock()
-        opt.step()
-        loss.item()
-        return t1 - t0, t2 - t1, clock() - t0
+    def loss_of(xb, yb):
+        return nn.functional.cross_entropy(model(xb), yb)
 
-    return step
+    return torch_parts(torch, loss_of, model.parameters())
 
 
 def backend_step(spec, backend: str):
@@ -121,26 +117,11 @@ def report(times: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = step_arguments(__doc__).parse_args()
+    torch = start_torch(args)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.batch, T, 1)).astype(np.float32)
     y = rng.integers(0, CLASSES, args.batch).astype(np.int64)
-    print(
-        f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
-    )
     print(f"{SPEC.name}: batch {args.batch}, {args.steps} timed steps each after {args.warmup}")
     spec = stackspec.load(SPEC)
     steps = {

@@ -13,11 +13,8 @@ then N(0, 0.3) noise on every pixel, clipped to [0, 1].
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-from make_sequences import write_csv
+from make_sequences import arguments, write_csv
 
 SIDE, ERASE, NOISE = 8, 0.15, 0.3
 FONT = (
@@ -61,12 +58,7 @@ def digits(rng: np.random.Generator, rows: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "generated")
-    ap.add_argument("--rows", type=int, default=3000)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = arguments(__doc__, 3000)
     x, y = digits(np.random.default_rng(args.seed), args.rows)
     path = args.out / "digits.csv"
     write_csv(path, [f"p{i}" for i in range(SIDE * SIDE)] + ["label"], x, y, "%.3f")
