@@ -46,7 +46,11 @@ def spec_text(kind: str, units: int, steps: int) -> str:
 
 
 def numpy_step(kind: str, units: int, steps: int):
-    spec = stackspec.parse(spec_text(kind, units, steps))
+    return numpy_parts(stackspec.parse(spec_text(kind, units, steps)))
+
+
+def numpy_parts(spec):
+    """A NumpyModel's training step timed in its parts: (forward, backward, whole step)."""
     model = NumpyModel(spec)
     train = spec.ir.train
     model._begin_training(train)
@@ -70,13 +74,23 @@ def torch_step(torch, kind: str, units: int):
     cell = {"gru": nn.GRU, "lstm": nn.LSTM}[kind](1, units, batch_first=True)
     head = nn.Sequential(nn.Linear(units, 16), nn.ReLU(), nn.Linear(16, 1))
     params = list(cell.parameters()) + list(head.parameters())
+
+    def loss_of(xb, yb):
+        seq, _ = cell(xb)
+        return nn.functional.mse_loss(head(seq[:, -1]).squeeze(1), yb)
+
+    return torch_parts(torch, loss_of, params)
+
+
+def torch_parts(torch, loss_of, params):
+    """A hand-written torch step timed in its parts, (forward, backward, whole step): the
+    forward is `loss_of(x, y)`, the update torch.optim.Adam(lr=3e-3, eps=1e-7) as Keras's."""
     opt = torch.optim.Adam(params, lr=3e-3, eps=1e-7)
 
     def step(x, y, clock):
         xb, yb = torch.from_numpy(x), torch.from_numpy(y)
         t0 = clock()
-        seq, _ = cell(xb)
-        loss = nn.functional.mse_loss(head(seq[:, -1]).squeeze(1), yb)
+        loss = loss_of(xb, yb)
         t1 = clock()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -119,29 +133,41 @@ def report(kind: str, times: dict) -> None:
         print(f"  {part:14s} {a:6.2f} ms {b:6.2f} ms  {a / b:5.2f}; {r10:.2f}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def step_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options of a step benchmark (this one's and bench_transformer.py's)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--units", type=int, default=32)
-    ap.add_argument("--time-steps", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    return ap
 
+
+def start_torch(args):
+    """torch with --threads and seed 0, after printing the versions, threads and load."""
     import torch
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((args.batch, args.time_steps, 1)).astype(np.float32)
-    y = rng.standard_normal(args.batch).astype(np.float32)
     print(
         f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
+    return torch
+
+
+def main() -> None:
+    ap = step_arguments(__doc__)
+    ap.add_argument("--units", type=int, default=32)
+    ap.add_argument("--time-steps", type=int, default=24)
+    args = ap.parse_args()
+
+    torch = start_torch(args)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((args.batch, args.time_steps, 1)).astype(np.float32)
+    y = rng.standard_normal(args.batch).astype(np.float32)
     print(
         f"batch {args.batch}, input {args.time_steps}x1, {args.units} units, "
         f"{args.steps} timed steps each after {args.warmup}"

@@ -55,13 +55,19 @@ def write_csv(path: Path, header: list[str], x: np.ndarray, y: np.ndarray, fmt: 
     np.savetxt(path, table, fmt=fmts, delimiter=",", header=",".join(header), comments="")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str, rows: int) -> argparse.Namespace:
+    """--out (made if missing), --rows and --seed, as this script and make_digits.py take them."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "generated")
-    ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--rows", type=int, default=rows)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def main() -> None:
+    args = arguments(__doc__, 2000)
     rng = np.random.default_rng(args.seed)
     x, y = sines(rng, args.rows)
     write_csv(args.out / "sines.csv", [f"t{i}" for i in range(SINE_T)] + ["label"], x, y, "%.3f")

@@ -207,7 +207,7 @@ def test_branches_stand_side_by_side_and_meet_at_the_merge_box():
     labels = texts(drawing, "label")
     assert "concat 1: 4 branches of the same input, joined on the features" in " ".join(labels)
     calls = texts(drawing, "call")
-    assert "concat → (32x8x8)" in calls and "concat → (64x4x4)" in calls
+    assert "concat → (16x8x8)" in calls and "concat → (32x4x4)" in calls
     assert len(boxes(drawing)) == len(list(spec.ir.walk()))  # one box a node
     by_id = boxes_by_id(drawing)
     for join in ("1", "4"):

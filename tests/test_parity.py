@@ -261,11 +261,18 @@ def test_fused_losses_and_their_gradients_agree(loss, head, outputs, device):
             close(t_w[key], np_w[key], 1e-5 if steps == 1 else 1e-4, f"{key} after {steps}")
 
 
-def test_batchnorm_running_statistics_after_several_steps(device):
-    spec = stackspec.parse(
+@pytest.mark.parametrize(
+    "layers",
+    [
         "input 2x5x5\nconv2d 3\nbatchnorm momentum=0.8\nflatten\ndense 6\n"
-        "batchnorm momentum=0.9 eps=0.01\ndense 1\ntrain {\n optimizer sgd lr=0.05\n}"
-    )
+        "batchnorm momentum=0.9 eps=0.01\ndense 1\n",
+        # On (T,F) the statistics are over the batch and time, one prelu slope per feature.
+        "input 6x3\nconv1d 4 kernel=3\nbatchnorm momentum=0.8\nprelu\nglobalavgpool\ndense 1\n",
+    ],
+    ids=["images", "sequences"],
+)
+def test_batchnorm_running_statistics_after_several_steps(device, layers):
+    spec = stackspec.parse(layers + "train {\n optimizer sgd lr=0.05\n}")
     (_, np_w), (_, t_w) = train_both(spec, device, 5)
     for key in np_w:
         close(t_w[key], np_w[key], 1e-4, key)

@@ -228,6 +228,16 @@ SHAPES = [
     # Keras: PReLU() on (F) has F slopes; PReLU(shared_axes=[2, 3]) on (C,H,W) has C.
     ("prelu", (7,), (7,), {"weight": (7,)}, {}),
     ("prelu", (3, 4, 5), (3, 4, 5), {"weight": (3,)}, {}),
+    # PReLU(shared_axes=[1]) on (T,F) has F slopes; BatchNormalization() (axis=-1) on (T,F) has
+    # 2F trainable and 2F non-trainable weights.
+    ("prelu", (6, 4), (6, 4), {"weight": (4,)}, {}),
+    (
+        "batchnorm",
+        (6, 4),
+        (6, 4),
+        {"weight": (4,), "bias": (4,)},
+        {"running_mean": (4,), "running_var": (4,)},
+    ),
     # torch's layouts: (gates * units, F), (gates * units, units), two biases (see the counts below)
     (
         "lstm 4",

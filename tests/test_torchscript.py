@@ -27,7 +27,6 @@ SPEC_FILES = sorted(SPECS.glob("*.stack"))
 # local Normalize module on images, rmsnorm, softmax on images, and a nested residual.
 EXAMPLES = ("normalize@2x3x3", "rmsnorm@2x3x4", "softmax@2x3x4", "flatten@2x3x4", "residual")
 METHODS = ("script", "trace", "export")
-RECURRENT = re.compile(r"^\s*(lstm|gru)\b", re.M)
 
 
 def spec_cases() -> dict[str, stackspec.Spec]:
@@ -97,8 +96,6 @@ def test_compiled_and_emitted_models_script_trace_and_export_to_the_eager_output
         np.testing.assert_array_equal(emitted(x).numpy(), want.numpy())
         for method in METHODS:
             for which, model in (("compiled", compiled), ("emitted", emitted)):
-                if method == "trace" and which == "compiled" and RECURRENT.search(spec.source):
-                    continue  # torch cannot trace it: test_recurrent_models_script_and_export
                 got = converted(method, model, x)(x)
                 np.testing.assert_allclose(
                     got.numpy(), want.numpy(), rtol=0, atol=1e-6, err_msg=f"{which} {method}"
@@ -108,22 +105,34 @@ def test_compiled_and_emitted_models_script_trace_and_export_to_the_eager_output
         np.testing.assert_allclose(scripted.logits(x).numpy(), want_logits.numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("text", ["lstm 2 return_sequences=true bidirectional=true", "gru 3"])
-def test_recurrent_models_script_and_export(text, tmp_path):
-    """Recurrent (nn.LSTM/nn.GRU) scripts and exports, compiled and emitted. torch.jit.trace of
-    the compiled model is not supported by torch: tracing compiles its @torch.jit.export
-    `logits`, and TorchScript then finds no overload of nn.LSTM's forward ("Couldn't find
-    method: 'forward__0'"); the emitted model, which has no exported method, traces."""
-    spec = stackspec.parse(f"input 4x3\n{text}\n")
+RECURRENT_CALLS = [
+    f"{cell} {units}{sequences}{both}"
+    for cell, units in (("lstm", 2), ("gru", 3))
+    for sequences in ("", " return_sequences=true")
+    for both in ("", " bidirectional=true")
+]
+
+
+@pytest.mark.parametrize("text", RECURRENT_CALLS)
+def test_recurrent_models_script_trace_and_export(text, tmp_path):
+    """Recurrent (nn.LSTM/nn.GRU) scripts, traces and exports, compiled and emitted, both
+    directions, the last step or every step. (The compiled model traces since `logits` is
+    exported on the module that script compiles, not on the model: tracing compiled exported
+    methods, and TorchScript then found no overload of nn.LSTM's forward, "Couldn't find
+    method: 'forward__0'".)"""
+    spec = stackspec.parse(f"input 4x3\n{text}\ndense 2\n")
     compiled = compiled_model(spec)
     emitted = emitted_model(spec, tmp_path, compiled.state_dict())
     x = example_batch(spec)
     with torch.no_grad():
         want = compiled(x).numpy()
-        cases = [(m, w) for m in ("script", "export") for w in (compiled, emitted)]
-        for method, model in [*cases, ("trace", emitted)]:
-            got = converted(method, model, x)(x).numpy()
-            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=method)
+        for method in METHODS:
+            for model in (compiled, emitted):
+                got = converted(method, model, x)(x).numpy()
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=method)
+        traced = converted("trace", compiled, x)
+        other = x.flip(0) * 0.5  # the trace is not specialized to its example's values
+        np.testing.assert_allclose(traced(other).numpy(), compiled(other).numpy(), atol=1e-6)
 
 
 def test_the_scripted_model_saves_and_loads(tmp_path):

@@ -49,8 +49,16 @@ def _norm_features(layer: str, shape: Shape) -> int:
     return shape[0]
 
 
+def feature_count(layer: str, shape: Shape) -> int:
+    """The per-feature size of batchnorm and prelu: F of (F) and of a (T,F) sequence (the last
+    axis, Keras's axis=-1, shared over time), C of (C,H,W) (shared over H and W)."""
+    if len(shape) == 2:
+        return shape[-1]
+    return _norm_features(layer, shape)
+
+
 def _batchnorm_shape(p: dict, shape: Shape) -> Shape:
-    _norm_features("batchnorm", shape)
+    feature_count("batchnorm", shape)
     return shape
 
 
@@ -61,7 +69,7 @@ def _affine(p: dict, n: int) -> dict[str, Weight]:
 
 
 def _batchnorm_state(p: dict, shape: Shape) -> dict[str, Weight]:
-    n = shape[0]
+    n = feature_count("batchnorm", shape)
     return {"running_mean": Weight((n,), "zeros"), "running_var": Weight((n,), "ones")}
 
 
@@ -77,14 +85,15 @@ def _normalize_state(p: dict, shape: Shape) -> dict[str, Weight]:
 
 
 def _prelu_shape(p: dict, shape: Shape) -> Shape:
-    _norm_features("prelu", shape)
+    feature_count("prelu", shape)
     return shape
 
 
 def _prelu_weights(p: dict, shape: Shape) -> dict[str, Weight]:
-    # One slope per feature of (F), per channel of (C,H,W): torch's nn.PReLU(num_parameters)
-    # and Keras's PReLU with shared_axes=[2, 3] for images, so the counts agree.
-    return {"weight": Weight((_norm_features("prelu", shape),), "quarter")}
+    # One slope per feature of (F) and of (T,F), per channel of (C,H,W): torch's
+    # nn.PReLU(num_parameters) on the feature axis, and Keras's PReLU sharing every other axis
+    # (shared_axes=[1] over time, [2, 3] over an image's H and W), so the counts agree.
+    return {"weight": Weight((feature_count("prelu", shape),), "quarter")}
 
 
 LAYERS = {
@@ -134,15 +143,17 @@ LAYERS = {
                 Arg("eps", "float", 0.001, low=0, low_open=True),
                 Arg("affine", "bool", True),
             ),
-            "batch normalization per feature (F) or per channel (C,H,W)",
+            "batch normalization per feature (F), per feature of a (T,F) sequence (statistics "
+            "over the batch and time, Keras's axis=-1) or per channel (C,H,W)",
             _batchnorm_shape,
-            lambda p, s: _affine(p, s[0]),
+            lambda p, s: _affine(p, feature_count("batchnorm", s)),
             _batchnorm_state,
             examples=(
                 ("batchnorm", (4,)),
                 ("batchnorm momentum=0.5 eps=0.1", (3, 4, 4)),
                 ("batchnorm affine=false", (2, 3, 2)),
-                ("batchnorm", (2, 3), "E301"),
+                ("batchnorm", (5, 3)),
+                ("batchnorm momentum=0.9 affine=false", (4, 2)),
                 ("batchnorm momentum=1.5", (4,), "E205"),
                 ("batchnorm eps=0", (4,), "E205"),
             ),
@@ -199,14 +210,14 @@ LAYERS = {
         LayerKind(
             "prelu",
             (),
-            "x if x > 0 else slope * x, a trainable slope per feature (F) or channel (C,H,W), "
-            "initially 0.25",
+            "x if x > 0 else slope * x, a trainable slope per feature (F), per feature of a (T,F) "
+            "sequence (shared over time) or per channel (C,H,W), initially 0.25",
             _prelu_shape,
             _prelu_weights,
             examples=(
                 ("prelu", (5,)),
                 ("prelu", (2, 3, 4)),
-                ("prelu", (2, 3), "E301"),
+                ("prelu", (4, 3)),
                 ("prelu 0.1", (4,), "E209"),
             ),
         ),

@@ -133,8 +133,9 @@ def dropout(node) -> tuple[Layer, ...]:
 def batchnorm(node) -> tuple[Layer, ...]:
     p, keys = node.params, node.keys()
     # Keras's momentum is ours, the fraction of the running statistic kept. Axis 1 is the
-    # feature of (N, F) and the channel of (N, C, H, W).
-    kwargs = {"axis": 1, "momentum": p["momentum"], "epsilon": p["eps"]}
+    # feature of (N, F) and the channel of (N, C, H, W); a sequence's features are last.
+    axis = -1 if len(node.input_shape) == 2 else 1
+    kwargs = {"axis": axis, "momentum": p["momentum"], "epsilon": p["eps"]}
     kwargs |= {"center": p["affine"], "scale": p["affine"]}
     names = ("weight", "bias") if p["affine"] else ()
     weights = tuple((keys[n], None) for n in (*names, "running_mean", "running_var"))
@@ -268,9 +269,11 @@ def flatten(node) -> tuple[Layer, ...]:
 
 def prelu(node) -> tuple[Layer, ...]:
     # Keras's PReLU has one slope per element unless axes are shared: sharing H and W leaves one
-    # per channel, (C, 1, 1), which `load` reshapes our (C) slopes to. Keras starts its slopes at
-    # 0 and ours at 0.25; the weight file sets them.
-    kwargs = {"shared_axes": [2, 3]} if len(node.input_shape) == 3 else {}
+    # per channel, (C, 1, 1), and sharing a sequence's time axis one per feature, (1, F), which
+    # `load` reshapes our (C) or (F) slopes to. Keras starts its slopes at 0 and ours at 0.25;
+    # the weight file sets them.
+    shared = {3: [2, 3], 2: [1]}.get(len(node.input_shape))
+    kwargs = {"shared_axes": shared} if shared else {}
     return (Layer("PReLU", (), kwargs, ((node.keys()["weight"], None),)),)
 
 

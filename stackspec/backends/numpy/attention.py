@@ -26,13 +26,16 @@ def attention_merge(z):
 
 def attention_weights(q, k, causal):
     """softmax(q k^T / sqrt(key_dim)) over the keys, (N, h, T, T); causal: step t sees <= t."""
-    scores = (q @ k.transpose(0, 1, 3, 2)) * q.shape[-1] ** -0.5  # a Python float: keeps float32
+    scores = q @ k.transpose(0, 1, 3, 2)
+    scores *= q.shape[-1] ** -0.5  # a Python float: keeps float32
     if causal:
         steps = scores.shape[-1]
-        future = np.triu(np.ones((steps, steps), dtype=bool), 1)
-        scores = np.where(future, -np.inf, scores)
-    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return scores / scores.sum(axis=-1, keepdims=True)
+        scores[..., np.triu(np.ones((steps, steps), dtype=bool), 1)] = -np.inf
+    # In place on the one (N, h, T, T) buffer: the largest array of the layer.
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
 
 
 def attention_project(x, weight, bias):
@@ -91,8 +94,9 @@ def attention(node, ctx):
             _project_grads(dy, context, gweights[3], gbiases[3])
             dc = attention_heads(dy @ weights[3], heads)
             dv = a.transpose(0, 1, 3, 2) @ dc
-            da = dc @ v.transpose(0, 1, 3, 2)
-            ds = a * (da - (da * a).sum(axis=-1, keepdims=True))
+            ds = dc @ v.transpose(0, 1, 3, 2)  # d a, turned into d scores in place
+            ds -= np.einsum("nhij,nhij->nhi", ds, a)[..., None]
+            ds *= a
             ds *= q.shape[-1] ** -0.5
             dq, dk = ds @ k, ds.transpose(0, 1, 3, 2) @ q
             dx = np.zeros_like(x)

@@ -33,6 +33,7 @@ from ...layers import LAYERS as REGISTRY
 from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_padding
 from . import activations, attention, conv, embedding, norm, recurrent, reshaping, sequence
 from .activations import FUNCTIONS, after_layer
+from .norm import feature_axes
 
 
 @dataclass
@@ -275,18 +276,18 @@ def _no_backprop(dy):
 
 
 def prelu_values(x, weight):
-    # One slope per feature of (N, F), per channel of (N, C, H, W).
-    slope = weight.reshape(-1, *(1,) * (x.ndim - 2))
+    # One slope per feature of (N, F) and (N, T, F), per channel of (N, C, H, W).
+    slope = weight.reshape(feature_axes(x.ndim)[1])
     return np.where(x > 0, x, x * slope)
 
 
 def prelu(node, ctx):
     t = ctx.tensors(node)
     weight, gweight = t.get("weight"), t.grad("weight")
-    axes = (0,) if len(node.input_shape) == 1 else (0, 2, 3)
+    axes, shape = feature_axes(len(node.input_shape) + 1)
 
     def forward(x):
-        slope = weight.reshape(-1, *(1,) * (x.ndim - 2))
+        slope = weight.reshape(shape)
         negative = np.minimum(x, 0)  # x where the slope applies, else 0
         y = np.maximum(x, 0) + negative * slope
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def _norm_axes(shape):
-    """Reduction axes and the broadcast shape of per-feature vectors for (N, F) or (N, C, H, W)."""
-    if len(shape) == 1:
-        return (0,), (1, shape[0])
-    return (0, 2, 3), (1, shape[0], 1, 1)
+def feature_axes(ndim):
+    """(reduction axes, broadcast shape of a per-feature vector) for a batch of `ndim` axes:
+    (N, F) and (N, T, F) keep their features last (Keras's axis=-1, a sequence's statistics over
+    the batch and time), (N, C, H, W) its channels at axis 1."""
+    if ndim == 4:
+        return (0, 2, 3), (1, -1, 1, 1)
+    return tuple(range(ndim - 1)), (1,) * (ndim - 1) + (-1,)
 
 
 def normalize_values(x, mean, var):
@@ -45,8 +47,8 @@ def normalize(node, ctx):
 
 
 def batchnorm_values(x, running_mean, running_var, eps, weight=None, bias=None):
-    """The running statistics, per feature (N, F) or per channel (N, C, H, W)."""
-    shape = (1, -1) + (1,) * (x.ndim - 2)
+    """The running statistics, per feature (N, F), (N, T, F) or per channel (N, C, H, W)."""
+    shape = feature_axes(x.ndim)[1]
     scale = 1 / np.sqrt(running_var.reshape(shape) + eps)
     if weight is not None:
         scale = scale * weight.reshape(shape)
@@ -59,12 +61,12 @@ def batchnorm_values(x, running_mean, running_var, eps, weight=None, bias=None):
 def batchnorm(node, ctx):
     p, t = node.params, ctx.tensors(node)
     momentum, eps = p["momentum"], p["eps"]
-    axes, bshape = _norm_axes(node.input_shape)
+    axes, bshape = feature_axes(len(node.input_shape) + 1)
     running_mean, running_var = t.get("running_mean"), t.get("running_var")
     gamma, beta, ggamma, gbeta = t.get("weight"), t.get("bias"), t.grad("weight"), t.grad("bias")
 
     def forward(x):
-        count = x.size // x.shape[1]
+        count = x.size // running_mean.size
         if count < 2:
             # The unbiased variance of one value is undefined (torch raises here too); fit.py
             # drops a final batch of one when a model has batchnorm.

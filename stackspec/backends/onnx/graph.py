@@ -71,8 +71,9 @@ class Graph:
         return name
 
     def per_channel(self, name: str, ndim: int) -> str:
-        """A (C) vector broadcast against an (N, C, H, W) batch as (C, 1, 1); itself for (N, F)."""
-        if ndim == 2:
+        """A (C) vector broadcast against an (N, C, H, W) batch as (C, 1, 1); itself for (N, F)
+        and (N, T, F), whose features are last."""
+        if ndim != 4:
             return name
         shape = self.const("channel_shape", np.array([-1, 1, 1], dtype=np.int64))
         return self.op("Reshape", name, shape)

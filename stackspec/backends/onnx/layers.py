@@ -139,16 +139,18 @@ def _ones_unless(g, node, name: str, n: int, fill: float) -> str:
 
 
 def batchnorm(g, node, x):
-    n = node.input_shape[0]
-    return g.op(
+    sequence = len(node.input_shape) == 2
+    n = node.input_shape[-1 if sequence else 0]
+    y = g.op(
         "BatchNormalization",
-        x,
+        _time_first(g, x) if sequence else x,  # ONNX normalizes axis 1: (N, F, T)
         _ones_unless(g, node, "weight", n, 1.0),
         _ones_unless(g, node, "bias", n, 0.0),
         g.tensor(node, "running_mean"),
         g.tensor(node, "running_var"),
         epsilon=float(node.params["eps"]),
     )
+    return _time_first(g, y) if sequence else y
 
 
 def layernorm(g, node, x):
@@ -177,7 +179,8 @@ def normalize(g, node, x):
 
 
 def prelu(g, node, x):
-    # The (C) slopes as (C, 1, 1) for images, so they broadcast per channel.
+    # The (C) slopes as (C, 1, 1) for images, so they broadcast per channel; (F) slopes
+    # broadcast over the last axis of (N, F) and (N, T, F) as they are.
     slope = g.per_channel(g.tensor(node, "weight"), len(node.input_shape) + 1)
     return g.op("PRelu", x, slope)
 

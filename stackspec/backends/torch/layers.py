@@ -110,12 +110,14 @@ def dropout(node) -> tuple[Module, ...]:
 
 
 def batchnorm(node) -> tuple[Module, ...]:
-    p, features = node.params, node.input_shape[0]
+    p, rank = node.params, len(node.input_shape)
     # Our momentum is the fraction of the running statistic kept (Keras); torch's is the
     # fraction replaced. torch already updates running_var with the unbiased batch variance.
     kwargs = {"eps": p["eps"], "momentum": 1.0 - p["momentum"], "affine": p["affine"]}
-    cls = "BatchNorm1d" if len(node.input_shape) == 1 else "BatchNorm2d"
-    return (Module(cls, (features,), kwargs, node.keys()),)
+    cls = "BatchNorm2d" if rank == 3 else "BatchNorm1d"
+    norm = Module(cls, (node.input_shape[-1 if rank == 2 else 0],), kwargs, node.keys())
+    # A sequence's features are last; BatchNorm1d's statistics over (N, T) want (N, F, T).
+    return _channels_first(norm) if rank == 2 else (norm,)
 
 
 def normalize(node) -> tuple[Module, ...]:
@@ -209,9 +211,12 @@ def flatten(node) -> tuple[Module, ...]:
 
 
 def prelu(node) -> tuple[Module, ...]:
-    # nn.PReLU's slopes act on axis 1, the feature of (N, F) and the channel of (N, C, H, W).
-    kwargs = {"num_parameters": node.input_shape[0], "init": 0.25}
-    return (Module("PReLU", (), kwargs, node.keys()),)
+    # nn.PReLU's slopes act on axis 1, the feature of (N, F) and the channel of (N, C, H, W);
+    # a sequence's features are last, so (N, T, F) is swapped to (N, F, T) around it.
+    rank = len(node.input_shape)
+    kwargs = {"num_parameters": node.input_shape[-1 if rank == 2 else 0], "init": 0.25}
+    act = Module("PReLU", (), kwargs, node.keys())
+    return _channels_first(act) if rank == 2 else (act,)
 
 
 def embedding(node) -> tuple[Module, ...]:

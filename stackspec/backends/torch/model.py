@@ -115,13 +115,35 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+class Scriptable(nn.Module):
+    """What `torch.jit.script(model)` compiles for a TorchModel (its __prepare_scriptable__):
+    the same layers, `forward`, and `logits` exported. The export lives here, not on TorchModel:
+    torch.jit.trace compiles a module's exported methods with TorchScript while it traces, and
+    such a compiled call of nn.LSTM/nn.GRU finds none of their forward overloads ("Couldn't
+    find method: 'forward__0'"), so a model with lstm/gru could not be traced."""
+
+    def __init__(self, layers_: nn.Sequential, logit_modules: int):
+        super().__init__()
+        self.layers = layers_  # the model's own modules: the scripted one shares its tensors
+        self._logit_modules = logit_modules
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+    @torch.jit.export
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        # enumerate, not itertools.islice: TorchScript unrolls a loop over an nn.Sequential.
+        for i, module in enumerate(self.layers):
+            if i < self._logit_modules:
+                x = module(x)
+        return x
+
+
 class TorchModel(Model, nn.Module):
     """A spec as an nn.Module; `forward` maps a float32 (N, *input) tensor to the model's
     outputs (probabilities after a final sigmoid/softmax), `logits` to what the loss reads."""
 
     backend = "torch"
-    # TorchScript compiles every property it finds; `ir` reads the Spec, which is no tensor.
-    __jit_unused_properties__ = ["ir"]
 
     def __init__(self, spec, seed: int | None = None, device: str = "auto"):
         nn.Module.__init__(self)
@@ -151,14 +173,13 @@ class TorchModel(Model, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
-    @torch.jit.export
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The model without a final activation that the loss takes over: what the loss reads."""
-        # enumerate, not itertools.islice: TorchScript unrolls a loop over an nn.Sequential.
-        for i, module in enumerate(self.layers):
-            if i < self._logit_modules:
-                x = module(x)
-        return x
+        return Scriptable.logits(self, x)  # the same loop, which TorchScript compiles there
+
+    def __prepare_scriptable__(self) -> Scriptable:
+        # torch.jit.script compiles this instead of the model (the Model API is Python).
+        return Scriptable(self.layers, self._logit_modules)
 
     def _apply(self, fn, *args, **kwargs):
         # model.to(...)/.cuda()/.cpu() all come here: keep the device that batches go to in step.
