@@ -1,6 +1,6 @@
 """Checkpoint files written from page-aligned images with O_DIRECT (training/file_image.py): the
 same bytes as the ordinary encoding, an exact file size, the ordinary write where O_DIRECT is
-refused, and checkpoints whose files are byte for byte what `encode` gives."""
+refused. (test_resume.py checks that checkpoint files are byte for byte what `encode` gives.)"""
 
 from __future__ import annotations
 
@@ -9,25 +9,9 @@ import os
 
 import numpy as np
 import pytest
-from conftest import needs_torch
 
-import stackspec
 from stackspec.training import file_image
-from stackspec.training.checkpoints import OPTIMIZER_META
 from stackspec.training.file_image import ALIGN, FileImage
-from stackspec.training.weights import encode, weight_file_bytes
-
-SPEC = """input 6
-dense 32 relu
-batchnorm
-dense 1
-train {
-  loss mse
-  optimizer adam lr=0.003
-  batch 8
-  epochs 3
-}
-"""
 
 
 def pieces(n: int) -> list:
@@ -91,25 +75,3 @@ def test_other_write_errors_are_raised(tmp_path, monkeypatch):
     monkeypatch.setattr(file_image.os, "write", full)
     with pytest.raises(OSError, match="No space"):
         FileImage.of(pieces(10)).write(tmp_path / "f")
-
-
-TORCH = pytest.param("torch", marks=[pytest.mark.torch, needs_torch])
-
-
-@pytest.mark.parametrize("backend", ["numpy", TORCH])
-def test_checkpoint_files_are_the_encoded_bytes(tmp_path, backend):
-    """The last checkpoint's files, written through images, are byte for byte the weight file
-    and the optimizer file that encode() makes of the state after training."""
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(64, 6)).astype(np.float32)
-    y = X.sum(axis=1)
-    spec = stackspec.parse(SPEC)
-    model = spec.compile(backend)
-    saver = stackspec.Checkpoint(tmp_path, keep=1)
-    model.fit(X, y, verbose=0, callbacks=[saver])
-    last = saver.written[-1]
-    assert sorted(os.listdir(tmp_path)) == ["epoch-0003"]
-    got = (last / "weights.safetensors").read_bytes()
-    assert got == weight_file_bytes(spec.ir, model.get_weights())
-    tensors, _ = model._optimizer_state()
-    assert (last / "optimizer.safetensors").read_bytes() == encode(tensors, OPTIMIZER_META)
