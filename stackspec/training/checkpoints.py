@@ -87,6 +87,7 @@ class Checkpoint(Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.wait()
+        self._images.clear()  # needed only while training (the size of a checkpoint)
 
     @property
     def folder(self) -> Path:
