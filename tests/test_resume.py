@@ -18,7 +18,8 @@ from conftest import ROOT, needs_torch
 
 import stackspec
 from stackspec.cli import main
-from stackspec.training.checkpoints import checkpoints, latest, read_checkpoint
+from stackspec.training.checkpoints import OPTIMIZER_META, checkpoints, latest, read_checkpoint
+from stackspec.training.weights import encode, weight_file_bytes
 
 SPEC = """input 6
 dense 32 relu
@@ -274,3 +275,20 @@ def test_best_weights_survive_a_resume(tmp_path):
     assert resumed.to_csv() == history.to_csv() and resumed.restored_best
     final, got = model.get_weights(), again.get_weights()
     assert all(np.array_equal(final[k], got[k]) for k in final)
+
+
+@pytest.mark.parametrize("backend", ["numpy", TORCH])
+def test_checkpoint_files_are_the_encoded_bytes(tmp_path, backend):
+    """The last checkpoint's files, written through images, are byte for byte the weight file
+    and the optimizer file that encode() makes of the state after training."""
+    X, y = _arrays()
+    spec = stackspec.parse(SPEC % 3)
+    model = spec.compile(backend)
+    saver = stackspec.Checkpoint(tmp_path, keep=1)
+    model.fit(X, y, verbose=0, callbacks=[saver])
+    last = saver.written[-1]
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0003"]
+    got = (last / "weights.safetensors").read_bytes()
+    assert got == weight_file_bytes(spec.ir, model.get_weights())
+    tensors, _ = model._optimizer_state()
+    assert (last / "optimizer.safetensors").read_bytes() == encode(tensors, OPTIMIZER_META)

@@ -14,9 +14,13 @@ every file fsynced, then renamed: a folder named epoch-NNNN is always complete, 
 the process (Ctrl-C, SIGKILL, power loss). Older ones are removed only after the new one is in
 place, each renamed away first so that none is ever half removed under its real name.
 
-The files are written by a thread while the next epoch trains: the state is copied first (a
-few milliseconds), then written and fsynced in the background; the next checkpoint, and the end
-of training, wait for the one before. `read_checkpoint` and `latest` read them back.
+The files are written by a thread while the next epoch trains. The training thread copies only
+what the next step would change, the optimizer's buffers, straight into their file's image (a
+page-aligned buffer kept from one checkpoint to the next, file_image.py); the weights are the
+loop's epoch-end snapshot, which nothing changes, and the writer thread copies them into theirs.
+The images are written with O_DIRECT (no copy into the page cache) and fsynced; the next
+checkpoint, and the end of training, wait for the one before. The bytes are exactly those of
+weights.encode. `read_checkpoint` and `latest` read them back.
 """
 
 from __future__ import annotations
@@ -26,17 +30,20 @@ import os
 import re
 import shutil
 import threading
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from ..files import sweep_stale, temp_dir
 from .callbacks import Callback
+from .file_image import FileImage
 from .loop_state import CheckpointError
 from .weights import encoded, load_weights, weight_file
 
 FORMAT, VERSION = "stackspec-checkpoint", 1
 NAME = re.compile(r"epoch-(\d{4,})")
+OPTIMIZER_META = {"format": "stackspec-optimizer", "version": "1"}
 
 
 def folder_name(epoch: int) -> str:
@@ -57,23 +64,30 @@ class Checkpoint(Callback):
         self._writer: threading.Thread | None = None
         self._failure: BaseException | None = None
         self.written: list[Path] = []  # the checkpoints written by this callback, in order
+        # Each file's bytes, kept from one checkpoint to the next (file_image.py)
+        self._images: dict[str, FileImage] = defaultdict(FileImage)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         from .loop_state import export_state
 
         if (epoch + 1) % self.every:
             return
+        self.wait()  # the images are reused: the previous checkpoint must be written first
         loop = self.model._fit_loop
-        state = export_state(loop, loop.history, epoch + 1)
-        ir, encoding = self.model.ir, self.model.encoding
-        self.wait()
+        state = export_state(loop, loop.history, epoch + 1, copy=False)
+        files = checkpoint_files(self.model.ir, state, self.model.encoding)
+        # The optimizer's buffers are the live ones: into their image now, before the next step
+        # changes them. The rest are copies nothing changes (the weights are the loop's
+        # epoch-end snapshot): the writer thread copies those, off the training thread.
+        self._images["optimizer.safetensors"].fill(files.pop("optimizer.safetensors"))
         self._writer = threading.Thread(
-            target=self._write, args=(ir, encoding, state), name="stackspec-checkpoint"
+            target=self._write, args=(state["epoch"], files), name="stackspec-checkpoint"
         )
         self._writer.start()
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.wait()
+        self._images.clear()  # needed only while training (the size of a checkpoint)
 
     @property
     def folder(self) -> Path:
@@ -88,30 +102,46 @@ class Checkpoint(Callback):
             failure, self._failure = self._failure, None
             raise failure
 
-    def _write(self, ir, encoding, state) -> None:
+    def _write(self, epoch: int, files: dict[str, list]) -> None:
         try:
-            self.written.append(write_checkpoint(self.folder, ir, state, encoding, self.keep))
+            for name, pieces in files.items():
+                self._images[name].fill(pieces)
+            images = {name: self._images[name] for name in (*files, "optimizer.safetensors")}
+            self.written.append(write_files(self.folder, epoch, images, self.keep))
         except BaseException as e:  # reported by the next wait(), in the training thread
             self._failure = e
+
+
+def checkpoint_files(ir, state: dict, encoding=None) -> dict[str, list]:
+    """The files of a checkpoint of `state` (loop_state.export_state), name -> their bytes in
+    pieces (the tensors' own memory, not copied)."""
+    files = {"weights.safetensors": encoded(*weight_file(ir, state["weights"], encoding))}
+    if state["best_weights"] is not None:
+        files["best.safetensors"] = encoded(*weight_file(ir, state["best_weights"], encoding))
+    tensors, scalars = state["optimizer"]
+    files["optimizer.safetensors"] = encoded(tensors, OPTIMIZER_META)
+    files["state.json"] = [json.dumps(_state_json(ir, state, scalars)).encode()]
+    return files
 
 
 def write_checkpoint(folder, ir, state: dict, encoding=None, keep: int | None = None) -> Path:
     """Write `state` (loop_state.export_state) as `folder/epoch-NNNN/`, atomically; then remove
     all but the newest `keep` checkpoints. Returns the new checkpoint's path."""
+    files = checkpoint_files(ir, state, encoding)
+    images = {name: FileImage.of(pieces) for name, pieces in files.items()}
+    return write_files(folder, state["epoch"], images, keep)
+
+
+def write_files(folder, epoch: int, images: dict[str, FileImage], keep: int | None) -> Path:
+    """write_checkpoint's work, from the files' images."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     sweep_stale(folder)  # the temp folders of a killed run
-    final = folder / folder_name(state["epoch"])
+    final = folder / folder_name(epoch)
     tmp = Path(temp_dir(str(folder), final.name))
     try:
-        _write(tmp / "weights.safetensors", encoded(*weight_file(ir, state["weights"], encoding)))
-        if state["best_weights"] is not None:
-            best = weight_file(ir, state["best_weights"], encoding)
-            _write(tmp / "best.safetensors", encoded(*best))
-        tensors, scalars = state["optimizer"]
-        meta = {"format": "stackspec-optimizer", "version": "1"}
-        _write(tmp / "optimizer.safetensors", encoded(tensors, meta))
-        _write(tmp / "state.json", [json.dumps(_state_json(ir, state, scalars)).encode()])
+        for name, image in images.items():
+            image.write(tmp / name)  # fsynced
         _fsync_dir(tmp)
         if final.exists():  # a run continued from an older checkpoint passes this epoch again
             os.rename(final, temp_dir(str(folder), final.name) + ".old")
@@ -143,16 +173,6 @@ def _state_json(ir, state: dict, scalars: dict) -> dict:
         "schedule": state["schedule"],
         "history": state["history"],
     }
-
-
-def _write(path: Path, pieces: list) -> None:
-    """A new file of `pieces` (bytes or memoryviews), fsynced."""
-    with open(path, "wb", buffering=0) as f:
-        for piece in pieces:
-            view = memoryview(piece)
-            while view:
-                view = view[f.write(view) :]
-        os.fsync(f.fileno())
 
 
 def _fsync_dir(path) -> None:

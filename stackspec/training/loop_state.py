@@ -29,9 +29,11 @@ class CheckpointError(UserError, ValueError):
 FINAL = ("early_stop", "stopped")
 
 
-def export_state(loop, history, epoch: int) -> dict:
+def export_state(loop, history, epoch: int, copy: bool = True) -> dict:
     """The state after `epoch`, of `loop` (fit._Loop) and its `history`, called once the loop has
-    taken that epoch's snapshot; copies, so training may go on while it is written."""
+    taken that epoch's snapshot; copies, so training may go on while it is written. With
+    copy=False the optimizer's tensors are the live buffers (views, changed by the next step),
+    for a caller that copies them at once where it wants them (Checkpoint: into its file)."""
     model = loop.model
     es = loop.train["early_stop"]
     best = None
@@ -43,7 +45,7 @@ def export_state(loop, history, epoch: int) -> dict:
         # The loop took its copy of this epoch's weights already (its rollback snapshot, never
         # changed afterwards): reused, not copied again (the NumPy backend's is the arrays).
         "weights": model._snapshot_arrays(loop.snapshot),
-        "optimizer": model._optimizer_state(),
+        "optimizer": model._optimizer_state(copy),
         "rng": {"batch_order": loop.rng.bit_generator.state, "dropout": model._rng_state()},
         "early_stop": {
             "best": None if history.best is None else float(history.best),

@@ -75,10 +75,11 @@ class Model:
     # `{weight key}.{buffer}` with the NumPy optimizer's buffer names (`m`, `v` for Adam and
     # RMSprop's squares, `momentum` for SGD), so either backend reads the other's file.
 
-    def _optimizer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+    def _optimizer_state(self, copy: bool = True) -> tuple[dict[str, np.ndarray], dict]:
         """(tensors, scalars) of the optimizer of the current run, after _begin_training:
         float32 NumPy copies of every buffer (`{weight key}.{buffer}`; none before the first
-        step) and {"t": optimizer steps taken}."""
+        step) and {"t": optimizer steps taken}. With copy=False the arrays may be views of the
+        buffers themselves, valid until the next step."""
         raise NotImplementedError
 
     def _load_optimizer_state(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:

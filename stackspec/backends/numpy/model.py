@@ -90,13 +90,14 @@ class NumpyModel(Model):
         self._optimizer.step()
         return loss, out
 
-    def _optimizer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+    def _optimizer_state(self, copy: bool = True) -> tuple[dict[str, np.ndarray], dict]:
         opt = self._optimizer
         tensors = {}
         for name, flat in opt.state.items():
             if name in BUFFERS:
                 for key, span in self._spans.items():
-                    tensors[f"{key}.{name}"] = flat[span].reshape(self.params[key].shape).copy()
+                    view = flat[span].reshape(self.params[key].shape)
+                    tensors[f"{key}.{name}"] = view.copy() if copy else view
         return tensors, {"t": opt.t}
 
     def _load_optimizer_state(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:

@@ -320,13 +320,13 @@ class TorchModel(Model, nn.Module):
         keys = {id(getattr(m, name)): key for key, (m, name) in self._slots.items()}
         return [keys[id(p)] for p in self.parameters()]
 
-    def _optimizer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+    def _optimizer_state(self, copy: bool = True) -> tuple[dict[str, np.ndarray], dict]:
         keys = self._param_keys()
         tensors = {}
         for index, state in self._optimizer.state_dict()["state"].items():
             for name, value in state.items():
                 if name in BUFFER_NAMES and value is not None:
-                    array = value.detach().cpu().numpy().astype(np.float32, copy=True)
+                    array = value.detach().cpu().numpy().astype(np.float32, copy=copy)
                     tensors[f"{keys[index]}.{BUFFER_NAMES[name]}"] = array
         scalars = {"t": self._steps}
         if self._scaler is not None:
@@ -380,7 +380,9 @@ class TorchModel(Model, nn.Module):
             torch.cuda.set_rng_state(tensor(state["cuda"]), self.device)
 
     def _snapshot_arrays(self, snapshot: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        return {key: t.cpu().numpy().copy() for key, t in snapshot.items()}
+        # A snapshot is never changed (the loop takes a new one each epoch): on the CPU its
+        # tensors' memory serves as it is; from a GPU, .cpu() is the one copy.
+        return {key: t.cpu().numpy() for key, t in snapshot.items()}
 
     def get_weights(self) -> dict[str, np.ndarray]:
         tensors = {key: getattr(m, name).detach() for key, (m, name) in self._slots.items()}
