@@ -143,7 +143,8 @@ def test_grad_scaler_state_round_trips_through_a_checkpoint(tmp_path):
 def test_the_cli_offers_fits_precisions():
     from stackspec.training.fit_settings import PRECISIONS
 
-    option = next(p for p in main.commands["train"].params if p.name == "precision")
+    train = main.get_command(None, "train")  # a lazy command: imported when asked for
+    option = next(p for p in train.params if p.name == "precision")
     assert tuple(option.type.choices) == PRECISIONS
 
 
