@@ -31,19 +31,31 @@ import numpy as np
 
 from ...layers import LAYERS as REGISTRY
 from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_padding
-from . import activations, attention, conv, embedding, norm, recurrent, reshaping, sequence
+from . import (
+    activations,
+    attention,
+    conv,
+    embedding,
+    kernels,
+    norm,
+    recurrent,
+    reshaping,
+    sequence,
+)
 from .activations import FUNCTIONS, after_layer
 
 
 @dataclass
 class Context:
     """What layer functions share: tensors by weight-file key (trainable and state), their
-    gradients, and the dropout RNG (read at each call, so reseeding takes effect at once).
-    Layer closures hold on to these arrays, so replace weights in place (np.copyto)."""
+    gradients, the dropout RNG and the kernels of the big elementwise passes (both read at each
+    call, so reseeding or switching to compiled kernels takes effect at once). Layer closures
+    hold on to these arrays, so replace weights in place (np.copyto)."""
 
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    kernels: object = kernels  # kernels.py, or its compiled twins (compiled.py)
 
     def grad(self, key: str) -> np.ndarray:
         """The gradient buffer of a trainable tensor, created on first use."""
@@ -252,10 +264,8 @@ def dropout(node, ctx):
         if rate == 0:
             return x, _identity
         bits = ctx.rng.bit_generator.random_raw((x.size + 1) // 2).view(np.uint32)
-        mask = (bits[: x.size] < threshold).reshape(x.shape)
         # Inverted dropout: scale the kept units by 1/keep now, so evaluation is the identity.
-        scale = np.multiply(mask, 1 / keep, dtype=x.dtype)
-        y = x * scale
+        y, scale = ctx.kernels.dropout(x, bits, threshold, x.dtype.type(1 / keep))
 
         def backprop(dy):
             dy *= scale
