@@ -41,6 +41,17 @@ def test_batchnorm_passes_give_numpys_bits(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_relu_gives_numpys_bits(dtype):
+    z, dy, _ = _arrays(dtype, (3, 4, 29))
+    z[0, 0, :4] = [np.nan, -0.0, 0.0, np.inf]
+    bias = _arrays(dtype, (29,))[0]
+    y = kernels.bias_relu(z.copy(), bias)
+    _same(y, compiled.bias_relu(z.copy(), bias))
+    dy[0, 0, :2] = [np.nan, -np.inf]
+    _same(kernels.relu_grad(dy.copy(), y), compiled.relu_grad(dy.copy(), y))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_dropout_gives_numpys_bits(dtype):
     x = _arrays(dtype, (8, 5, 7))[0]
     bits = np.random.default_rng(2).integers(0, 2**32, x.size + 1, dtype=np.uint32)

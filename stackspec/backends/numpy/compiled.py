@@ -29,6 +29,24 @@ def adam(p, g, m, v, tmp, b1c, b2, b2c, eps, step, decay):
 
 
 @_jit
+def bias_relu(z, bias):
+    rows = z.reshape((z.size // bias.size, bias.size))
+    for r in range(rows.shape[0]):
+        for j in range(bias.size):
+            v = rows[r, j] + bias[j]
+            rows[r, j] = v if v > 0 or v != v else 0  # np.maximum: NaN stays NaN
+    return z
+
+
+@_jit
+def relu_grad(dy, y):
+    flat, out = y.reshape(-1), dy.reshape(-1)
+    for i in range(flat.size):
+        out[i] = out[i] * (1 if flat[i] > 0 else 0)
+    return dy
+
+
+@_jit
 def dropout(x, bits, threshold, scale):
     flat = x.reshape(-1)
     y, factor = np.empty_like(flat), np.empty_like(flat)

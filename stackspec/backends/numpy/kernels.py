@@ -39,6 +39,17 @@ def adam(p, g, m, v, tmp, b1c, b2, b2c, eps, step, decay):
     p -= tmp
 
 
+def bias_relu(z, bias):
+    """relu(z + bias) in z's buffer, for dense's pre-activation z of any rank."""
+    z += bias
+    return np.maximum(z, 0, out=z)
+
+
+def relu_grad(dy, y):
+    """dy where y > 0, else dy * 0 (so NaN stays NaN), in dy's buffer."""
+    return np.multiply(dy, y > 0, out=dy)
+
+
 def dropout(x, bits, threshold, scale):
     """(y, factor): factor is scale where the flat uint32 bits (x.size of them, or more) fall
     below threshold, else 0, and y = x * factor."""

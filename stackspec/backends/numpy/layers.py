@@ -31,17 +31,8 @@ import numpy as np
 
 from ...layers import LAYERS as REGISTRY
 from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_padding
-from . import (
-    activations,
-    attention,
-    conv,
-    embedding,
-    kernels,
-    norm,
-    recurrent,
-    reshaping,
-    sequence,
-)
+from . import activations, attention, conv, embedding, norm, recurrent, reshaping, sequence
+from . import kernels as numpy_kernels
 from .activations import FUNCTIONS, after_layer
 
 
@@ -55,7 +46,9 @@ class Context:
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
-    kernels: object = kernels  # kernels.py, or its compiled twins (compiled.py)
+    kernels: object = numpy_kernels  # kernels.py, or its compiled twins (compiled.py)
+    # A node whose input gradient nobody reads (a step's first): dense skips that GEMM.
+    no_input_grad: str | None = None
 
     def grad(self, key: str) -> np.ndarray:
         """The gradient buffer of a trainable tensor, created on first use."""
@@ -219,9 +212,17 @@ def dense(node, ctx):
     t = ctx.tensors(node)
     weight, bias, gweight, gbias = t.get("weight"), t.get("bias"), t.grad("weight"), t.grad("bias")
     act = after_layer(node.params["activation"])
+    # The common `dense N relu`: bias and relu in one kernel pass, forward and backward.
+    bias_relu = node.params["activation"] == "relu" and bias is not None
 
     def forward(x):
-        y, act_grad = act(dense_values(x, weight, bias), inplace=True)
+        if bias_relu:
+            y = ctx.kernels.bias_relu(x @ weight.T, bias)
+
+            def act_grad(dy):
+                return ctx.kernels.relu_grad(dy, y)
+        else:
+            y, act_grad = act(dense_values(x, weight, bias), inplace=True)
 
         def backprop(dy):
             dz = act_grad(dy)
@@ -230,6 +231,8 @@ def dense(node, ctx):
             np.matmul(dz_rows.T, rows, out=gweight)
             if gbias is not None:
                 np.sum(dz_rows, axis=0, out=gbias)
+            if node.id == ctx.no_input_grad:
+                return None
             if weight.shape[0] == 1:
                 # One unit (a regression head): dx is an outer product, which BLAS does
                 # several times slower as a K=1 GEMM than NumPy does by broadcasting.

@@ -97,7 +97,11 @@ class NumpyModel(Model):
                 self._ctx.kernels = self._optimizer.kernels = compiled
         out, backprop = self.logits(np.asarray(x, dtype=np.float32), True)
         loss, dout = loss_and_grad(self._loss, out, y, w)
-        backprop(dout)
+        self._ctx.no_input_grad = self.ir.nodes[0].id  # the data's gradient is never read
+        try:
+            backprop(dout)
+        finally:
+            self._ctx.no_input_grad = None
         self._optimizer.step()
         return loss, out
 
