@@ -1,12 +1,23 @@
-"""One training step of the red-wine model: NumpyModel vs the same model hand-written in PyTorch.
+"""One training step of the red-wine model: NumpyModel vs the same model hand-written in PyTorch,
+and vs the step's GEMM floor.
 
     python benchmarks/bench_step.py [--steps 100] [--warmup 20] [--rounds 5]
+    python benchmarks/bench_step.py --growth [--steps 30]
 
 specs/red_wine.stack (3 x [dense 1024 relu | dropout 0.3 | batchnorm] + dense 1, MAE loss,
 Adam lr=1e-3), batch 256. A step is forward, backward and the Adam update. The torch model is
 written by hand (nn.Sequential, torch.optim.Adam(eps=1e-7), L1 loss, 2 threads), as a user would.
-Blocks of steps of the two alternate, so both see the same machine load; medians and 10th
-percentiles are reported.
+The floor is exactly the step's matrix multiplies (same shapes, float32, the same transposed
+operands and BLAS threads), into preallocated outputs. Blocks of steps of the three alternate,
+so all see the same machine load; medians and 10th percentiles are reported.
+
+--kernels numba (the default) measures the step of a long run, whose elementwise passes are
+compiled (numba installed); numpy measures the pure-NumPy fallback. --cpu-time times with
+process CPU time instead of the wall clock: on a machine shared with other jobs, with
+OPENBLAS_NUM_THREADS=1 and --threads 1, it is what their load disturbs least.
+
+--growth prints the NumPy step and its floor for batch 64..512 (width 1024) and width
+256..2048 (batch 256): both should grow linearly in batch and quadratically in width.
 """
 
 from __future__ import annotations
@@ -30,10 +41,49 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCH = 256
 
 
+def red_wine(width: int = 1024):
+    text = (ROOT / "specs" / "red_wine.stack").read_text()
+    return stackspec.parse(text.replace("dense 1024", f"dense {width}"), "red_wine.stack")
+
+
 def numpy_step(spec):
     model = NumpyModel(spec)
     model._begin_training(spec.ir.train)
+    model._train_step(*data(2))  # the first step loads the kernels it asked for
     return lambda x, y: model._train_step(x, y)
+
+
+def kernels_used(spec) -> str:
+    model = NumpyModel(spec)
+    model._begin_training(spec.ir.train)
+    model._train_step(*data(2))
+    return model._ctx.kernels.__name__.rpartition(".")[2]
+
+
+def gemm_floor(spec, batch: int):
+    """A step's matrix multiplies alone, as NumPy's dense layer runs them: forward x @ W.T,
+    backward dz.T @ x (the weight gradient) and dz @ W (the input gradient; not for the
+    first layer, whose input needs none, nor for a one-unit layer, an outer product there)."""
+    rng = np.random.default_rng(0)
+
+    def rand(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    calls = []
+    dense = [n for n in spec.ir.walk() if n.op == "dense"]
+    for i, node in enumerate(dense):
+        (f,), units = node.input_shape, node.params["units"]
+        x, w, dz = rand(batch, f), rand(units, f), rand(batch, units)
+        calls.append((x, w.T, np.empty((batch, units), np.float32)))
+        calls.append((dz.T, x, np.empty((units, f), np.float32)))
+        if i > 0 and units > 1:
+            calls.append((dz, w, np.empty((batch, f), np.float32)))
+
+    def step(_x, _y):
+        for a, b, out in calls:
+            np.matmul(a, b, out=out)
+
+    return step
 
 
 def torch_step(torch):
@@ -42,54 +92,104 @@ def torch_step(torch):
     return step
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=5)
-    args = ap.parse_args()
-
-    import torch
-
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    spec = stackspec.load(ROOT / "specs" / "red_wine.stack")
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((BATCH, 11)).astype(np.float32)
-    y = (rng.standard_normal(BATCH) + 5.6).astype(np.float32)
-    steps = {"numpy": (numpy_step(spec), x, y), "torch": (torch_step(torch), x, y)}
-    for step, xs, ys in steps.values():
-        for _ in range(args.warmup):
-            step(xs, ys)
-    # Blocks of steps alternate between the two; the first step after a switch is not
-    # timed, because the other library's worker threads may still be spinning then.
+def interleaved(steps: dict, block: int, rounds: int, warmup: int, clock=time.perf_counter):
+    """Seconds per step of each, timed in alternating blocks. The first step after a switch is
+    not timed: the other library's worker threads may still be spinning then."""
+    for step, x, y in steps.values():
+        for _ in range(warmup):
+            step(x, y)
     times: dict[str, list[float]] = {name: [] for name in steps}
-    block = max(2, args.steps // args.rounds)
-    for _ in range(args.rounds):
-        for name, (step, xs, ys) in steps.items():
-            step(xs, ys)
+    for _ in range(rounds):
+        for name, (step, x, y) in steps.items():
+            step(x, y)
             for _ in range(block):
-                start = time.perf_counter()
-                step(xs, ys)
-                times[name].append(time.perf_counter() - start)
+                start = clock()
+                step(x, y)
+                times[name].append(clock() - start)
+    return times
 
-    med = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
+def stats(t: list[float]) -> tuple[float, float]:
     # The 10th percentile is robust to bursts of load from other processes on a shared machine.
-    p10 = {name: statistics.quantiles(t, n=10)[0] * 1e3 for name, t in times.items()}
-    print(
-        f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+    return statistics.median(t) * 1e3, statistics.quantiles(t, n=10)[0] * 1e3
+
+
+def data(batch: int):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 11)).astype(np.float32)
+    y = (rng.standard_normal(batch) + 5.6).astype(np.float32)
+    return x, y
+
+
+def environment(args, torch=None) -> str:
+    threads = f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ""
+    return (
+        f"numpy {np.__version__}{threads}, kernels {kernels_used(red_wine(16))}, "
+        f"{'CPU' if args.cpu_time else 'wall'} time, "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}, "
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
+
+
+def compare(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    spec = red_wine()
+    x, y = data(BATCH)
+    steps = {
+        "numpy": (numpy_step(spec), x, y),
+        "floor": (gemm_floor(spec, BATCH), x, y),
+        "torch": (torch_step(torch), x, y),
+    }
+    block = max(2, args.steps // args.rounds)
+    times = interleaved(steps, block, args.rounds, args.warmup, args.clock)
+    med, p10 = {}, {}
+    for name, t in times.items():
+        med[name], p10[name] = stats(t)
+    print(environment(args, torch))
     n = len(times["numpy"])
     print(f"red-wine training step, batch {BATCH}, {n} timed steps each after {args.warmup}:")
     print(f"  {'':6s} {'median':>9s} {'p10':>9s}")
     for name in times:
         print(f"  {name:6s} {med[name]:6.2f} ms {p10[name]:6.2f} ms")
-    print(
-        f"  ratio numpy/torch: median {med['numpy'] / med['torch']:.2f}, "
-        f"p10 {p10['numpy'] / p10['torch']:.2f}"
-    )
+    for other in ("torch", "floor"):
+        print(
+            f"  ratio numpy/{other}: median {med['numpy'] / med[other]:.2f}, "
+            f"p10 {p10['numpy'] / p10[other]:.2f}"
+        )
+
+
+def growth(args) -> None:
+    print(environment(args))
+    print("NumPy step (p10 ms) and its GEMM floor, red-wine layers of the given width:")
+    print(f"  {'batch':>5s} {'width':>5s} {'step':>8s} {'floor':>8s} {'ratio':>5s}")
+    shapes = [(b, 1024) for b in (64, 128, 256, 512)] + [(256, w) for w in (256, 512, 2048)]
+    for batch, width in sorted(shapes, key=lambda s: (s[1], s[0])):
+        spec = red_wine(width)
+        x, y = data(batch)
+        steps = {"numpy": (numpy_step(spec), x, y), "floor": (gemm_floor(spec, batch), x, y)}
+        block = max(2, args.steps // args.rounds)
+        times = interleaved(steps, block, args.rounds, args.warmup, args.clock)
+        step, floor = stats(times["numpy"])[1], stats(times["floor"])[1]
+        print(f"  {batch:5d} {width:5d} {step:8.2f} {floor:8.2f} {step / floor:5.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--growth", action="store_true", help="the table of step time by shape")
+    ap.add_argument("--kernels", choices=["numba", "numpy", "auto"], default="numba")
+    ap.add_argument("--threads", type=int, default=2, help="torch's threads")
+    ap.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
+    args = ap.parse_args()
+    os.environ["STACKSPEC_KERNELS"] = args.kernels
+    args.clock = time.process_time if args.cpu_time else time.perf_counter
+    growth(args) if args.growth else compare(args)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import numpy as np
 from ...layers import LAYERS as REGISTRY
 from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_padding
 from . import activations, attention, conv, embedding, norm, recurrent, reshaping, sequence
+from . import kernels as numpy_kernels
 from .activations import FUNCTIONS, after_layer
 from .norm import feature_axes
 
@@ -39,12 +40,16 @@ from .norm import feature_axes
 @dataclass
 class Context:
     """What layer functions share: tensors by weight-file key (trainable and state), their
-    gradients, and the dropout RNG (read at each call, so reseeding takes effect at once).
-    Layer closures hold on to these arrays, so replace weights in place (np.copyto)."""
+    gradients, the dropout RNG and the kernels of the big elementwise passes (both read at each
+    call, so reseeding or switching to compiled kernels takes effect at once). Layer closures
+    hold on to these arrays, so replace weights in place (np.copyto)."""
 
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    kernels: object = numpy_kernels  # kernels.py, or its compiled twins (compiled.py)
+    # A node whose input gradient nobody reads (a step's first): dense skips that GEMM.
+    no_input_grad: str | None = None
 
     def grad(self, key: str) -> np.ndarray:
         """The gradient buffer of a trainable tensor, created on first use."""
@@ -208,9 +213,17 @@ def dense(node, ctx):
     t = ctx.tensors(node)
     weight, bias, gweight, gbias = t.get("weight"), t.get("bias"), t.grad("weight"), t.grad("bias")
     act = after_layer(node.params["activation"])
+    # The common `dense N relu`: bias and relu in one kernel pass, forward and backward.
+    bias_relu = node.params["activation"] == "relu" and bias is not None
 
     def forward(x):
-        y, act_grad = act(dense_values(x, weight, bias), inplace=True)
+        if bias_relu:
+            y = ctx.kernels.bias_relu(x @ weight.T, bias)
+
+            def act_grad(dy):
+                return ctx.kernels.relu_grad(dy, y)
+        else:
+            y, act_grad = act(dense_values(x, weight, bias), inplace=True)
 
         def backprop(dy):
             dz = act_grad(dy)
@@ -219,6 +232,8 @@ def dense(node, ctx):
             np.matmul(dz_rows.T, rows, out=gweight)
             if gbias is not None:
                 np.sum(dz_rows, axis=0, out=gbias)
+            if node.id == ctx.no_input_grad:
+                return None
             if weight.shape[0] == 1:
                 # One unit (a regression head): dx is an outer product, which BLAS does
                 # several times slower as a K=1 GEMM than NumPy does by broadcasting.
@@ -253,10 +268,8 @@ def dropout(node, ctx):
         if rate == 0:
             return x, _identity
         bits = ctx.rng.bit_generator.random_raw((x.size + 1) // 2).view(np.uint32)
-        mask = (bits[: x.size] < threshold).reshape(x.shape)
         # Inverted dropout: scale the kept units by 1/keep now, so evaluation is the identity.
-        scale = np.multiply(mask, 1 / keep, dtype=x.dtype)
-        y = x * scale
+        y, scale = ctx.kernels.dropout(x, bits, threshold, x.dtype.type(1 / keep))
 
         def backprop(dy):
             dy *= scale

@@ -15,6 +15,7 @@ import numpy as np
 from ...layers.init import initial_weights
 from ...numerics import loss_and_grad
 from ...training.model import Model
+from . import kernels
 from .layers import Context, build
 from .optimizers import BUFFERS, Optimizer
 
@@ -75,6 +76,11 @@ class NumpyModel(Model):
             train["optimizer"], self._flat_params, self._flat_grads, train.get("clip")
         )
         self._ctx.rng = np.random.default_rng([DROPOUT_STREAM, train["seed"]])
+        # Compiled kernels give the same bits, so when a run switches to them changes nothing
+        # but its speed: from the first step if asked, else once it has done enough work to
+        # repay loading them (kernels.COMPILE_AFTER; never for most small models).
+        work = kernels.COMPILE_AFTER / max(1, self._flat_params.size)
+        self._compile_at = 0 if kernels.compile_now() else math.ceil(work)
 
     def _set_lr(self, lr: float) -> None:
         if self._optimizer is None:
@@ -84,9 +90,18 @@ class NumpyModel(Model):
     def _train_step(self, x: np.ndarray, y: np.ndarray, w=None) -> tuple[float, np.ndarray]:
         if self._optimizer is None:
             raise RuntimeError("_begin_training must be called before _train_step")
+        if self._compile_at is not None and self._optimizer.t >= self._compile_at:
+            self._compile_at = None
+            compiled = kernels.compiled()
+            if compiled is not None:
+                self._ctx.kernels = self._optimizer.kernels = compiled
         out, backprop = self.logits(np.asarray(x, dtype=np.float32), True)
         loss, dout = loss_and_grad(self._loss, out, y, w)
-        backprop(dout)
+        self._ctx.no_input_grad = self.ir.nodes[0].id  # the data's gradient is never read
+        try:
+            backprop(dout)
+        finally:
+            self._ctx.no_input_grad = None
         self._optimizer.step()
         return loss, out
 

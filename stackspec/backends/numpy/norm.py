@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def feature_axes(ndim):
-    """(reduction axes, broadcast shape of a per-feature vector) for a batch of `ndim` axes:
-    (N, F) and (N, T, F) keep their features last (Keras's axis=-1, a sequence's statistics over
-    the batch and time), (N, C, H, W) its channels at axis 1."""
-    if ndim == 4:
-        return (0, 2, 3), (1, -1, 1, 1)
-    return tuple(range(ndim - 1)), (1,) * (ndim - 1) + (-1,)
+from . import kernels
+from .kernels import feature_axes
 
 
 def normalize_values(x, mean, var):
@@ -61,7 +55,6 @@ def batchnorm_values(x, running_mean, running_var, eps, weight=None, bias=None):
 def batchnorm(node, ctx):
     p, t = node.params, ctx.tensors(node)
     momentum, eps = p["momentum"], p["eps"]
-    axes, bshape = feature_axes(len(node.input_shape) + 1)
     running_mean, running_var = t.get("running_mean"), t.get("running_var")
     gamma, beta, ggamma, gbeta = t.get("weight"), t.get("bias"), t.grad("weight"), t.grad("bias")
 
@@ -74,39 +67,33 @@ def batchnorm(node, ctx):
                 f"batchnorm {node.id}: training needs more than one value per feature, "
                 f"got input shape {x.shape}"
             )
-        mean = x.mean(axis=axes, keepdims=True)
-        xc = x - mean
-        var = np.mean(np.square(xc), axis=axes, keepdims=True)
+        # The passes over the big tensors are kernels (compiled ones are for (N, F)); the
+        # per-feature vectors, of shape (F,), are plain NumPy.
+        k = ctx.kernels if x.ndim == 2 else kernels
+        mean, xc, var = k.center(x)
         inv_std = 1 / np.sqrt(var + eps)
         # gamma * xc * inv_std + beta, with gamma folded into the per-feature scale: the big
-        # tensor is touched twice.
-        scale = inv_std if gamma is None else inv_std * gamma.reshape(bshape)
-        y = xc * scale
-        if beta is not None:
-            y += beta.reshape(bshape)
+        # tensor is touched once more.
+        scale = inv_std if gamma is None else inv_std * gamma
+        y = k.scale_shift(xc, scale, beta)
         # Keras's convention: momentum is the fraction of the running value kept. The running
         # variance is unbiased (PyTorch/cuDNN), the normalizing one biased.
         # (Slice assignment: the closure's arrays are updated in place, never rebound.)
-        running_mean[:] = momentum * running_mean + (1 - momentum) * mean.reshape(-1)
+        running_mean[:] = momentum * running_mean + (1 - momentum) * mean
         unbiased = (1 - momentum) * count / (count - 1)
-        running_var[:] = momentum * running_var + unbiased * var.reshape(-1)
+        running_var[:] = momentum * running_var + unbiased * var
 
         def backprop(dy):
-            sum_dy = dy.sum(axis=axes, keepdims=True)
-            sum_dy_xc = np.sum(dy * xc, axis=axes, keepdims=True)
+            sum_dy, sum_dy_xc = k.column_sums(dy, xc)
             if gamma is not None:
-                ggamma[:] = (sum_dy_xc * inv_std).reshape(-1)
-                gbeta[:] = sum_dy.reshape(-1)
+                ggamma[:] = sum_dy_xc * inv_std
+                gbeta[:] = sum_dy
             # With xhat = xc*inv_std and dxhat = gamma*dy, the usual
             #   dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-            # is dy*scale + xc*k2 + k3 with per-feature k2, k3: four passes over the tensor.
+            # is dy*scale + xc*k2 + k3 with per-feature k2, k3: one more pass over the tensor.
             k2 = scale * (inv_std * inv_std) * (sum_dy_xc * (-1 / count))
             k3 = scale * (sum_dy * (-1 / count))
-            tmp = xc * k2
-            tmp += k3
-            dy *= scale
-            dy += tmp
-            return dy
+            return k.batchnorm_grad(dy, scale, xc, k2, k3)
 
         return y, backprop
 

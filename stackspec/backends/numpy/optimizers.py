@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from . import kernels
+
 
 def _buffer(state: dict, name: str, like: np.ndarray) -> np.ndarray:
     if name not in state:
@@ -58,29 +60,20 @@ def sgd(p, g, state, t, lr, momentum=0.0, nesterov=False):
     p -= tmp
 
 
-def adam(p, g, state, t, lr, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.0):
+def adam(p, g, state, t, lr, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.0, kernels=kernels):
     """Adam, and AdamW when weight_decay > 0: the decay is decoupled (p *= 1 - lr*wd before the
-    Adam step, Loshchilov & Hutter, as torch.optim.AdamW). Plain Adam has no weight decay."""
-    if weight_decay:
-        p *= 1 - lr * weight_decay
+    Adam step, Loshchilov & Hutter, as torch.optim.AdamW). Plain Adam has no weight decay.
+
+    The update is kernels.adam (NumPy) or its compiled twin: m = b1*m + (1-b1)*g as torch's
+    lerp, m + (1-b1)*(g - m); v = b2*v + (1-b2)*g^2; then Keras's
+    p -= lr_t * m / (sqrt(v) + eps), lr_t = lr*sqrt(1-b2^t)/(1-b1^t). torch adds eps after
+    dividing sqrt(v) by sqrt(1-b2^t): in Keras's terms an eps smaller by that factor (1/31.6 at
+    step 1), which lets float32 noise in zero gradients move weights early."""
     m, v, tmp = (_buffer(state, name, p) for name in ("m", "v", "tmp"))
-    # m = b1*m + (1-b1)*g, written as torch's lerp: m + (1-b1)*(g - m).
-    np.subtract(g, m, out=tmp)
-    tmp *= 1 - beta1
-    m += tmp
-    v *= beta2
-    np.square(g, out=tmp)
-    tmp *= 1 - beta2
-    v += tmp
-    # Keras's update: p -= lr_t * m / (sqrt(v) + eps), lr_t = lr*sqrt(1-b2^t)/(1-b1^t). torch
-    # adds eps after dividing sqrt(v) by sqrt(1-b2^t): in Keras's terms an eps smaller by that
-    # factor (1/31.6 at step 1), which lets float32 noise in zero gradients move weights early.
-    c2 = math.sqrt(1 - beta2**t)
-    np.sqrt(v, out=tmp)
-    tmp += eps
-    np.divide(m, tmp, out=tmp)
-    tmp *= lr * c2 / (1 - beta1**t)
-    p -= tmp
+    f = p.dtype.type  # float32 constants: neither kernel computes in float64
+    step = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    decay = 1 - lr * weight_decay
+    kernels.adam(p, g, m, v, tmp, f(1 - beta1), f(beta2), f(1 - beta2), f(eps), f(step), f(decay))
 
 
 def rmsprop(p, g, state, t, lr, rho=0.9, eps=1e-7):
@@ -117,9 +110,11 @@ class Optimizer:
         self.state: dict[str, np.ndarray] = {}
         self.t = 0
         self.clip = clip
+        self.kernels = kernels  # or compiled.py, for Adam (NumpyModel switches it)
 
     def step(self) -> None:
         """Clip the gradients (when asked) and update the parameters."""
         clip_gradients(self.grads, self.clip)
         self.t += 1
-        self.rule(self.params, self.grads, self.state, self.t, **self.hyper)
+        extra = {"kernels": self.kernels} if self.rule is adam else {}
+        self.rule(self.params, self.grads, self.state, self.t, **self.hyper, **extra)
