@@ -34,7 +34,6 @@ from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_paddin
 from . import activations, attention, conv, embedding, norm, recurrent, reshaping, sequence
 from . import kernels as numpy_kernels
 from .activations import FUNCTIONS, after_layer
-from .norm import feature_axes
 
 
 @dataclass
@@ -290,14 +289,14 @@ def _no_backprop(dy):
 
 def prelu_values(x, weight):
     # One slope per feature of (N, F) and (N, T, F), per channel of (N, C, H, W).
-    slope = weight.reshape(feature_axes(x.ndim)[1])
+    slope = weight.reshape(numpy_kernels.feature_axes(x.ndim)[1])
     return np.where(x > 0, x, x * slope)
 
 
 def prelu(node, ctx):
     t = ctx.tensors(node)
     weight, gweight = t.get("weight"), t.grad("weight")
-    axes, shape = feature_axes(len(node.input_shape) + 1)
+    axes, shape = numpy_kernels.feature_axes(len(node.input_shape) + 1)
 
     def forward(x):
         slope = weight.reshape(shape)
