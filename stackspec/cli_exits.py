@@ -7,8 +7,6 @@ interrupt. Tracebacks only with --debug.
 
 from __future__ import annotations
 
-import traceback
-
 import click
 
 from .diagnostics import SpecError, UserError, printable, render_all
@@ -65,6 +63,8 @@ class StackspecGroup(click.Group):
                 )
                 ctx.exit(EXIT_USER)
             if (ctx.obj or {}).get("debug"):
+                import traceback  # only here: `check` starts without it
+
                 traceback.print_exc()
             click.echo(
                 f"internal error: {type(e).__name__}: {e}\n"

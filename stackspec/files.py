@@ -21,17 +21,17 @@ import contextlib
 import errno
 import os
 import re
-import shutil
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .diagnostics import UserError
 from .interrupts import deferred
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # (role, path) of each input of a command, e.g. ("the --data file", "d.csv"), for refusals.
 Inputs = Iterable[tuple[str, str | None]]
@@ -161,6 +161,8 @@ def output_pieces(out: Output) -> Iterator[Callable[[bytes], None]]:
     write_output keeps a whole one: nothing reaches the output unless the block ends without an
     error. A regular file is filled through its temp file; stdout or a device from a temp file
     copied out at the end. An OSError is `cannot write NAME: REASON`."""
+    import tempfile  # here and below, not at import: `check` starts without them
+
     try:
         with _replacing(out.path) if out.kind == "replace" else tempfile.TemporaryFile() as f:
             yield _writer(f, out.shown)
@@ -259,11 +261,15 @@ def probe_folder(folder: str, shown: str) -> None:
 
 
 def temp_file(folder: str, name: str) -> tuple[int, str]:
+    import tempfile
+
     return tempfile.mkstemp(dir=folder or ".", prefix=_temp_prefix(name), suffix=".tmp")
 
 
 def temp_dir(folder: str, name: str) -> str:
     """A new temp folder beside `name` in `folder`, named like temp files (swept alike)."""
+    import tempfile
+
     return tempfile.mkdtemp(dir=folder or ".", prefix=_temp_prefix(name), suffix=".tmp")
 
 
@@ -285,6 +291,8 @@ def sweep_stale(folder: str | Path) -> None:
         path = os.path.join(folder, name)
         with contextlib.suppress(OSError):
             if os.path.isdir(path) and not os.path.islink(path):
+                import shutil
+
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
