@@ -56,6 +56,13 @@ def check_precision(precision: str, device: torch.device) -> None:
             f"precision {precision}: torch {torch.__version__} cannot train in {name} on the "
             f"{device.type} device ({why.splitlines()[0]}); use --precision 32"
         )
+    if precision == "16" and device.type == "cpu":
+        # It runs, so it is not refused, but it is no speed-up (benchmarks/README.md).
+        warnings.warn(
+            "precision 16 on a CPU: float16 arithmetic is emulated there, about 30x slower "
+            "than float32 (bf16 is the CPU's fast half precision)",
+            stacklevel=2,
+        )
 
 
 def autocast(precision: str, device: torch.device):
