@@ -4,8 +4,7 @@ Training: a layer function `kind(node, ctx)` reads everything it needs from the 
 and params are decided by the registry, never here) and returns `forward(x)`, which returns
 `(y, backprop)`; `backprop(dy)` returns dx and writes the parameter gradients into `ctx.grads`
 (thinc's layers, micrograd's closures). `build` chains nodes and runs the backprops in reverse;
-`residual` adds the gradients of the identity and of its body; `concat` and `add` add those of
-their branches.
+`residual`, `concat` and `add` add the gradients of their bodies (a residual's identity's too).
 
 Evaluation: one pure function per registry key, named `{key}_values(x, **arguments) -> y`, next
 to the key's training function (here, in conv.py, or in activations.py). `eval_calls(node)`
@@ -34,6 +33,7 @@ from ...layers import STRUCTURAL, activation_params, conv1d_padding, conv_paddin
 from . import activations, attention, conv, embedding, norm, recurrent, reshaping, sequence
 from . import kernels as numpy_kernels
 from .activations import FUNCTIONS, after_layer
+from .kernels import feature_axes
 
 
 @dataclass
@@ -289,14 +289,14 @@ def _no_backprop(dy):
 
 def prelu_values(x, weight):
     # One slope per feature of (N, F) and (N, T, F), per channel of (N, C, H, W).
-    slope = weight.reshape(numpy_kernels.feature_axes(x.ndim)[1])
+    slope = weight.reshape(feature_axes(x.ndim)[1])
     return np.where(x > 0, x, x * slope)
 
 
 def prelu(node, ctx):
     t = ctx.tensors(node)
     weight, gweight = t.get("weight"), t.grad("weight")
-    axes, shape = numpy_kernels.feature_axes(len(node.input_shape) + 1)
+    axes, shape = feature_axes(len(node.input_shape) + 1)
 
     def forward(x):
         slope = weight.reshape(shape)
