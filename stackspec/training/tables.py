@@ -1,10 +1,12 @@
-"""Fast table reading: a plain numeric CSV through pyarrow, and Parquet files (issue 9).
+"""Fast table reading: a plain numeric CSV through polars or pyarrow, and Parquet files (issue 9).
 
 The careful reader in data.py (Python's csv module, a check per distinct cell) names every
 problem by row and column, but spends seconds on a large file. `numeric_table` is the fast path
 for the common case, a file of numbers only: it returns the header and a float32 table, or None,
 and on None the careful reader runs and reports whatever is wrong, so diagnostics never change.
-It answers None for anything it is not sure of: pyarrow missing, a file that is not plain (a
+polars (polars_csv.py, the `polars` extra) reads the body when it is installed and the body is
+tightly plain; otherwise, or when polars declines, pyarrow (the `fast` extra) reads it here.
+pyarrow answers None for anything it is not sure of: pyarrow missing, a file that is not plain (a
 quote, a letter but e/E, a non-ASCII byte in the body), a blank first line, a ragged row, an
 empty cell, a cell pyarrow rejects, a value that is not finite in float32.
 
@@ -26,6 +28,7 @@ Parquet files are read whole by pyarrow (`parquet_table`), every column numeric.
 from __future__ import annotations
 
 import csv
+import mmap
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..diagnostics import Diagnostics, Span, UserError
+from .polars_csv import plain, polars_body, polars_module, polars_table, tight_file
 
 BOM = b"\xef\xbb\xbf"
 PLAIN_BYTES = b"0123456789eE+-. \t\r\n"
@@ -52,10 +56,14 @@ def pyarrow_modules():
     return pyarrow, pyarrow.csv
 
 
+def fast_csv() -> bool:
+    """Whether a fast CSV reader (polars or pyarrow) is installed."""
+    return polars_module() is not None or pyarrow_modules() is not None
+
+
 def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarray] | None:
     """The header and float32 (rows, columns) table of a plain numeric CSV, or None."""
-    modules = pyarrow_modules()
-    if modules is None or len(delimiter) != 1 or delimiter in '"\r\n':
+    if not fast_csv() or len(delimiter) != 1 or delimiter in '"\r\n':
         return None
     begin = len(BOM) if raw.startswith(BOM) else 0  # an offset: raw[3:] would copy the file
     end = _line_end(raw, begin)
@@ -66,21 +74,41 @@ def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarr
     return None if table is None else (header, table)
 
 
+def numeric_file(path) -> tuple[list[str], np.ndarray] | None:
+    """numeric_table of a regular file read by polars from the file itself, which it maps, so
+    that the file's bytes are not held too (the memory budget); None where polars is missing or
+    declines, and for stdin or a pipe. The checks read the mapped file a block at a time."""
+    if polars_module() is None or not rereadable(path):
+        return None
+    try:
+        with open(path, "rb") as file:
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    except (ValueError, OSError):  # an empty file cannot be mapped; read_bytes names the rest
+        return None
+    with mapped:
+        begin = len(BOM) if mapped[: len(BOM)] == BOM else 0
+        end = _line_end(mapped, begin)
+        header = _header(mapped[begin:end], ",")
+        start = _skip_break(mapped, end)
+        if not header or mapped[start - 1 : start] != b"\n" or not tight_file(mapped, start):
+            return None  # (skip_lines finds the body after a \n only)
+    table = polars_table(str(path), 1, len(header), ",")
+    return None if table is None else (header, table)
+
+
 def numeric_body(raw: bytes, start: int, width: int, delimiter: str = ",") -> np.ndarray | None:
-    """The rows raw[start:] of a plain numeric CSV as a float32 (rows, width) table, or None."""
+    """The rows raw[start:] of a plain numeric CSV as a float32 (rows, width) table, or None:
+    polars first, pyarrow next."""
+    table = polars_body(raw, start, width, delimiter)
+    if table is not None:
+        return table
     modules = pyarrow_modules()
-    if modules is None or not _plain(raw, start, PLAIN_BYTES + delimiter.encode()):
+    if modules is None or not plain(raw, start, PLAIN_BYTES + delimiter.encode()):
         return None  # the careful reader decides
     try:
         return _convert(modules, raw, start, width, delimiter)
     except (modules[0].ArrowException, ValueError):
         return None
-
-
-def _plain(raw: bytes, start: int, allowed: bytes) -> bool:
-    """Whether raw[start:] holds only `allowed` bytes, without copying it: what translate
-    leaves of the whole file is then what it leaves of the part before `start`."""
-    return raw.translate(None, allowed) == raw[:start].translate(None, allowed)
 
 
 def _line_end(raw: bytes, begin: int) -> int:
@@ -89,7 +117,7 @@ def _line_end(raw: bytes, begin: int) -> int:
 
 
 def _skip_break(raw: bytes, end: int) -> int:
-    return end + 2 if raw.startswith(b"\r\n", end) else end + 1
+    return end + 2 if raw[end : end + 2] == b"\r\n" else end + 1
 
 
 def _header(line: bytes, delimiter: str) -> list[str] | None:
