@@ -17,9 +17,9 @@ Why the result is the careful reader's, bit for bit:
 - Cells are parsed to float64 and then cast to float32 by polars, round to nearest even as
   NumPy's conversion does; parsing straight to float32 rounds once and differs in rare
   double-rounding cases.
-Memory: the file (a regular file is mapped by polars, not read: tables.numeric_file), polars'
-float32 columns and the table they are copied into; the float64 values live only per block of
-rows inside polars.
+Memory: the file (a regular file is mapped by polars, not read here: tables.numeric_file),
+polars' float32 columns and the table they are copied into; the float64 values live only per
+block of rows inside polars.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 TIGHT = b"0123456789eE+-.\r\n"  # the body's bytes polars is given (a \r only before a \n)
-BLOCK = 1 << 23  # bytes of a mapped file checked at a time
+BLOCK = 1 << 22  # bytes of a file checked at a time
 
 
 def polars_module():
@@ -56,16 +56,21 @@ def polars_body(raw: bytes, start: int, width: int, delimiter: str = ",") -> np.
     return polars_table(raw, skip, width, delimiter)
 
 
-def tight_file(mapped, start: int, delimiter: str = ",") -> bool:
-    """polars_body's checks on a memory-mapped file's body mapped[start:], a block at a time
-    (no copy of the file): only TIGHT bytes and the delimiter, a \\r only before a \\n."""
+def tight_file(file, delimiter: str = ",") -> bool:
+    """polars_body's checks on the rest of an open binary file, read a block at a time into one
+    buffer (no copy of the file): only TIGHT bytes and the delimiter, a \\r only before a \\n."""
     allowed = TIGHT + delimiter.encode()
-    for begin in range(start, len(mapped), BLOCK):
-        block = mapped[begin : begin + BLOCK + 1]  # one byte more: a \r\n across the cut
-        body = block[:BLOCK]
-        if body.translate(None, allowed) or body.count(b"\r") != block.count(b"\r\n"):
+    buffer, carry = bytearray(BLOCK), False  # carry: the last block ended in a \r
+    while n := file.readinto(buffer):
+        block = buffer if n == BLOCK else buffer[:n]
+        if block.translate(None, allowed):
             return False
-    return _delimiter(delimiter)
+        if carry and block[0] != ord("\n"):
+            return False
+        carry = block[-1] == ord("\r")  # its \n, if any, starts the next block
+        if b"\r" in block and block.count(b"\r") - block.count(b"\r\n") != carry:
+            return False  # (counting is slower than looking: count only where there is one)
+    return not carry and _delimiter(delimiter)
 
 
 def polars_table(source, skip: int, width: int, delimiter: str) -> np.ndarray | None:

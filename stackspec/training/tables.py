@@ -28,7 +28,6 @@ Parquet files are read whole by pyarrow (`parquet_table`), every column numeric.
 from __future__ import annotations
 
 import csv
-import mmap
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -77,21 +76,21 @@ def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarr
 def numeric_file(path) -> tuple[list[str], np.ndarray] | None:
     """numeric_table of a regular file read by polars from the file itself, which it maps, so
     that the file's bytes are not held too (the memory budget); None where polars is missing or
-    declines, and for stdin or a pipe. The checks read the mapped file a block at a time."""
+    declines, and for stdin or a pipe. The checks read the file a block at a time."""
     if polars_module() is None or not rereadable(path):
         return None
     try:
         with open(path, "rb") as file:
-            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    except (ValueError, OSError):  # an empty file cannot be mapped; read_bytes names the rest
+            line = file.readline(1 << 20)
+            begin = len(BOM) if line.startswith(BOM) else 0
+            end = _line_end(line, begin)
+            if not line.endswith(b"\n") or _skip_break(line, end) != len(line):
+                return None  # polars' skip_lines finds the body after a \n only
+            header = _header(line[begin:end], ",")
+            if not header or not tight_file(file):
+                return None
+    except OSError:  # read_bytes names it
         return None
-    with mapped:
-        begin = len(BOM) if mapped[: len(BOM)] == BOM else 0
-        end = _line_end(mapped, begin)
-        header = _header(mapped[begin:end], ",")
-        start = _skip_break(mapped, end)
-        if not header or mapped[start - 1 : start] != b"\n" or not tight_file(mapped, start):
-            return None  # (skip_lines finds the body after a \n only)
     table = polars_table(str(path), 1, len(header), ",")
     return None if table is None else (header, table)
 
@@ -117,7 +116,7 @@ def _line_end(raw: bytes, begin: int) -> int:
 
 
 def _skip_break(raw: bytes, end: int) -> int:
-    return end + 2 if raw[end : end + 2] == b"\r\n" else end + 1
+    return end + 2 if raw.startswith(b"\r\n", end) else end + 1
 
 
 def _header(line: bytes, delimiter: str) -> list[str] | None:
