@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 $(TEST_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/python -m pip install -q $(TORCH_PIN) $(ONNX_PIN)
-	$(TEST_VENV)/bin/python -m pip install -q -e '.[torch,dev,fast,polars,tensorboard,onnx-test,keras,keras-test,lsp,tune,step]'
+	$(TEST_VENV)/bin/python -m pip install -q -e '.[torch,dev,fast,tensorboard,onnx-test,keras,keras-test,lsp,tune,step]'
 	$(TEST_VENV)/bin/python -m compileall -q stackspec
 	touch $@
 

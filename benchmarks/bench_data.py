@@ -9,11 +9,10 @@ and the code they run), which is subtracted. Time (wall
 and CPU, all threads) is the read call alone (imports excluded), the median of --runs processes;
 the readers take turns.
 
-Readers: stackspec's read_csv (the fast path: polars when installed, else pyarrow), the same
-with polars blocked (the pyarrow path, as with the `fast` extra alone), the same with the fast
-path off (the careful reader, as without either extra), pandas.read_csv (pandas is needed only
-here), and stackspec on the Parquet file. Fast readers are imported before the clock starts,
-as pandas is. The goal: the fast path at least as fast as pandas, and its peak at most the file
+Readers: stackspec's read_csv (the pyarrow fast path), the same with the fast path off (the
+careful reader, as without the `fast` extra), pandas.read_csv (pandas is needed only here),
+and stackspec on the Parquet file. Libraries are imported, and the spec parsed, before the
+clock starts. The goal: the fast path at least as fast as pandas, and its peak at most the file
 size plus twice the float32 array.
 
     python benchmarks/bench_data.py [--runs N]
@@ -37,17 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each child prints {"seconds": ...}; IMPORTS[reader] runs before the clock starts (the spec is
 # parsed there too: it is not reading).
 SPEC_IR = "import stackspec\nfrom stackspec.training import data\nIR = stackspec.parse(SPEC).ir\n"
-FAST = SPEC_IR + "import pyarrow.csv\n"
 IMPORTS = {
-    "stackspec": FAST + "try:\n    import polars\nexcept ImportError:\n    pass",
-    "pyarrow": FAST + "import sys\nsys.modules['polars'] = None",
-    "careful": SPEC_IR + "data.numeric_table = data.numeric_file = lambda raw: None",
+    "stackspec": SPEC_IR + "import pyarrow.csv",
+    "careful": SPEC_IR + "data.numeric_table = lambda raw: None",
     "parquet": SPEC_IR + "import pyarrow.parquet",
     "pandas": "import pandas",
 }
 READS = {
     "stackspec": "data.read_csv(PATH, IR, 't')",
-    "pyarrow": "data.read_csv(PATH, IR, 't')",
     "careful": "data.read_csv(PATH, IR, 't')",
     "parquet": "data.read_csv(PATH, IR, 't')",
     "pandas": "pandas.read_csv(PATH)",
@@ -129,7 +125,7 @@ def bench(name: str, csv: Path, values: np.ndarray, runs: int, parquet: Path | N
     )
     tiny = csv.with_name("tiny" + csv.suffix)
     tiny.write_bytes(b"".join(csv.read_bytes().splitlines(keepends=True)[:3]))
-    cases = [(reader, csv, tiny) for reader in ("stackspec", "pyarrow", "careful", "pandas")]
+    cases = [(reader, csv, tiny) for reader in ("stackspec", "careful", "pandas")]
     if parquet is not None:
         tiny_parquet = parquet.with_name("tiny.parquet")
         write_parquet(tiny_parquet, values[:2])
@@ -140,14 +136,12 @@ def bench(name: str, csv: Path, values: np.ndarray, runs: int, parquet: Path | N
             f"  {reader:10} {seconds:7.2f} s  {cpu:5.2f} s  {peak / 1e6:5.0f} MB"
             f"  {base / 1e6:9.0f} MB  {(peak - base) / 1e6:7.0f} MB"
         )
-    pandas = results["pandas"]
-    for reader in ("stackspec", "pyarrow"):
-        fast = results[reader]
-        print(
-            f"  {reader} / pandas: time {fast[0] / pandas[0]:.2f}x, CPU {fast[1] / pandas[1]:.2f}x,"
-            f" peak RSS {fast[2] / pandas[2]:.2f}x"
-            f"; above the tiny file / budget: {(fast[2] - fast[3]) / budget:.2f}"
-        )
+    fast, pandas = results["stackspec"], results["pandas"]
+    print(
+        f"  fast path / pandas: time {fast[0] / pandas[0]:.2f}x, CPU {fast[1] / pandas[1]:.2f}x,"
+        f" peak RSS {fast[2] / pandas[2]:.2f}x"
+        f"; fast path above the tiny file / budget: {(fast[2] - fast[3]) / budget:.2f}"
+    )
 
 
 def main() -> None:

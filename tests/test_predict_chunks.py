@@ -88,8 +88,8 @@ def test_plain_chunks_equal_the_whole_file_byte_for_byte(tmp_path, monkeypatch, 
     data = tmp_path / "d.csv"
     plain_csv(data, 101)
     spec, weights = trained(tmp_path, PLAIN, data)
-    if not fast:  # the careful reader's chunks, as without the `fast` and `polars` extras
-        monkeypatch.setattr(chunks, "fast_csv", lambda: False)
+    if not fast:  # the careful reader's chunks, as without the `fast` extra
+        monkeypatch.setattr(chunks, "pyarrow_modules", lambda: None)
     chunked, full = both(tmp_path, monkeypatch, spec, weights, data)
     assert chunked == full and chunked.count(b"\n") == 102
 
@@ -137,7 +137,7 @@ def test_a_bad_cell_in_a_late_chunk_is_named_by_its_row(tmp_path, monkeypatch, s
     lines[90] = lines[90].replace(",", ",x", 1)  # row 91, column 2
     data.write_text("\n".join(lines) + "\n")
     if not fast:
-        monkeypatch.setattr(chunks, "fast_csv", lambda: False)
+        monkeypatch.setattr(chunks, "pyarrow_modules", lambda: None)
     out = tmp_path / "p.csv"
     result = predict(spec, weights, data, out)
     assert result.exit_code == 1 and "d.csv:91:2: error[E507]" in result.output
@@ -177,10 +177,10 @@ def peak(spec, weights, data, out) -> int:
 
 
 def test_memory_stays_flat_as_the_file_grows(tmp_path, monkeypatch):
-    """NumPy's arrays are traced (pyarrow's and polars' are not: the careful reader runs here).
-    The whole file's peak doubles with its rows; the chunked peak does not."""
+    """NumPy's arrays are traced (pyarrow's are not: the careful reader runs here). The whole
+    file's peak doubles with its rows; the chunked peak does not."""
     monkeypatch.setattr(chunks, "ROWS", 256)
-    monkeypatch.setattr(chunks, "fast_csv", lambda: False)
+    monkeypatch.setattr(chunks, "pyarrow_modules", lambda: None)
     small, large = tmp_path / "small.csv", tmp_path / "large.csv"
     plain_csv(small, 3000)
     plain_csv(large, 6000)

@@ -94,7 +94,6 @@ def test_a_file_changed_before_the_message_is_said(tmp_path, monkeypatch):
         return real(raw)
 
     monkeypatch.setattr("stackspec.training.data.numeric_table", then_change)
-    monkeypatch.setattr("stackspec.training.data.numeric_file", lambda path: None)
     with pytest.raises(UserError, match="changed while it was read"):
         read_csv(path, ir, "t")
 
@@ -164,15 +163,14 @@ def test_a_long_file_with_bare_cr_line_ends_grows_the_table(tmp_path):
 
 
 def test_without_pyarrow_csv_reading_training_and_schema_work(tmp_path):
-    """pyarrow and polars are optional extras: with their imports blocked, a CSV trains (the
-    careful reader)."""
+    """pyarrow is an optional extra: with its import blocked, a CSV trains (careful reader)."""
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     code = (
-        "import sys; sys.modules['pyarrow'] = sys.modules['polars'] = None\n"
+        "import sys; sys.modules['pyarrow'] = None\n"
         "from stackspec.cli import run\n"
         "sys.argv = ['stackspec'] + sys.argv[1:]\n"
         "run()\n"

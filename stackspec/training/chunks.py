@@ -34,7 +34,6 @@ from . import encoding, ids
 from .data import PLAIN, Dataset, _parse_cells, plain_columns
 from .data_section import encode_rows, section_columns, sniff, stored
 from .tables import (
-    fast_csv,
     is_parquet,
     numeric_body,
     numeric_table,
@@ -93,7 +92,7 @@ def _chunks(ir, section, path, target, learned, rows: int) -> Iterator[Dataset]:
             first = _counter()
             parts = (text_rows(t, first(t.num_rows)) for t in tables)
         else:
-            if section is None and fast_csv():
+            if section is None and pyarrow_modules() is not None:
                 header, tables = _fast_tables(source.file)
                 yield from _plain(ir, target, header, tables, rows, d)
                 return

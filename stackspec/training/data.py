@@ -14,9 +14,8 @@ Rules (docs/training.md has the user's version):
   third cell of line 7. A quote that is never closed is named at the cell where it opens.
 - Targets are float32 for mse/mae/huber/bce (bce: in [0, 1]) and int64 class labels for
   crossentropy (whole numbers in [0, classes)).
-With polars or pyarrow installed (the `polars` and `fast` extras), tables.py reads a file of plain
-numbers, and pyarrow Parquet files; the arrays and diagnostics are the same (they decline
-anything else, which is read here).
+With pyarrow installed (the `fast` extra), tables.py reads a file of plain numbers, and Parquet
+files; the arrays and diagnostics are the same (it declines anything else, which is read here).
 Errors are E5xx diagnostics whose file is the CSV; up to 50 are reported in one run, and past
 that the 50th says how many more there are.
 """
@@ -50,15 +49,7 @@ from .cells import cell_error as _cell_error
 from .cells import cell_problem as _cell
 from .cells import ragged as _ragged
 from .cells import report as _report
-from .tables import (
-    Rows,
-    is_parquet,
-    numeric_file,
-    numeric_table,
-    parquet_rows,
-    parquet_table,
-    rereadable,
-)
+from .tables import Rows, is_parquet, numeric_table, parquet_rows, parquet_table, rereadable
 
 # CSV from stdin or a pipe is read up to 1 GiB (a regular file is read whole: its size is known).
 STREAM_BOUND = Bound(
@@ -225,16 +216,12 @@ def _no_gc():
 
 def _read_table(path, d: Diagnostics) -> tuple[list[str], Sequence[Row], bool, np.ndarray | None]:
     """The header, the rows, whether they are plain, and the float32 table when a fast path
-    (tables.py: polars or pyarrow, when installed) read it; None leaves the cells to
-    _parse_cells."""
+    (tables.py: pyarrow, when installed) read it; None leaves the cells to _parse_cells."""
+    raw = read_bytes(path, "data file", "E501", STREAM_BOUND)
     if is_parquet(path):
-        header, table = parquet_table(read_bytes(path, "data file", "E501", STREAM_BOUND), d)
+        header, table = parquet_table(raw, d)
         return header, Rows(len(table), lambda: parquet_rows(table)), True, table
-    raw = None
-    fast = numeric_file(path)  # polars maps the file: its bytes are not read here
-    if fast is None:
-        raw = read_bytes(path, "data file", "E501", STREAM_BOUND)
-        fast = numeric_table(raw)
+    fast = numeric_table(raw)
     if fast is None:
         text = decode(raw, path, "E501")
         del raw  # the careful reader holds the text, not the bytes too

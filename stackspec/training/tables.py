@@ -1,12 +1,10 @@
-"""Fast table reading: a plain numeric CSV through polars or pyarrow, and Parquet files (issue 9).
+"""Fast table reading: a plain numeric CSV through pyarrow, and Parquet files (issue 9).
 
 The careful reader in data.py (Python's csv module, a check per distinct cell) names every
 problem by row and column, but spends seconds on a large file. `numeric_table` is the fast path
 for the common case, a file of numbers only: it returns the header and a float32 table, or None,
 and on None the careful reader runs and reports whatever is wrong, so diagnostics never change.
-polars (polars_csv.py, the `polars` extra) reads the body when it is installed and the body is
-tightly plain; otherwise, or when polars declines, pyarrow (the `fast` extra) reads it here.
-pyarrow answers None for anything it is not sure of: pyarrow missing, a file that is not plain (a
+It answers None for anything it is not sure of: pyarrow missing, a file that is not plain (a
 quote, a letter but e/E, a non-ASCII byte in the body), a blank first line, a ragged row, an
 empty cell, a cell pyarrow rejects, a value that is not finite in float32.
 
@@ -35,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..diagnostics import Diagnostics, Span, UserError
-from .polars_csv import plain, polars_body, polars_module, polars_table, tight_file
 
 BOM = b"\xef\xbb\xbf"
 PLAIN_BYTES = b"0123456789eE+-. \t\r\n"
@@ -55,14 +52,10 @@ def pyarrow_modules():
     return pyarrow, pyarrow.csv
 
 
-def fast_csv() -> bool:
-    """Whether a fast CSV reader (polars or pyarrow) is installed."""
-    return polars_module() is not None or pyarrow_modules() is not None
-
-
 def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarray] | None:
     """The header and float32 (rows, columns) table of a plain numeric CSV, or None."""
-    if not fast_csv() or len(delimiter) != 1 or delimiter in '"\r\n':
+    modules = pyarrow_modules()
+    if modules is None or len(delimiter) != 1 or delimiter in '"\r\n':
         return None
     begin = len(BOM) if raw.startswith(BOM) else 0  # an offset: raw[3:] would copy the file
     end = _line_end(raw, begin)
@@ -73,41 +66,21 @@ def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarr
     return None if table is None else (header, table)
 
 
-def numeric_file(path) -> tuple[list[str], np.ndarray] | None:
-    """numeric_table of a regular file read by polars from the file itself, which it maps, so
-    that the file's bytes are not held too (the memory budget); None where polars is missing or
-    declines, and for stdin or a pipe. The checks read the file a block at a time."""
-    if polars_module() is None or not rereadable(path):
-        return None
-    try:
-        with open(path, "rb") as file:
-            line = file.readline(1 << 20)
-            begin = len(BOM) if line.startswith(BOM) else 0
-            end = _line_end(line, begin)
-            if not line.endswith(b"\n") or _skip_break(line, end) != len(line):
-                return None  # polars' skip_lines finds the body after a \n only
-            header = _header(line[begin:end], ",")
-            if not header or not tight_file(file):
-                return None
-    except OSError:  # read_bytes names it
-        return None
-    table = polars_table(str(path), 1, len(header), ",")
-    return None if table is None else (header, table)
-
-
 def numeric_body(raw: bytes, start: int, width: int, delimiter: str = ",") -> np.ndarray | None:
-    """The rows raw[start:] of a plain numeric CSV as a float32 (rows, width) table, or None:
-    polars first, pyarrow next."""
-    table = polars_body(raw, start, width, delimiter)
-    if table is not None:
-        return table
+    """The rows raw[start:] of a plain numeric CSV as a float32 (rows, width) table, or None."""
     modules = pyarrow_modules()
-    if modules is None or not plain(raw, start, PLAIN_BYTES + delimiter.encode()):
+    if modules is None or not _plain(raw, start, PLAIN_BYTES + delimiter.encode()):
         return None  # the careful reader decides
     try:
         return _convert(modules, raw, start, width, delimiter)
     except (modules[0].ArrowException, ValueError):
         return None
+
+
+def _plain(raw: bytes, start: int, allowed: bytes) -> bool:
+    """Whether raw[start:] holds only `allowed` bytes, without copying it: what translate
+    leaves of the whole file is then what it leaves of the part before `start`."""
+    return raw.translate(None, allowed) == raw[:start].translate(None, allowed)
 
 
 def _line_end(raw: bytes, begin: int) -> int:

@@ -64,7 +64,6 @@ def same_as_careful(raw: bytes, width: int, need_target: bool) -> None:
         fast = outcome(path, width, need_target)
         with pytest.MonkeyPatch.context() as m:
             m.setattr(data, "numeric_table", lambda raw: None)
-            m.setattr(data, "numeric_file", lambda path: None)
             careful = outcome(path, width, need_target)
     assert fast == careful
 
@@ -92,46 +91,3 @@ def test_fast_path_in_parallel_parts_equals_careful_reader(case, need_target):
 @given(csv_bytes(), st.booleans())
 def test_fast_path_equals_careful_reader_on_any_file(case, need_target):
     same_as_careful(*case, need_target)
-
-
-# The polars path (polars_csv.py): its body has no spaces or tabs, so cells and odd cells of
-# the other plain characters, line ends mostly \n and \r\n.
-TIGHT_ODD = st.sampled_from(
-    ["1e", "1e+", ".", "+", "-", "--1", "1-2", "1.2.3", "", "1e39", "1e400", "-1e400", ".e1",
-     "e5", "E5", "1e5", "+1", "00012", "1.e1", "-0", "3.4028236e38", "1ee5", "+-1", "1e5.5",
-     "0.000000000000000000000000000000000000000000001401298464324817", "1" * 40 + "e-20"]
-)  # fmt: skip
-TIGHT_NUMBERS = NUMBERS.filter(lambda cell: cell.strip() == cell)
-TIGHT_CELLS = st.one_of(
-    TIGHT_NUMBERS, TIGHT_NUMBERS, TIGHT_ODD, st.text("0123456789.eE+-", max_size=6)
-)
-
-
-@st.composite
-def tight_csv(draw) -> tuple[bytes, int]:
-    width = draw(st.integers(1, 4))
-    names = [f"c{i}" for i in range(width - 1)] + ["t"]
-    lines = [",".join(names)]
-    clean = draw(st.booleans())
-    ending = draw(st.sampled_from(["\n", "\r\n", "\n", "\r\n", "\r"]))
-    for _ in range(draw(st.integers(0, 8))):
-        if draw(st.integers(0, 12)) == 0:
-            lines.append("")
-            continue
-        n = width if clean or draw(st.integers(0, 5)) else draw(st.integers(1, width + 1))
-        lines.append(",".join(draw(TIGHT_NUMBERS if clean else TIGHT_CELLS) for _ in range(n)))
-    text = "".join(line + ending for line in lines)
-    if not draw(st.integers(0, 4)):
-        text = text.rstrip("\r\n")
-    return (("\ufeff" if draw(st.booleans()) else "") + text).encode(), width
-
-
-@FUZZ
-@given(tight_csv(), st.booleans())
-def test_polars_path_equals_careful_reader(case, need_target):
-    """With pyarrow blocked, read_csv is polars or the careful reader: polars must give the
-    careful reader's arrays bit for bit, or decline."""
-    pytest.importorskip("polars")
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(tables, "pyarrow_modules", lambda: None)
-        same_as_careful(*case, need_target)
