@@ -6,12 +6,14 @@ reader runs in a fresh Python process, so its peak RSS (VmHWM, which exec starts
 wait4's ru_maxrss, which a child inherits from this process, large after writing the files); a
 process that reads a 2-row file the same way gives the baseline (the interpreter, the libraries
 and the code they run), which is subtracted. Time (wall
-and CPU, all threads) is the read call alone (imports excluded), the median of --runs processes.
+and CPU, all threads) is the read call alone (imports excluded), the median of --runs processes;
+the readers take turns.
 
 Readers: stackspec's read_csv (the pyarrow fast path), the same with the fast path off (the
 careful reader, as without the `fast` extra), pandas.read_csv (pandas is needed only here),
-and stackspec on the Parquet file. The goal: the fast path at least as fast as pandas, and its
-peak at most the file size plus twice the float32 array.
+and stackspec on the Parquet file. Libraries are imported, and the spec parsed, before the
+clock starts. The goal: the fast path at least as fast as pandas, and its peak at most the file
+size plus twice the float32 array.
 
     python benchmarks/bench_data.py [--runs N]
 """
@@ -31,18 +33,19 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Each child prints {"seconds": ...}; IMPORTS[reader] runs before the clock starts.
+# Each child prints {"seconds": ...}; IMPORTS[reader] runs before the clock starts (the spec is
+# parsed there too: it is not reading).
+SPEC_IR = "import stackspec\nfrom stackspec.training import data\nIR = stackspec.parse(SPEC).ir\n"
 IMPORTS = {
-    "stackspec": "import stackspec, pyarrow.csv\nfrom stackspec.training import data",
-    "careful": "import stackspec\nfrom stackspec.training import data\n"
-    "data.numeric_table = lambda raw: None",
-    "parquet": "import stackspec, pyarrow.parquet\nfrom stackspec.training import data",
+    "stackspec": SPEC_IR + "import pyarrow.csv",
+    "careful": SPEC_IR + "data.numeric_table = lambda raw: None",
+    "parquet": SPEC_IR + "import pyarrow.parquet",
     "pandas": "import pandas",
 }
 READS = {
-    "stackspec": "data.read_csv(PATH, stackspec.parse(SPEC).ir, 't')",
-    "careful": "data.read_csv(PATH, stackspec.parse(SPEC).ir, 't')",
-    "parquet": "data.read_csv(PATH, stackspec.parse(SPEC).ir, 't')",
+    "stackspec": "data.read_csv(PATH, IR, 't')",
+    "careful": "data.read_csv(PATH, IR, 't')",
+    "parquet": "data.read_csv(PATH, IR, 't')",
     "pandas": "pandas.read_csv(PATH)",
 }
 CHILD = """
@@ -93,18 +96,21 @@ def write_parquet(path: Path, values: np.ndarray) -> None:
     pq.write_table(pa.table({n: values[:, i] for i, n in enumerate(names)}), path)
 
 
-def measure(reader: str, path: Path, tiny: Path, columns: int, runs: int):
-    """(median seconds, median CPU seconds, peak RSS, peak RSS reading `tiny`), in bytes. The
-    tiny file's read is the baseline: the interpreter, the libraries and the code pages the
-    reader touches."""
-    times, cpus, peaks = [], [], []
+def measure(cases: list, columns: int, runs: int) -> dict:
+    """reader: (median seconds, median CPU seconds, peak RSS, peak RSS reading the tiny file),
+    in bytes. The readers take turns, run after run, so that a change in the machine's load
+    falls on all of them. The tiny file's read is the baseline: the interpreter, the libraries
+    and the code pages the reader touches."""
+    seen = {reader: [] for reader, _, _ in cases}
     for _ in range(runs):
-        seconds, cpu, peak = run_child(reader, path, columns - 1)
-        times.append(seconds)
-        cpus.append(cpu)
-        peaks.append(peak)
-    _, _, base = run_child(reader, tiny, columns - 1)
-    return statistics.median(times), statistics.median(cpus), max(peaks), base
+        for reader, path, _ in cases:
+            seen[reader].append(run_child(reader, path, columns - 1))
+    results = {}
+    for reader, _, tiny in cases:
+        times, cpus, peaks = zip(*seen[reader], strict=True)
+        base = run_child(reader, tiny, columns - 1)[2]
+        results[reader] = statistics.median(times), statistics.median(cpus), max(peaks), base
+    return results
 
 
 def bench(name: str, csv: Path, values: np.ndarray, runs: int, parquet: Path | None) -> None:
@@ -117,16 +123,15 @@ def bench(name: str, csv: Path, values: np.ndarray, runs: int, parquet: Path | N
         f"  {'reader':10} {'time':>7}    {'CPU':>5}    {'peak RSS':>8}  {'tiny file':>12}"
         f"  {'difference':>10}"
     )
-    results = {}
     tiny = csv.with_name("tiny" + csv.suffix)
     tiny.write_bytes(b"".join(csv.read_bytes().splitlines(keepends=True)[:3]))
-    cases = [("stackspec", csv, tiny), ("careful", csv, tiny), ("pandas", csv, tiny)]
+    cases = [(reader, csv, tiny) for reader in ("stackspec", "careful", "pandas")]
     if parquet is not None:
         tiny_parquet = parquet.with_name("tiny.parquet")
         write_parquet(tiny_parquet, values[:2])
         cases.append(("parquet", parquet, tiny_parquet))
-    for reader, path, small in cases:
-        results[reader] = seconds, cpu, peak, base = measure(reader, path, small, columns, runs)
+    results = measure(cases, columns, runs)
+    for reader, (seconds, cpu, peak, base) in results.items():
         print(
             f"  {reader:10} {seconds:7.2f} s  {cpu:5.2f} s  {peak / 1e6:5.0f} MB"
             f"  {base / 1e6:9.0f} MB  {(peak - base) / 1e6:7.0f} MB"
