@@ -259,12 +259,18 @@ def launch(nproc: int | None, max_restarts: int | None, options: dict, resume) -
 
 
 def _exit_code(failures: dict) -> int:
-    """Rank 0's exit code when it failed (it said why); else one line naming the worker."""
+    """Rank 0's exit code when it failed on its own (it said why); else one line naming the
+    worker that did. torchrun stops the other workers by SIGTERM when one fails, so those end
+    killed by it or exiting 130, rank 0 among them: they are not the news."""
     codes = {rank: f.exitcode for rank, f in failures.items()}
-    if codes.get(0, 0) > 0:  # rank 0 said why
+    stopped = (EXIT_INTERRUPTED, -15)
+    if codes.get(0, 0) > 0 and codes[0] not in stopped:  # rank 0 said why
         return codes[0]
-    # A worker that failed on its own first; those torchrun then stopped by a signal after.
-    rank, code = min(codes.items(), key=lambda item: (item[1] < 0, item[0]))
+    own = {rank: code for rank, code in codes.items() if code not in stopped}
+    if not own:  # every worker stopped by a signal: an interrupt, said by rank 0
+        return EXIT_INTERRUPTED
+    # A worker that exited on its own first, then one killed by a signal (the kernel's, a user's)
+    rank, code = min(own.items(), key=lambda item: (item[1] < 0, item[0]))
     how = f"exited with {code}" if code >= 0 else f"was killed by signal {-code}"
     click.echo(f"error: worker rank {rank} {how}", err=True)
     return EXIT_USER

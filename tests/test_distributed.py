@@ -221,7 +221,9 @@ def test_resume_of_a_dropout_run_whose_worker_died(run_dir):
     kill_rank_1(proc)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
-    assert err.count("error:") == 1 and "error: rank 0: another worker stopped" in err, err
+    # rank 0's line, unless torchrun stopped it first; the launcher's when it did
+    assert "another worker stopped" in err or "rank 1 was killed by signal 9" in err, err
+    assert "worker rank 0" not in err, err
     record = json.loads((run_dir / "cut" / "run.json").read_text())
     assert record["status"] == "interrupted"  # resumable: the run itself did not fail
     # another number of workers would draw other masks: refused, the run left as it was
