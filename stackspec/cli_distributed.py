@@ -6,12 +6,15 @@ worker is `python -m stackspec train` with the same options (and an explicit --o
 elastic restart finds its run folder). A worker knows itself by torchrun's RANK, WORLD_SIZE and
 LOCAL_RANK, so `torchrun ... -m stackspec train ...` across machines runs the same code.
 Only rank 0 writes (the run folder, history, curves, checkpoints) and prints; the other ranks
-train silently and exit with the same code. After an elastic restart (TORCHELASTIC_RESTART_COUNT
-> 0) rank 0 continues its run folder from the newest checkpoint, as `train --resume` would.
+train silently, leave the errors that rank 0 meets too to rank 0 (`one_voice`) and exit with
+the same code. After an elastic restart (TORCHELASTIC_RESTART_COUNT > 0) rank 0 continues its
+run folder from the newest checkpoint, as `train --resume` would, unless training stopped on a
+non-finite loss, which would come back (`stopped_for_good`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -83,7 +86,6 @@ def _die_with_parent() -> None:
     ever left behind (torchrun kills them itself when it can)."""
     if not sys.platform.startswith("linux"):
         return
-    import contextlib
     import ctypes
     import signal
 
@@ -100,22 +102,80 @@ def device_for(world, device: str) -> str:
     return f"cuda:{world.local_rank}" if torch.cuda.is_available() else device
 
 
+class LostPeer(UserError):
+    """A collective failed because another worker stopped: that worker's failure is the news."""
+
+
 def fit_parallel(world, model, fit, resume_from, n: int, batch: int, skips_last_one: bool):
     """model.fit (`fit`, a partial) data-parallel; rank 0 decides where to resume from."""
-    from .backends.torch.distributed import agree, check_batches, data_parallel, lost_peer
+    from .backends.torch.distributed import (
+        ShareRng,
+        agree,
+        check_batches,
+        data_parallel,
+        lost_peer,
+    )
 
     check_batches(world, n, batch, skips_last_one)
     try:
         resume_from = agree(world, resume_from, model.device)
-        with data_parallel(model, world):
-            return fit(resume_from=resume_from)
+        with data_parallel(model, world) as step:
+            callbacks = [ShareRng(step), *fit.keywords.get("callbacks", ())]
+            return fit(resume_from=resume_from, callbacks=callbacks)
     except RuntimeError as e:
         if not lost_peer(e):
             raise
-        raise UserError(
+        raise LostPeer(
             f"rank {world.rank}: another worker stopped (torch.distributed: "
             f"{str(e).splitlines()[0][:200]})"
         ) from None
+
+
+def stopped_for_good(out: str | None) -> None:
+    """In a group that torchelastic restarted: when the run folder's run.json says training
+    stopped on a non-finite loss, exit 1 at once and quietly. Training is deterministic, so the
+    loss would go non-finite at the same step again; the first attempt said so. torchrun has no
+    exit code that it does not restart, so each attempt left costs a start of the workers. Rank
+    0 exits first and the others wait for torchrun's SIGTERM (were one of them first, rank 0
+    would be the one stopped, and the launcher would report that rank); a rank whose machine
+    does not see the run folder goes on to the rendezvous, where torchrun stops it as well."""
+    if not restarted() or out is None:
+        return
+    from .training.run_folder import earlier_run
+
+    record = earlier_run(out) or {}
+    if record.get("status") == "failed" and record.get("stop_reason") == "nan":
+        if os.environ.get("RANK") != "0":
+            _outlive(EXIT_USER, 10)
+        raise Failed(EXIT_USER)
+
+
+@contextlib.contextmanager
+def one_voice():
+    """A worker of rank > 0 does not print the errors that rank 0 prints: a lost peer (another
+    worker's failure) ends it quietly; its own error (a spec, the data, a bug) waits a few
+    seconds for torchrun's SIGTERM, which comes when rank 0 fails too (the same error, said
+    once, by rank 0) and ends it quietly with the error's exit code, and is printed only when
+    this rank failed alone. Not a worker, or rank 0: errors as usual."""
+    rank = os.environ.get("RANK") if all(k in os.environ for k in ENV) else None
+    if rank in (None, "0"):
+        yield
+        return
+    try:
+        yield
+    except (Failed, click.exceptions.Exit):
+        raise
+    except KeyboardInterrupt:
+        raise Failed(EXIT_INTERRUPTED) from None
+    except LostPeer:
+        raise Failed(EXIT_USER) from None
+    except Exception as e:
+        from .backends.torch.distributed import lost_peer
+
+        if isinstance(e, RuntimeError) and lost_peer(e):
+            raise Failed(EXIT_USER) from None
+        _outlive(e.exit_code if isinstance(e, click.ClickException) else EXIT_USER, 5)
+        raise
 
 
 def exit_code(history) -> int:
@@ -128,19 +188,25 @@ def finish(world, code: int) -> None:
     `code`, which torchrun reports, and a rank > 0 that fails with the same code waits for it
     (torchrun stops the other workers, by SIGTERM, when the first one fails), so that every
     rank exits with `code` and no rank's failure cuts rank 0's writing short."""
-    import signal
-    import time
-
     import torch.distributed as dist
 
     dist.barrier()
     if world.rank == 0 or not code:
         dist.destroy_process_group()
         return
+    _outlive(code, 10)
+    raise Failed(code)
+
+
+def _outlive(code: int, seconds: float) -> None:
+    """Wait up to `seconds` for torchrun's SIGTERM (it stops the other workers, within its
+    monitor interval, when the first one fails) and exit with `code` on it."""
+    import signal
+    import time
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: os._exit(code))
-    time.sleep(10)  # torchrun's signal comes within its monitor interval of rank 0's exit
-    raise Failed(code)
+    time.sleep(seconds)
 
 
 def launch(nproc: int | None, max_restarts: int | None, options: dict, resume) -> None:
@@ -193,12 +259,18 @@ def launch(nproc: int | None, max_restarts: int | None, options: dict, resume) -
 
 
 def _exit_code(failures: dict) -> int:
-    """Rank 0's exit code when it failed (it said why); else one line naming the worker."""
+    """Rank 0's exit code when it failed on its own (it said why); else one line naming the
+    worker that did. torchrun stops the other workers by SIGTERM when one fails, so those end
+    killed by it or exiting 130, rank 0 among them: they are not the news."""
     codes = {rank: f.exitcode for rank, f in failures.items()}
-    if codes.get(0, 0) > 0:  # rank 0 said why
+    stopped = (EXIT_INTERRUPTED, -15)
+    if codes.get(0, 0) > 0 and codes[0] not in stopped:  # rank 0 said why
         return codes[0]
-    # A worker that failed on its own first; those torchrun then stopped by a signal after.
-    rank, code = min(codes.items(), key=lambda item: (item[1] < 0, item[0]))
+    own = {rank: code for rank, code in codes.items() if code not in stopped}
+    if not own:  # every worker stopped by a signal: an interrupt, said by rank 0
+        return EXIT_INTERRUPTED
+    # A worker that exited on its own first, then one killed by a signal (the kernel's, a user's)
+    rank, code = min(own.items(), key=lambda item: (item[1] < 0, item[0]))
     how = f"exited with {code}" if code >= 0 else f"was killed by signal {-code}"
     click.echo(f"error: worker rank {rank} {how}", err=True)
     return EXIT_USER

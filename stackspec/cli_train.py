@@ -109,6 +109,12 @@ def train(ctx, resume, nproc, max_restarts, **options):
             raise click.UsageError("Missing argument SPEC or option '--data'.")
         workers.launch(nproc, max_restarts, options, resume)
         return
+    with workers.one_voice():  # a torchrun worker of rank > 0 leaves the errors to rank 0
+        workers.stopped_for_good(resume or options["out"])
+        _train(ctx, resume, options)
+
+
+def _train(ctx, resume, options: dict) -> None:
     if resume is None:
         missing = "argument SPEC" if options["spec"] is None else "option '--data'"
         if options["spec"] is None or options["data"] is None:
@@ -303,8 +309,8 @@ def _fit(folder, start, model, X, y, validation, w, args, resume_from=None, extr
             folder.failed("interrupted")
         raise
     except Exception as e:
-        if folder is not None:
-            folder.failed(str(e) or type(e).__name__)
+        if folder is not None:  # a worker that died took nothing from the run: resumable
+            folder.failed(str(e) or type(e).__name__, isinstance(e, workers.LostPeer))
         raise
     finally:
         if board is not None:

@@ -6,7 +6,8 @@
     weights.safetensors    the weights, as a weight file (§8): predict and evaluate read it
     optimizer.safetensors  the optimizer's buffers, `{weight key}.{buffer}` (float32)
     best.safetensors       the best epoch's weights, when early stopping will restore them
-    state.json             epoch, step count, both RNG states, early stopping, schedule,
+    state.json             epoch, step count, both RNG states (the dropout RNG of every
+                           rank in data-parallel training), early stopping, schedule,
                            history rows, the IR hash
 
 and keeps the newest `keep`. A checkpoint is built in a temp folder beside its final name with

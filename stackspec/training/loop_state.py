@@ -8,7 +8,8 @@ The state is a plain dict:
   normalize statistics included);
 - "optimizer": (tensors, scalars) from the backend's `_optimizer_state`;
 - "rng": {"batch_order": the NumPy bit-generator state of fit.py's batch-order RNG,
-  "dropout": the backend's `_rng_state()`};
+  "dropout": the backend's `_rng_state()`; a data-parallel run's adds "ranks", every rank's
+  state (rank r's at r), and each rank of a resumed run takes its own: `rank_rng`};
 - "early_stop": {"best", "best_epoch", "wait"}, and "best_weights": the best epoch's weights
   when restore_best will need them (None when they are the current weights or not needed);
 - "schedule": the learning-rate schedule's `state()` (None without a schedule);
@@ -80,8 +81,12 @@ def restore_state(loop, history, state: dict) -> int:
     try:
         model.set_weights(state["weights"])
         model._load_optimizer_state(tensors, scalars)
-        model._set_rng_state(state["rng"]["dropout"])
+        dropout = rank_rng(model, state["rng"]["dropout"])
+        if dropout is not None:
+            model._set_rng_state(dropout)
         loop.rng.bit_generator.state = state["rng"]["batch_order"]
+    except CheckpointError:
+        raise
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(
             f"the checkpoint does not fit this model or optimizer ({e})"
@@ -108,3 +113,22 @@ def restore_state(loop, history, state: dict) -> int:
         loop.last_logs = {k: v[-1] for k, v in history.items()}
         history.weights = f"the weights of epoch {state['epoch']}"
     return int(state["epoch"])
+
+
+def rank_rng(model, dropout: dict) -> dict | None:
+    """This rank's dropout RNG state from a checkpoint's: its own when the checkpoint was
+    written by as many workers as this run has (one process: the state itself). With another
+    number of workers a model without dropout draws nothing from the RNG (None: keep the seeded
+    one); one with dropout cannot continue exactly, a CheckpointError."""
+    rank, size = model._rank()
+    ranks = dropout.get("ranks", [dropout]) if isinstance(dropout, dict) else [dropout]
+    if len(ranks) == size:
+        return ranks[rank]
+    if not any(node.op == "dropout" for node in model.ir.walk()):
+        return None
+    was, now = (("1 process" if n == 1 else f"{n} workers") for n in (len(ranks), size))
+    raise CheckpointError(
+        f"the checkpoint was written by {was} and this run has {now}: a model with dropout "
+        f"continues exactly only with as many, as each draws its own masks (resume it with "
+        f"--nproc {len(ranks)})"
+    )

@@ -95,6 +95,11 @@ class Model:
         """Put back a `_rng_state()`, after _begin_training seeded the RNG."""
         raise NotImplementedError
 
+    def _rank(self) -> tuple[int, int]:
+        """(rank, number of workers) of this process: (0, 1) but in data-parallel training
+        (backends/torch/distributed.py), where a checkpoint holds every rank's dropout RNG."""
+        return 0, 1
+
     def _check_training(self, precision: str, compile: bool) -> None:
         """A SettingError when this backend, on its device, cannot train in `precision` ("32",
         "bf16", "16") or through torch.compile: before training starts (fit, and the CLI before

@@ -283,12 +283,13 @@ class RunFolder:
             self.write("history.csv", history.to_csv())
             self.save_record(**outcome(history))
 
-    def failed(self, message: str) -> None:
-        """Best effort after an error or a second Ctrl-C: run.json says the run did not end."""
+    def failed(self, message: str, resumable: bool = False) -> None:
+        """Best effort after an error or a second Ctrl-C: run.json says the run did not end,
+        "interrupted" (`train --resume` continues it) after Ctrl-C or when `resumable`."""
         if not self.started:
             return
         with deferred(), contextlib.suppress(UserError, OSError, ValueError):
-            status = "interrupted" if message == "interrupted" else "failed"
+            status = "interrupted" if message == "interrupted" or resumable else "failed"
             self.save_record(status=status, ended=utc_now(), message=printable(message))
 
 

@@ -17,13 +17,15 @@ process (one per rank, started by torchrun or `train --nproc`). Inside it:
 - the step's loss and outputs, and validation's outputs, are gathered from every rank, so the
   loop's history, metrics, early stopping and NaN rule see global values and decide the same
   on every rank; a stop request (Ctrl-C, SIGTERM) is agreed by an all_reduce before it counts;
-- dropout: rank r draws its masks from torch's RNG seeded with seed + r (rank 0 as one process).
+- dropout: rank r draws its masks from torch's RNG seeded with seed + r (rank 0 as one process);
+  at each epoch's end every rank's RNG state is gathered to rank 0 (`ShareRng`, the first
+  callback), so that a checkpoint holds them all and a resumed run gives each rank its own back
+  (loop_state.rank_rng): a run continued after a restart equals an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from dataclasses import dataclass
 
@@ -34,6 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ...diagnostics import UserError
+from ...training.callbacks import Callback
 
 
 @dataclass(frozen=True)
@@ -178,22 +181,25 @@ class _Step:
     def __init__(self, model, world: World):
         self.model, self.world = model, world
         self.plain = {name: getattr(model, name) for name in self.REPLACED}
+        self.ranks = None
         logits = nn.Sequential(*list(model.layers)[: model._logit_modules])
         ids = [model.device.index] if model.device.type == "cuda" else None
         self.ddp = DistributedDataParallel(logits, device_ids=ids, forward_sync_buffers=False)
 
-    REPLACED = ("_train_step", "_predict_batch", "_begin_training", "_set_rng_state")
+    REPLACED = ("_train_step", "_predict_batch", "_begin_training", "_rng_state", "_rank")
 
     def _begin_training(self, train: dict) -> None:
         self.plain["_begin_training"](train)
         torch.manual_seed((train["seed"] + self.world.rank) % 2**63)  # per-rank dropout masks
+        self.ranks = None  # every rank's RNG state at the last epoch's end (rank 0's ShareRng)
 
-    def _set_rng_state(self, state: dict) -> None:
-        """A checkpoint holds rank 0's dropout RNG; the other ranks derive theirs from it."""
-        self.plain["_set_rng_state"](state)
-        if self.world.rank:
-            text = f"{state.get('torch')}/{self.world.rank}".encode()
-            torch.manual_seed(int.from_bytes(hashlib.sha256(text).digest()[:7], "little"))
+    def _rank(self) -> tuple[int, int]:
+        return self.world.rank, self.world.size
+
+    def _rng_state(self) -> dict:
+        """Rank 0's dropout RNG state, as one process's, with every rank's under "ranks"."""
+        own = self.plain["_rng_state"]()
+        return own if self.ranks is None else {**own, "ranks": self.ranks}
 
     def _mine(self, n: int) -> slice:
         bounds = np.cumsum([0, *(len(p) for p in np.array_split(np.arange(n), self.world.size))])
@@ -244,6 +250,20 @@ class _Step:
 
     def _share(self, n: int, rank: int) -> int:
         return n // self.world.size + (rank < n % self.world.size)
+
+
+class ShareRng(Callback):
+    """Every rank's dropout RNG state to rank 0 at each epoch's end (one gather_object, a few
+    kilobytes): first among the callbacks, so a checkpoint written after it holds them all."""
+
+    def __init__(self, step: _Step):
+        self.step = step
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        step = self.step
+        every = [None] * step.world.size if step.world.rank == 0 else None
+        dist.gather_object(step.plain["_rng_state"](), every, dst=0)
+        step.ranks = every
 
 
 class AgreedStop:
