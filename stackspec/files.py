@@ -26,12 +26,12 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from .diagnostics import UserError
 from .interrupts import deferred
+from .records import record
 
 # (role, path) of each input of a command, e.g. ("the --data file", "d.csv"), for refusals.
 Inputs = Iterable[tuple[str, str | None]]
@@ -41,7 +41,7 @@ _TMP_NAME = re.compile(r"\..*\.stackspec-(\d+)-[A-Za-z0-9_]+\.tmp", re.DOTALL)
 _FD_NAME = re.compile(r"/dev/(?:stdin|stdout|stderr|fd/\d+)|/proc/(?:self|\d+)/fd/\d+")
 
 
-@dataclass(frozen=True)
+@record
 class Output:
     """Where an output goes: its kind, where to write, and the name shown in messages."""
 
