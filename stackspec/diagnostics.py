@@ -9,7 +9,9 @@ files, E6xx weight files, Wxxx warnings.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+
+from .records import record
 
 MAX_REPORTED = 50
 MAX_SHOWN = 100  # characters of a source line shown under a diagnostic
@@ -34,7 +36,7 @@ def array_shape(shape) -> str:
     return f"({dims},)" if len(shape) == 1 else f"({dims})"
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     """A source range, 1-based; end_column is exclusive (the caret covers column..end_column-1)."""
 
@@ -51,7 +53,7 @@ class Span:
 NOWHERE = Span(0, 0, 0, 0)
 
 
-@dataclass(frozen=True)
+@record
 class Diagnostic:
     """One problem: severity, code, message, where, and a hint."""
 

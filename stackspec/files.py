@@ -24,11 +24,11 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from .diagnostics import UserError
 from .interrupts import deferred
+from .records import record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,7 +41,7 @@ _TMP_NAME = re.compile(r"\..*\.stackspec-(\d+)-[A-Za-z0-9_]+\.tmp", re.DOTALL)
 _FD_NAME = re.compile(r"/dev/(?:stdin|stdout|stderr|fd/\d+)|/proc/(?:self|\d+)/fd/\d+")
 
 
-@dataclass(frozen=True)
+@record
 class Output:
     """Where an output goes: its kind, where to write, and the name shown in messages."""
 

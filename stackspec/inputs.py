@@ -27,17 +27,17 @@ import stat
 import struct
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from .diagnostics import NOWHERE, Diagnostic, Span, SpecError
 from .files import reason
+from .records import record
 
 STDIN = "-"
 CHUNK = 1 << 20  # read in pieces: read(n) would allocate n bytes up front
 
 
-@dataclass(frozen=True)
+@record
 class Bound:
     """At most `bytes` bytes; more is the error `code: message` (at 1:1, with `hint`).
     `streams_only`: regular files (whose size is known and finite) are not bounded."""

@@ -6,7 +6,7 @@ Each is overridable: the CLI's --max-params, --max-layers, --max-depth, --max-fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record
 
 # The deepest nesting every backend can run. The front end and the NumPy backend manage 200
 # and more, but torch calls a nested residual through six Python frames per level (module
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 DEPTH_CEILING = 100
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """params: trainable parameters; layers: after expansion; depth: braces, block calls and
     repeats nested; file_bytes: the spec file's size; memory: the estimated activation memory

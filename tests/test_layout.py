@@ -1,10 +1,10 @@
 """The package's layout (issue 8): imports point down the pipeline, no cycles, small modules.
 
 Stages, lowest first: the spine (diagnostics, limits, numerics, files, inputs, interrupts,
-version), grammar/, layers/ (the registry), compiler/, training/ (the Model API the backends
-subclass), backends/, the public API (stackspec, spec.py), the command line. A module imports
-its own stage or lower ones, in function bodies too; imports under `if TYPE_CHECKING:` are for
-annotations only and do not count.
+records, version), grammar/, layers/ (the registry), compiler/, training/ (the Model API the
+backends subclass), backends/, the public API (stackspec, spec.py), the command line. A module
+imports its own stage or lower ones, in function bodies too; imports under `if TYPE_CHECKING:`
+are for annotations only and do not count.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from ..diagnostics import Span
 from ..layers import Weight
+from ..records import record
 
 # Version 2 added `concat` and `add` nodes, which hold `branches` (LANGUAGE.md §13). An IR without
 # them is exactly version 1's (LANGUAGE.md §8 promises version 1 for such specs), so it says 1:
@@ -29,7 +30,7 @@ def final_activation(node: Node) -> str:
     return node.op
 
 
-@dataclass(frozen=True)
+@record
 class Node:
     """One layer of the IR; a residual holds its body, a concat or add its branches (each a
     tuple of nodes, numbered inside: `6.0.2` is the third layer of node 6's first branch)."""
@@ -86,7 +87,7 @@ class Node:
         return d
 
 
-@dataclass(frozen=True)
+@record
 class IR:
     """The validated model: input shape, nodes, train settings and the data section (None
     without one; LANGUAGE.md §11)."""

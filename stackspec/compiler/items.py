@@ -3,13 +3,12 @@ items (`residual`, `concat`, `add`) that keep their bodies nested."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..diagnostics import Span
 from ..grammar import syntax as s
+from ..records import record
 
 
-@dataclass(frozen=True)
+@record
 class LayerCall:
     """One built-in layer after expansion, values resolved."""
 
@@ -21,7 +20,7 @@ class LayerCall:
     context: str = ""  # "in block 'h' called at line 9" for a layer written in a block
 
 
-@dataclass(frozen=True)
+@record
 class ResidualCall:
     """A `residual` after expansion: its body stays nested."""
 
@@ -31,7 +30,7 @@ class ResidualCall:
     context: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Unknown:
     """A call that could not be expanded (already reported). What follows it has an unknown
     shape, so a misspelled layer is one error rather than one per later layer."""
@@ -39,7 +38,7 @@ class Unknown:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class JoinCall:
     """A `concat` or `add` (op) after expansion: each branch's items stay nested."""
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..diagnostics import Diagnostics, Span
 from ..grammar import syntax as s
 from ..grammar.parser import parse_program, paused_gc
 from ..limits import DEFAULT, Limits
+from ..records import record
 from . import memory
 from .data_settings import bind_data
 from .ir import FUSED_ACTIVATIONS, IR, final_activation
@@ -16,7 +17,7 @@ from .settings import bind_train, check_classes
 from .shapes import ShapeInference, input_shape
 
 
-@dataclass
+@record
 class Compiled:
     """What the pipeline produced: the tree and the IR (None after errors)."""
 

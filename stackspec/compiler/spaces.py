@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..diagnostics import Diagnostics, Span, did_you_mean, source_lines
 from ..grammar import syntax as s
+from ..records import record
 
 # A space's function -> how it is written, for messages. `int` bounds are inclusive, as
 # Optuna's suggest_int takes them; `uniform` and `loguniform` draw floats in [low, high].
@@ -27,7 +28,7 @@ RANGES = ("uniform", "loguniform", "int")
 MAX_CORNERS = 256  # summary --space compiles at most this many combinations
 
 
-@dataclass(frozen=True)
+@record
 class Space:
     """A checked search space of the `let` named `name`: its kind (a SPACES key), the choices
     (Values, for choice) or the bounds (numbers, for the ranges), and the text as written."""

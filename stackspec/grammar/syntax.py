@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..diagnostics import Span
+from ..records import record
 
 
-@dataclass(frozen=True)
+@record
 class Value:
     """A literal or a name as written. kind: number, shape, string, name, bool, list (`[a, 1,
     "x"]`, its items Values), or invalid (a literal already reported as an error, which later
@@ -22,7 +21,7 @@ class Value:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Kwarg:
     """A `name=value` argument of a call."""
 
@@ -31,7 +30,7 @@ class Kwarg:
     span: Span  # the name
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     """A layer call, a block call, or a train setting: `NAME positional* key=value*`."""
 
@@ -42,7 +41,7 @@ class Call:
     end: Span  # the whole statement
 
 
-@dataclass(frozen=True)
+@record
 class Input:
     """`input 11` or `input 1x28x28`."""
 
@@ -50,7 +49,7 @@ class Input:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Let:
     """`let name = value`, a constant that `--set` may override."""
 
@@ -59,7 +58,7 @@ class Let:
     span: Span  # the name
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     """A block parameter, with its default value if it has one."""
 
@@ -68,7 +67,7 @@ class Param:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Body:
     """The statements between `{` and `}`, with the braces' positions."""
 
@@ -77,7 +76,7 @@ class Body:
     close: Span
 
 
-@dataclass(frozen=True)
+@record
 class Block:
     """`block name(params) { body }`, a user-defined layer."""
 
@@ -87,7 +86,7 @@ class Block:
     span: Span  # the name
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
     """`repeat N { body }`."""
 
@@ -96,7 +95,7 @@ class Repeat:
     span: Span  # the keyword
 
 
-@dataclass(frozen=True)
+@record
 class Residual:
     """`residual { body }`: y = x + body(x)."""
 
@@ -104,7 +103,7 @@ class Residual:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Join:
     """`concat { branch { ... } ... }` or `add { ... }` (op): every branch reads the same input;
     their outputs are concatenated or summed. The body should hold only branches."""
@@ -114,7 +113,7 @@ class Join:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Branch:
     """`branch { body }`, one path of a join."""
 
@@ -122,7 +121,7 @@ class Branch:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Train:
     """`train { settings }`."""
 
@@ -130,7 +129,7 @@ class Train:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Data:
     """`data { settings }` (LANGUAGE.md §11): how a table becomes features and targets."""
 
@@ -141,7 +140,7 @@ class Data:
 Stmt = Input | Let | Block | Repeat | Residual | Join | Branch | Train | Data | Call
 
 
-@dataclass(frozen=True)
+@record
 class Comment:
     """A `#` comment, kept for `fmt`."""
 
@@ -150,7 +149,7 @@ class Comment:
     column: int
 
 
-@dataclass(frozen=True)
+@record
 class Program:
     """A whole spec file: its top-level statements and its comments."""
 

@@ -9,15 +9,16 @@ the table, so no layer writes its own checks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..diagnostics import Diagnostics, Span, did_you_mean, plural
 from ..grammar.syntax import Value
+from ..records import record
 
 REQUIRED = object()
 
 
-@dataclass(frozen=True)
+@record
 class Arg:
     """One argument. type: int, float, bool, choice, size2 (int or HxW), padding, shape."""
 
@@ -68,7 +69,7 @@ def in_range(a: Arg, x: float) -> bool:
     return a.high is None or not (x > a.high or (a.high_open and x == a.high))
 
 
-@dataclass(frozen=True)
+@record
 class _Given:
     """One argument value being converted: what the converters report errors against."""
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from ..records import record
 from .args import Arg
 
 Shape = tuple[int, ...]
@@ -21,7 +21,7 @@ class ShapeError(Exception):
         self.message, self.hint, self.code, self.arg = message, hint, code, arg
 
 
-@dataclass(frozen=True)
+@record
 class Weight:
     """One tensor of a layer: its shape, how it starts, and Keras's fan-in/fan-out for init."""
 
@@ -39,7 +39,7 @@ def same_shape(params: dict, shape: Shape) -> Shape:
     return shape
 
 
-@dataclass(frozen=True)
+@record
 class LayerKind:
     """A layer kind: arguments, shape rule, trainable weights and non-trainable state.
 

@@ -1,0 +1,125 @@
+"""`@record` behaves as `@dataclass(frozen=True)`: each check runs on a record and on the same
+class made by dataclass, and the two must agree (results, or the type of exception raised)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+
+import pytest
+
+from stackspec.records import record
+
+
+def _point(decorate):
+    @decorate
+    class Point:
+        """Fields of every kind: required, a default, a default_factory, one left out of eq."""
+
+        x: int
+        y: float = 0.0
+        tags: list = field(default_factory=list)
+        note: str = field(default="", compare=False, repr=False)
+
+        def norm(self) -> float:
+            return abs(self.x) + abs(self.y)
+
+    return Point
+
+
+R, D = _point(record), _point(dataclass(frozen=True))
+
+
+def _outcome(fn):
+    """fn's result, or the type of the exception it raised (messages word the call differently)."""
+    try:
+        return "ok", fn()
+    except Exception as e:  # noqa: BLE001 - the exception is the outcome compared
+        return "raised", type(e)
+
+
+CALLS = [
+    ((1,), {}),
+    ((1, 2.0), {}),
+    ((1, 2.0, [3], "n"), {}),
+    ((), {"x": 1, "note": "n"}),
+    ((1,), {"tags": [1]}),
+    ((), {}),
+    ((1, 2, [], "", 5), {}),
+    ((1,), {"x": 2}),
+    ((1,), {"z": 2}),
+    ((), {"y": 1.0}),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), CALLS)
+def test_construction_and_errors_match_dataclass(args, kwargs):
+    got = _outcome(lambda: repr(R(*args, **kwargs)))
+    want = _outcome(lambda: repr(D(*args, **kwargs)))
+    assert got == want
+
+
+def test_eq_hash_repr_match_dataclass():
+    pairs = [((1, 2.0, [], "a"), (1, 2.0, [], "b")), ((1, 2.0), (1, 3.0)), ((1,), (1.0,))]
+    for a, b in pairs:
+        assert (R(*a) == R(*b)) == (D(*a) == D(*b))
+        assert (R(*a) != R(*b)) == (D(*a) != D(*b))
+    assert R(1) != D(1) and R(1) != (1, 0.0, [])  # another class is never equal
+    assert hash(R(1, 2.0, (), "a")) == hash(R(1, 2.0, (), "b"))  # note is not compared
+    assert _outcome(lambda: hash(R(1))) == _outcome(lambda: hash(D(1)))  # a list: unhashable
+    assert repr(R(1, tags=[2])) == repr(D(1, tags=[2]))
+
+
+def test_frozen():
+    r = R(1)
+    for change in (lambda o: setattr(o, "x", 2), lambda o: delattr(o, "x")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            change(r)
+    assert r.x == 1
+
+
+def test_dataclass_functions_and_copies():
+    r = R(1, 2.0, [3], "n")
+    assert dataclasses.is_dataclass(r)
+    assert [f.name for f in dataclasses.fields(r)] == ["x", "y", "tags", "note"]
+    assert dataclasses.replace(r, y=5.0) == R(1, 5.0, [3])
+    assert dataclasses.asdict(r) == dataclasses.asdict(D(1, 2.0, [3], "n"))
+    assert R.__match_args__ == D.__match_args__
+    for same in (copy.copy(r), copy.deepcopy(r)):
+        assert same == r and same.note == "n"
+    assert R(1).tags is not R(1).tags  # a new list per instance
+    assert r.norm() == 3.0
+
+
+def test_methods_the_class_defines_stay():
+    @record
+    class Named:
+        """Equal by name alone."""
+
+        name: str
+        line: int
+
+        def __eq__(self, other):
+            return isinstance(other, Named) and self.name == other.name
+
+        def __hash__(self):
+            return hash(self.name)
+
+    assert Named("a", 1) == Named("a", 2) and hash(Named("a", 1)) == hash("a")
+
+
+def test_post_init_runs():
+    @record
+    class Positive:
+        """A number that must be positive."""
+
+        n: int = 1
+
+        def __post_init__(self):
+            if self.n < 1:
+                raise ValueError("n must be positive")
+
+    assert Positive().n == 1
+    with pytest.raises(ValueError, match="positive"):
+        Positive(0)
