@@ -1,7 +1,7 @@
 """Start-up cost of `stackspec check` as a whole process, against `python -c "import lark, click"`.
 
-The goal (issue 16; 1.5x in issue 2): `stackspec check specs/red_wine.stack` takes at most 1.2x the time of a
-Python process that only imports lark and click, on the same machine. Both commands run
+The goal (issue 16; 1.5x in issue 2): `stackspec check specs/red_wine.stack` takes at most 1.2x
+the time of a Python process that only imports lark and click, on the same machine. Both run
 interleaved, many times; the medians are compared. Two settings are measured:
 
 - cached bytecode: the package's modules are compiled first (as `pip install` does), so each
