@@ -56,13 +56,6 @@ def check_precision(precision: str, device: torch.device) -> None:
             f"precision {precision}: torch {torch.__version__} cannot train in {name} on the "
             f"{device.type} device ({why.splitlines()[0]}); use --precision 32"
         )
-    if precision == "16" and device.type == "cpu":
-        # It runs, so it is not refused, but it is no speed-up (benchmarks/README.md).
-        warnings.warn(
-            "precision 16 on a CPU: float16 arithmetic is emulated there, about 30x slower "
-            "than float32 (bf16 is the CPU's fast half precision)",
-            stacklevel=2,
-        )
 
 
 def autocast(precision: str, device: torch.device):
@@ -73,8 +66,18 @@ def autocast(precision: str, device: torch.device):
 
 
 def grad_scaler(precision: str, device: torch.device):
-    """float16's loss scaler, or None."""
-    return torch.amp.GradScaler(device.type) if precision == "16" else None
+    """float16's loss scaler, or None. Made once per fit, so float16 on a CPU warns here (the
+    checks above run twice in the CLI: before the run folder and in fit)."""
+    if precision != "16":
+        return None
+    if device.type == "cpu":
+        # It runs, so it is not refused, but it is no speed-up (benchmarks/README.md).
+        warnings.warn(
+            "precision 16 on a CPU: float16 arithmetic is emulated there, about 30x slower "
+            "than float32 (bf16 is the CPU's fast half precision)",
+            stacklevel=2,
+        )
+    return torch.amp.GradScaler(device.type)
 
 
 def scaler_state(scaler) -> dict:
