@@ -202,8 +202,10 @@ class _Step:
         return own if self.ranks is None else {**own, "ranks": self.ranks}
 
     def _mine(self, n: int) -> slice:
-        bounds = np.cumsum([0, *(len(p) for p in np.array_split(np.arange(n), self.world.size))])
-        return slice(bounds[self.world.rank], bounds[self.world.rank + 1])
+        """This rank's rows of a batch of n: np.array_split's parts, from `_share`'s counts."""
+        rank = self.world.rank
+        start = rank * (n // self.world.size) + min(rank, n % self.world.size)
+        return slice(start, start + self._share(n, rank))
 
     def _train_step(self, x, y, w=None):
         mine = self._mine(len(x))
@@ -249,6 +251,7 @@ class _Step:
         return flat.reshape(n, *out.shape[1:]), total
 
     def _share(self, n: int, rank: int) -> int:
+        """How many rows of a batch of n `rank` trains on (the first n % size ranks one more)."""
         return n // self.world.size + (rank < n % self.world.size)
 
 
