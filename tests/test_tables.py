@@ -50,6 +50,36 @@ def test_fast_path_declines_what_it_cannot_vouch_for(text):
     assert tables.numeric_table(text.encode()) is None
 
 
+@pytest.mark.parametrize("word", ["nan", "-inf", "Infinity", "+INF", "NaN", "inF"])
+def test_nan_and_infinity_words_are_declined(word):
+    """The only cells outside data.NUMBER that pyarrow's float parser takes: the finite check
+    turns them away, so the careful reader names them (E508)."""
+    assert tables.numeric_table(f"a,t\n1,2\n{word},3\n".encode()) is None
+
+
+@pytest.mark.parametrize(
+    "cell", ["1d5", "0x10", "1_000", "\u0661", "\u00a01", '"1"', "'1'", "1.5f"]
+)
+def test_cells_numpy_or_python_might_take_are_declined(cell):
+    assert tables.numeric_table(f"a,t\n1,2\n{cell},3\n".encode()) is None
+
+
+def test_parts_of_mostly_blank_lines_still_give_every_row(monkeypatch):
+    """A part's rows go after the line breaks of the parts before it: blank lines there leave
+    a gap that is closed, and many of them outrun the room the bytes promise (then every
+    part's breaks are counted first). The rows are the file's either way, CR CR LF too."""
+    monkeypatch.setattr(tables, "MIN_PART", 8)
+    monkeypatch.setattr(tables.os, "cpu_count", lambda: 4)
+    body = "1,2\n" + "\n" * 40 + "3,4\n\n\n5,6\n" + "\r\n" * 30 + "7,8"
+    result = tables.numeric_table(("a,t\n" + body).encode())
+    rows = [[1, 2], [3, 4], [5, 6], [7, 8]]
+    assert result[1].tolist() == rows
+    plain = "a,t\n" + "1,2\n\n3,4\n" * 20 + "5,6\n"
+    header, table = tables.numeric_table(plain.encode())
+    assert table.tolist() == [[1, 2], [3, 4]] * 20 + [[5, 6]]
+    assert tables.numeric_table(b"a,t\n" + b"1,2\r\r\n" * 30)[1].tolist() == [[1, 2]] * 30
+
+
 def test_float32_is_rounded_through_float64_as_numpy_does():
     """A decimal just above a float32 midpoint: float64 rounds it onto the midpoint and float32
     then rounds to even (down); a direct float32 parse would round up. The careful reader's

@@ -4,15 +4,16 @@ The careful reader in data.py (Python's csv module, a check per distinct cell) n
 problem by row and column, but spends seconds on a large file. `numeric_table` is the fast path
 for the common case, a file of numbers only: it returns the header and a float32 table, or None,
 and on None the careful reader runs and reports whatever is wrong, so diagnostics never change.
-It answers None for anything it is not sure of: pyarrow missing, a file that is not plain (a
-quote, a letter but e/E, a non-ASCII byte in the body), a blank first line, a ragged row, an
-empty cell, a cell pyarrow rejects, a value that is not finite in float32.
+It answers None for anything it is not sure of: pyarrow missing, a blank first line, a header
+that is not UTF-8, a ragged row, an empty cell, a cell pyarrow rejects (a quote, a letter, a
+non-ASCII byte), a value that is not finite in float32.
 
 Why the result is the careful reader's, bit for bit:
-- Within the plain characters (digits, `eE+-.`, space, tab, the delimiter, line breaks),
-  pyarrow's float parser accepts exactly the ASCII decimal literals data.NUMBER accepts,
-  spaces and tabs around them included (tests/reliability/test_fuzz_tables.py compares the
-  two readers on generated files).
+- pyarrow's float parser accepts every ASCII decimal literal data.NUMBER accepts, spaces and
+  tabs around it included, with the same value (both round correctly to float64), and nothing
+  else but NaN and infinity words (`nan`, `inf`, `Infinity`, any case, signed), which the
+  finite check turns away (tests/reliability/test_fuzz_tables.py compares the two readers on
+  generated files; tests/test_tables.py lists the words).
 - Cells are parsed to float64 and then rounded to float32, as NumPy's conversion of a string
   does; parsing straight to float32 (pyarrow's float32 type) rounds once and differs in rare
   double-rounding cases.
@@ -20,6 +21,8 @@ Why the result is the careful reader's, bit for bit:
   reads it, with the BOM dropped and names stripped.
 Memory: the file's bytes, the float32 table, and a few pyarrow blocks (BLOCK bytes of text and
 their float64 values) per part being read; each block is rounded into the table and released.
+The table has room for as many rows as the file's bytes could hold, of which only the rows read
+are touched: the rest is address space, not memory.
 Parquet files are read whole by pyarrow (`parquet_table`), every column numeric.
 """
 
@@ -35,7 +38,6 @@ import numpy as np
 from ..diagnostics import Diagnostics, Span, UserError
 
 BOM = b"\xef\xbb\xbf"
-PLAIN_BYTES = b"0123456789eE+-. \t\r\n"
 BLOCK = 1 << 19  # bytes of CSV per pyarrow block: its buffers are what the fast path adds
 PARTS = 4  # parts of a large file parsed in parallel (at most one per CPU)
 MIN_PART = 4 << 20  # bytes: a smaller file is read in one part
@@ -69,18 +71,12 @@ def numeric_table(raw: bytes, delimiter: str = ",") -> tuple[list[str], np.ndarr
 def numeric_body(raw: bytes, start: int, width: int, delimiter: str = ",") -> np.ndarray | None:
     """The rows raw[start:] of a plain numeric CSV as a float32 (rows, width) table, or None."""
     modules = pyarrow_modules()
-    if modules is None or not _plain(raw, start, PLAIN_BYTES + delimiter.encode()):
+    if modules is None:
         return None  # the careful reader decides
     try:
         return _convert(modules, raw, start, width, delimiter)
     except (modules[0].ArrowException, ValueError):
         return None
-
-
-def _plain(raw: bytes, start: int, allowed: bytes) -> bool:
-    """Whether raw[start:] holds only `allowed` bytes, without copying it: what translate
-    leaves of the whole file is then what it leaves of the part before `start`."""
-    return raw.translate(None, allowed) == raw[:start].translate(None, allowed)
 
 
 def _line_end(raw: bytes, begin: int) -> int:
@@ -107,28 +103,47 @@ def _header(line: bytes, delimiter: str) -> list[str] | None:
     return [name.strip() for name in names]
 
 
+class _Overflow(Exception):
+    """A part read more rows than the room left for it (blank lines before it)."""
+
+
 def _convert(modules, raw: bytes, start: int, width: int, delimiter: str) -> np.ndarray:
     """The body raw[start:] as float32. It is cut at line breaks into up to PARTS parts read
-    in parallel (pyarrow parses without the GIL), each into its own rows of one table, sized by
-    its line breaks: rows past those read (blank lines) are never touched, so they take no
-    memory, and the parts are moved together at the end."""
+    in parallel (pyarrow parses without the GIL) into one table, each part's rows right after
+    the line breaks of the parts before it. A part starts as soon as its offset is known: the
+    breaks of the part before it are counted while that part is being read, and the table has
+    room for as many rows as the body's bytes could hold, of which only the rows read are
+    touched (the rest is address space, not memory). Blank lines count as breaks but take a
+    byte, not two a cell: where they make a part outrun that room, the breaks of every part
+    are counted first and the room is exact."""
     parts = _parts(raw, start)
-    bounds = [_breaks(raw, a, b) + (raw[b - 1 : b] not in (b"\n", b"\r")) for a, b in parts]
-    out = np.empty((sum(bounds), width), np.float32)
-    offsets = np.cumsum([0, *bounds[:-1]]).tolist()
-    jobs = [
-        (modules, memoryview(raw)[a:b], out[o : o + n], delimiter)
-        for (a, b), o, n in zip(parts, offsets, bounds, strict=True)
-    ]
-    if len(jobs) == 1:
-        counts = [_fill(*jobs[0])]
-    else:
-        with ThreadPoolExecutor(len(jobs)) as pool:
-            counts = list(pool.map(lambda job: _fill(*job), jobs))
+    try:
+        return _read_parts(modules, raw, parts, width, delimiter, exact=False)
+    except _Overflow:
+        return _read_parts(modules, raw, parts, width, delimiter, exact=True)
+
+
+def _read_parts(modules, raw: bytes, parts, width: int, delimiter: str, exact: bool):
+    # A row is `width` cells of a byte at least, each followed by a delimiter or a line break
+    # (the last row's break may be missing): n bytes hold at most (n + 1) // (2 width) rows.
+    rooms = [(b - a + 1) // (2 * width) for a, b in parts]
+    if exact:
+        rooms[:-1] = [_breaks(raw, a, b) for a, b in parts[:-1]]
+    out = np.empty((sum(rooms), width), np.float32)
+    offsets, jobs = [0], []
+    with ThreadPoolExecutor(len(parts)) as pool:
+        for k, (a, b) in enumerate(parts):
+            if k:  # while the parts before are read
+                offsets.append(
+                    offsets[-1] + (rooms[k - 1] if exact else _breaks(raw, *parts[k - 1]))
+                )
+            room = out[offsets[k] : offsets[k] + rooms[k]]  # short where blank lines outrun it
+            jobs.append(pool.submit(_fill, modules, memoryview(raw)[a:b], room, delimiter))
+        counts = [job.result() for job in jobs]
     modules[0].system_memory_pool().release_unused()  # the blocks' memory, before more is used
     row = 0
     for offset, count in zip(offsets, counts, strict=True):
-        if offset != row:
+        if offset != row:  # blank lines in the part before: its rows are fewer than its breaks
             out[row : row + count] = out[offset : offset + count]
         row += count
     if not row:
@@ -175,6 +190,8 @@ def _fill(modules, body, out: np.ndarray, delimiter: str) -> int:
     )
     row = 0
     for batch in reader:
+        if row + batch.num_rows > len(out):
+            raise _Overflow
         rows = slice(row, row + batch.num_rows)
         with np.errstate(over="ignore"):  # a float32 overflow is inf: the careful reader's E508
             for i, column in enumerate(batch.columns):
