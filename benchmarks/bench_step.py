@@ -3,6 +3,7 @@ and vs the step's GEMM floor.
 
     python benchmarks/bench_step.py [--steps 100] [--warmup 20] [--rounds 5]
     python benchmarks/bench_step.py --growth [--steps 30]
+    python benchmarks/bench_step.py --parts [--steps 100]
 
 specs/red_wine.stack (3 x [dense 1024 relu | dropout 0.3 | batchnorm] + dense 1, MAE loss,
 Adam lr=1e-3), batch 256. A step is forward, backward and the Adam update. The torch model is
@@ -15,6 +16,10 @@ so all see the same machine load; medians and 10th percentiles are reported.
 compiled (numba installed); numpy measures the pure-NumPy fallback. --cpu-time times with
 process CPU time instead of the wall clock: on a machine shared with other jobs, with
 OPENBLAS_NUM_THREADS=1 and --threads 1, it is what their load disturbs least.
+
+--parts splits the NumPy step into its GEMMs (the floor), each elementwise kernel (timed inside
+the step), the dropout draws and the rest (Python, the small per-feature vectors, the loss),
+with the bytes each kernel moves and the rate that makes: where the time above the floor goes.
 
 --growth prints the NumPy step and its floor for batch 64..512 (width 1024) and width
 256..2048 (batch 256): both should grow linearly in batch and quadratically in width.
@@ -162,6 +167,87 @@ def compare(args) -> None:
         )
 
 
+# Bytes each kernel reads and writes per call, in units of its big tensor (Adam: of the flat
+# parameter vector): dropout reads x and the uint32 draws and writes y and the factor, ...
+TRAFFIC = {
+    "adam": 7,
+    "dropout": 4,
+    "relu_grad": 3,
+    "center": 3,
+    "batchnorm_grad": 3,
+    "bias_relu": 2,
+    "scale_shift": 2,
+    "column_sums": 2,
+}
+
+
+class _Timed:
+    """A kernels module whose functions add their time and bytes to `seconds` and `nbytes`."""
+
+    def __init__(self, module, seconds: dict, nbytes: dict):
+        for name in TRAFFIC:
+            setattr(self, name, self._timed(name, getattr(module, name), seconds, nbytes))
+
+    @staticmethod
+    def _timed(name, fn, seconds, nbytes):
+        def timed(*args):
+            start = time.perf_counter()
+            out = fn(*args)
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+            nbytes[name] = nbytes.get(name, 0) + TRAFFIC[name] * args[0].nbytes
+            return out
+
+        return timed
+
+
+class _TimedDraws:
+    """ctx.rng for dropout: its bit_generator.random_raw timed into seconds["dropout draws"]."""
+
+    def __init__(self, rng, seconds: dict):
+        self.bit_generator, self._raw, self._seconds = self, rng.bit_generator.random_raw, seconds
+
+    def random_raw(self, size):
+        start = time.perf_counter()
+        out = self._raw(size)
+        key = "dropout draws"
+        self._seconds[key] = self._seconds.get(key, 0.0) + time.perf_counter() - start
+        return out
+
+
+def parts(args) -> None:
+    """The step above its GEMM floor, part by part (medians over blocks of steps)."""
+    spec = red_wine()
+    model = NumpyModel(spec)
+    model._begin_training(spec.ir.train)
+    model._train_step(*data(2))
+    seconds, nbytes = {}, {}
+    model._ctx.kernels = model._optimizer.kernels = _Timed(model._ctx.kernels, seconds, nbytes)
+    model._ctx.rng = _TimedDraws(model._ctx.rng, seconds)
+    x, y = data(BATCH)
+    steps = {"numpy": (model._train_step, x, y), "floor": (gemm_floor(spec, BATCH), x, y)}
+    block = max(2, args.steps // args.rounds)
+    for step_fn, a, b in steps.values():
+        for _ in range(args.warmup):
+            step_fn(a, b)
+    seconds.clear(), nbytes.clear()  # the warm-up's own calls are not counted
+    times = interleaved(steps, block, args.rounds, 0, args.clock)
+    n = len(times["numpy"]) + args.rounds  # interleaved also runs one untimed step per block
+    step, floor = (statistics.median(times[k]) * 1e3 for k in ("numpy", "floor"))
+    print(environment(args))
+    print(f"red-wine NumPy step, batch {BATCH}: {step:.2f} ms, GEMM floor {floor:.2f} ms")
+    print(f"  {'part':16s} {'ms/step':>8s} {'MB/step':>8s} {'GB/s':>6s}")
+    print(f"  {'GEMMs (floor)':16s} {floor:8.2f}")
+    parts_ms = 0.0
+    for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        ms, mb = s / n * 1e3, nbytes.get(name, 0) / n / 1e6
+        parts_ms += ms
+        rate = f"{mb / ms:6.1f}" if mb else ""
+        print(f"  {name:16s} {ms:8.2f} {f'{mb:8.1f}' if mb else '':>8s} {rate}")
+    rest = step - floor - parts_ms
+    print(f"  {'rest':16s} {rest:8.2f}   (Python, per-feature vectors, loss, bias sums)")
+    print(f"  step / floor {step / floor:.2f}; elementwise kernels and draws {parts_ms:.2f} ms")
+
+
 def growth(args) -> None:
     print(environment(args))
     print("NumPy step (p10 ms) and its GEMM floor, red-wine layers of the given width:")
@@ -183,13 +269,14 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--growth", action="store_true", help="the table of step time by shape")
+    ap.add_argument("--parts", action="store_true", help="where the time above the floor goes")
     ap.add_argument("--kernels", choices=["numba", "numpy", "auto"], default="numba")
     ap.add_argument("--threads", type=int, default=2, help="torch's threads")
     ap.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
     args = ap.parse_args()
     os.environ["STACKSPEC_KERNELS"] = args.kernels
     args.clock = time.process_time if args.cpu_time else time.perf_counter
-    growth(args) if args.growth else compare(args)
+    growth(args) if args.growth else parts(args) if args.parts else compare(args)
 
 
 if __name__ == "__main__":
