@@ -1,4 +1,4 @@
-"""`@record`: a frozen dataclass whose creation compiles half the code `@dataclass` compiles.
+"""`@record`: a frozen dataclass made without compiling any code as the class is created.
 
 A record is declared and behaves as `@dataclass(frozen=True)`: annotated fields with defaults
 or `field(...)`, a docstring, methods, `__post_init__`. It is a dataclass to every reader:
@@ -47,8 +47,9 @@ except ImportError:  # Python 3.10
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def record(cls: type) -> type:
     """Make `cls` a frozen dataclass (see the module's docstring); methods it defines stay."""
-    # dataclass() compiles __init__ (as fast per instance as Python makes one) and the frozen
-    # __setattr__/__delattr__; the three comparison and printing methods are shared closures.
+    # dataclass() writes __init__ (as fast per instance as Python makes one) and the frozen
+    # __setattr__/__delattr__, taken from _records_code.py by _exec; the three comparison and
+    # printing methods are shared closures.
     dataclasses.exec = _exec  # a module global before the builtin, read only by dataclass
     try:
         cls = dataclasses.dataclass(frozen=True, repr=False, eq=False)(cls)
