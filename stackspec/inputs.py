@@ -21,7 +21,6 @@ One module decides what may be read and how far, so every input fails the same w
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 import struct
@@ -127,7 +126,7 @@ def open_input(path, what: str, code: str) -> Iterator[Source]:
         if refusal := _refusal(mode, what):
             raise _error(path, code, refusal)
         # Blocking reads again: a running writer is waited for; no writer reads as end-of-file.
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        os.set_blocking(fd, True)  # clears O_NONBLOCK, as fcntl would (no module to load)
         pipe = stat.S_ISFIFO(mode)
         with _read_errors(path, what, code):
             yield Source(f, stream=pipe, pipe=pipe)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .compiler.ir import IR
 from .compiler.pipeline import compile_source
@@ -10,6 +10,9 @@ from .diagnostics import Diagnostic
 from .grammar.syntax import Program
 from .inputs import Bound, display_name, read_text, universal_newlines
 from .limits import DEFAULT, Limits, size_text
+
+if TYPE_CHECKING:  # pathlib (with urllib.parse and ipaddress) is ~6 ms `check` does not need
+    from pathlib import Path
 
 
 class Spec:

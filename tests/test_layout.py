@@ -130,4 +130,5 @@ def test_no_import_cycles():
 def test_modules_stay_small():
     big = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     big.pop("stackspec.grammar._tables", None)  # generated
+    big.pop("stackspec._records_code", None)  # generated
     assert not big, big

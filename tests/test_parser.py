@@ -49,6 +49,21 @@ def test_stored_tables_parse_like_a_fresh_parser():
         assert get_parser().parse(text) == fresh.parse(text), spec.name
 
 
+def test_stored_regexes_are_current():
+    """The lexer's expressions stored with the tables are the ones its states compile, with the
+    code `re` would generate for them (on the Python version that wrote them)."""
+    import marshal
+    import sys
+
+    from stackspec.grammar import regexes
+
+    tables = marshal.loads(_tables.TABLES)
+    if tables["regexes"]["python"] != list(sys.version_info[:2]):
+        pytest.skip("the stored expressions are for another Python version")
+    loaded = Lark._load_from_dict(tables["data"], tables["memo"])
+    assert regexes.compiled(loaded) == tables["regexes"]
+
+
 def test_parser_options():
     options = get_parser().options
     assert (options.parser, options.lexer) == ("lalr", "contextual")

@@ -123,3 +123,26 @@ def test_post_init_runs():
     assert Positive().n == 1
     with pytest.raises(ValueError, match="positive"):
         Positive(0)
+
+
+def test_stored_code_is_current(tmp_path):
+    """`python -m stackspec.records` regenerates _records_code.py after a record changes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import stackspec.records
+
+    fresh = tmp_path / "code.py"
+    write = f"from stackspec import records; records.write_code({str(fresh)!r})"
+    subprocess.run([sys.executable, "-c", write], check=True)
+    stored = Path(stackspec.records.__file__).with_name("_records_code.py")
+    assert fresh.read_text(encoding="utf-8") == stored.read_text(encoding="utf-8")
+
+
+def test_records_use_the_stored_code():
+    from stackspec.diagnostics import Span
+
+    for method in (Span.__init__, Span.__setattr__, Span.__delattr__):
+        assert method.__code__.co_filename.endswith("_records_code.py")
+        assert method.__qualname__ == f"Span.{method.__name__}"
