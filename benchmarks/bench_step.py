@@ -10,7 +10,9 @@ Adam lr=1e-3), batch 256. A step is forward, backward and the Adam update. The t
 written by hand (nn.Sequential, torch.optim.Adam(eps=1e-7), L1 loss, 2 threads), as a user would.
 The floor is exactly the step's matrix multiplies (same shapes, float32, the same transposed
 operands and BLAS threads), into preallocated outputs. Blocks of steps of the three alternate,
-so all see the same machine load; medians and 10th percentiles are reported.
+so all see the same machine load, each after half a second idle (torch's threads linger after
+its block and slowed the next block's steps by a quarter); medians and 10th percentiles are
+reported.
 
 --kernels numba (the default) measures the step of a long run, whose elementwise passes are
 compiled (numba installed); numpy measures the pure-NumPy fallback. --cpu-time times with
@@ -44,6 +46,7 @@ import handwritten_torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 256
+SETTLE = 0.5  # seconds idle before each timed block (see interleaved)
 
 
 def red_wine(width: int = 1024):
@@ -97,15 +100,21 @@ def torch_step(torch):
     return step
 
 
-def interleaved(steps: dict, block: int, rounds: int, warmup: int, clock=time.perf_counter):
-    """Seconds per step of each, timed in alternating blocks. The first step after a switch is
-    not timed: the other library's worker threads may still be spinning then."""
+def interleaved(
+    steps: dict, block: int, rounds: int, warmup: int, clock=time.perf_counter, settle=SETTLE
+):
+    """Seconds per step of each, timed in alternating blocks. Before each block the machine is
+    left idle for `settle` seconds and one step is run untimed: the other library's worker
+    threads may still be spinning, and its working set fills the caches. (Measured: without
+    the pause, the NumPy step timed right after torch's block was 34-36 ms against 28 ms with
+    it, for the whole block of 20 steps; the floor and torch gained 2-5 ms too.)"""
     for step, x, y in steps.values():
         for _ in range(warmup):
             step(x, y)
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, (step, x, y) in steps.items():
+            time.sleep(settle)
             step(x, y)
             for _ in range(block):
                 start = clock()
