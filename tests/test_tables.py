@@ -80,6 +80,22 @@ def test_parts_of_mostly_blank_lines_still_give_every_row(monkeypatch):
     assert tables.numeric_table(b"a,t\n" + b"1,2\r\r\n" * 30)[1].tolist() == [[1, 2]] * 30
 
 
+def test_room_refused_counts_the_rows_first(monkeypatch):
+    """Under an address-space limit the table's generous room may be refused: the exact
+    count of rows is made first, as for many blank lines."""
+    empty, sizes = np.empty, []
+
+    def limited(shape, dtype):
+        sizes.append(shape[0])
+        if len(sizes) == 1:
+            raise MemoryError
+        return empty(shape, dtype)
+
+    monkeypatch.setattr(tables.np, "empty", limited)
+    header, table = tables.numeric_table(b"a,t\n1,2\n\n3,4\n")
+    assert table.tolist() == [[1, 2], [3, 4]] and sizes[1] == 2
+
+
 def test_float32_is_rounded_through_float64_as_numpy_does():
     """A decimal just above a float32 midpoint: float64 rounds it onto the midpoint and float32
     then rounds to even (down); a direct float32 parse would round up. The careful reader's

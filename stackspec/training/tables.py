@@ -114,12 +114,13 @@ def _convert(modules, raw: bytes, start: int, width: int, delimiter: str) -> np.
     breaks of the part before it are counted while that part is being read, and the table has
     room for as many rows as the body's bytes could hold, of which only the rows read are
     touched (the rest is address space, not memory). Blank lines count as breaks but take a
-    byte, not two a cell: where they make a part outrun that room, the breaks of every part
-    are counted first and the room is exact."""
+    byte, not two a cell: where they make a part outrun that room, or where that much address
+    space is refused, the breaks of every part are counted first and the room is exact."""
     parts = _parts(raw, start)
     try:
         return _read_parts(modules, raw, parts, width, delimiter, exact=False)
-    except _Overflow:
+    # MemoryError: the room (address space twice the file's size) refused, as under `ulimit -v`
+    except (_Overflow, MemoryError):
         return _read_parts(modules, raw, parts, width, delimiter, exact=True)
 
 
