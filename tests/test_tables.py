@@ -40,6 +40,8 @@ def test_fast_path_takes_plain_files(text):
     [
         "a,t\n1,nan\n",
         "a,t\n1,\n",
+        "c0,t\n0,",
+        "a,b,c\n,,\n,,\n",
         "a,t\n1,2,3\n",
         "a,t\n1,1e39\n",
         '"a\nb",t\n1,2\n',

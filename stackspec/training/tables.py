@@ -103,8 +103,9 @@ def _header(line: bytes, delimiter: str) -> list[str] | None:
     return [name.strip() for name in names]
 
 
-class _Overflow(Exception):
-    """A part read more rows than the room left for it (blank lines before it)."""
+class _Overflow(ValueError):
+    """A part read more rows than the room left for it (blank lines before it). A ValueError:
+    should the exact room overflow too, the careful reader takes the file."""
 
 
 def _convert(modules, raw: bytes, start: int, width: int, delimiter: str) -> np.ndarray:
@@ -191,13 +192,14 @@ def _fill(modules, body, out: np.ndarray, delimiter: str) -> int:
     )
     row = 0
     for batch in reader:
+        # Empty cells first: the room counts a byte a cell, so a row of them may not fit.
+        if any(column.null_count for column in batch.columns):
+            raise ValueError("an empty cell")
         if row + batch.num_rows > len(out):
             raise _Overflow
         rows = slice(row, row + batch.num_rows)
         with np.errstate(over="ignore"):  # a float32 overflow is inf: the careful reader's E508
             for i, column in enumerate(batch.columns):
-                if column.null_count:
-                    raise ValueError("an empty cell")
                 out[rows, i] = _float64s(column)
         if not np.isfinite(out[rows]).all():  # per block: no table-sized temporary
             raise ValueError("a value that is not finite in float32")
