@@ -11,7 +11,15 @@ interleaved, many times; the medians are compared. Two settings are measured:
 
 It also checks that the check path never imports numpy or torch.
 
+--instructions counts the instructions each process executes instead (valgrind's callgrind,
+cached bytecode), which other jobs on the machine do not disturb: the figure to compare
+changes by on a busy machine. Both run from an empty folder holding a copy of the spec (a
+`python -c` process lists its working directory as it imports). Run it with the Python of a
+normal install (`pip install .` into a fresh venv) to measure what users get: an editable
+install's import hook costs ~11 ms by itself.
+
     python benchmarks/bench_check.py [--runs N]
+    python benchmarks/bench_check.py --instructions
 """
 
 from __future__ import annotations
@@ -80,6 +88,28 @@ def heavy_imports() -> list[str]:
     return marker[-1].split()[1:]
 
 
+def instructions(cmd: list[str], cwd: str) -> int:
+    """Instructions one run of `cmd` executes, from callgrind's summary line."""
+    valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    out = subprocess.run(valgrind + cmd, cwd=cwd, capture_output=True, text=True, check=True)
+    [line] = [line for line in out.stderr.splitlines() if "Collected :" in line]
+    return int(line.rsplit(":", 1)[1])
+
+
+def count_instructions() -> None:
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt install valgrind)")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(ROOT / SPEC, Path(tmp) / Path(SPEC).name)
+        check = [*CHECK[:-1], Path(SPEC).name]
+        for cmd in (BASELINE, check, BASELINE, check):  # bytecode written, files cached
+            subprocess.run(cmd, cwd=tmp, capture_output=True, check=True)
+        base, ours = instructions(BASELINE, tmp), instructions(check, tmp)
+    print(f"import lark, click: {base / 1e6:.1f} M instructions")
+    print(f"stackspec check:    {ours / 1e6:.1f} M ({(ours - base) / 1e6:.1f} M above)")
+    print(f"ratio {ours / base:.2f} (wall time has moved at about 0.8 of this ratio's excess)")
+
+
 def _drop_stackspec_bytecode() -> None:
     for cache in (ROOT / "stackspec").rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
@@ -88,7 +118,10 @@ def _drop_stackspec_bytecode() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--instructions", action="store_true", help="callgrind counts, not time")
     args = ap.parse_args()
+    if args.instructions:
+        return count_instructions()
     loaded = heavy_imports()
     print(f"heavy modules imported by check/fmt/summary/compile --emit ir: {loaded or 'none'}")
 
