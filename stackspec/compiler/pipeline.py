@@ -10,7 +10,6 @@ from ..grammar.parser import parse_program, paused_gc
 from ..limits import DEFAULT, Limits
 from ..records import record
 from . import memory
-from .data_settings import bind_data
 from .ir import FUSED_ACTIVATIONS, IR, final_activation
 from .resolve import resolve
 from .settings import bind_train, check_classes
@@ -49,7 +48,11 @@ def _compile(source: str, diags: Diagnostics, overrides, limits: Limits) -> Comp
         return Compiled(None, None, diags)
     resolved = resolve(program, diags, overrides, limits)
     train = bind_train(resolved.train, diags, resolved.names)
-    data = bind_data(resolved.data, diags)
+    data = None
+    if resolved.data is not None:
+        from .data_settings import bind_data  # only a spec with a data section imports it
+
+        data = bind_data(resolved.data, diags)
     shape = input_shape(resolved.input, diags)
     inference = ShapeInference(diags, limits.params)
     if resolved.input is not None and shape is None:

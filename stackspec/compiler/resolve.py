@@ -18,7 +18,6 @@ from ..limits import DEFAULT, Limits
 from .definitions import apply_overrides, calls_in, collect_definitions, find_recursion
 from .items import Item, JoinCall, LayerCall, ResidualCall, Unknown
 from .settings import SETTINGS
-from .spaces import fix_spaces
 
 
 @dataclass
@@ -64,7 +63,11 @@ class Resolver:
         self.expansions: list[tuple[Span, int, int]] = []
         self.program = program
         self.lets, self.blocks = collect_definitions(program, diags)
-        self.spaces = fix_spaces(self.lets, overrides or {}, diags)
+        self.spaces = {}
+        if any(let.value.kind == "space" for let in self.lets.values()):
+            from .spaces import fix_spaces  # search spaces are rare: not imported for the rest
+
+            self.spaces = fix_spaces(self.lets, overrides or {}, diags)
         apply_overrides(self.lets, overrides or {}, diags)
         self.recursive = find_recursion(self.blocks, diags)
 
