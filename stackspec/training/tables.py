@@ -135,10 +135,9 @@ def _read_parts(modules, raw: bytes, parts, width: int, delimiter: str, exact: b
     offsets, jobs = [0], []
     with ThreadPoolExecutor(len(parts)) as pool:
         for k, (a, b) in enumerate(parts):
-            if k:  # while the parts before are read
-                offsets.append(
-                    offsets[-1] + (rooms[k - 1] if exact else _breaks(raw, *parts[k - 1]))
-                )
+            if k:  # counted here while the parts before it are being read
+                before = rooms[k - 1] if exact else _breaks(raw, *parts[k - 1])
+                offsets.append(offsets[-1] + before)
             room = out[offsets[k] : offsets[k] + rooms[k]]  # short where blank lines outrun it
             jobs.append(pool.submit(_fill, modules, memoryview(raw)[a:b], room, delimiter))
         counts = [job.result() for job in jobs]
