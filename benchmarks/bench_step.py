@@ -123,6 +123,17 @@ def interleaved(
     return times
 
 
+def paired(ours: list[float], other: list[float], block: int) -> float:
+    """The median over rounds of (our block's median / the other's block median): blocks
+    next to each other in time share the machine's state, so a slow spell of the host moves
+    both sides of a ratio instead of one side of the pooled medians."""
+    rounds = range(0, len(ours), block)
+    return statistics.median(
+        statistics.median(ours[i : i + block]) / statistics.median(other[i : i + block])
+        for i in rounds
+    )
+
+
 def stats(t: list[float]) -> tuple[float, float]:
     # The 10th percentile is robust to bursts of load from other processes on a shared machine.
     return statistics.median(t) * 1e3, statistics.quantiles(t, n=10)[0] * 1e3
@@ -172,7 +183,8 @@ def compare(args) -> None:
     for other in ("torch", "floor"):
         print(
             f"  ratio numpy/{other}: median {med['numpy'] / med[other]:.2f}, "
-            f"p10 {p10['numpy'] / p10[other]:.2f}"
+            f"p10 {p10['numpy'] / p10[other]:.2f}, "
+            f"paired {paired(times['numpy'], times[other], block):.2f}"
         )
 
 
