@@ -133,14 +133,19 @@ def _read_parts(modules, raw: bytes, parts, width: int, delimiter: str, exact: b
         rooms[:-1] = [_breaks(raw, a, b) for a, b in parts[:-1]]
     out = np.empty((sum(rooms), width), np.float32)
     offsets, jobs = [0], []
-    with ThreadPoolExecutor(len(parts)) as pool:
+    # The last part is read by this thread once the others are under way: a one-part file (a
+    # small one, or a chunk of `predict`) starts no thread at all.
+    with ThreadPoolExecutor(max(1, len(parts) - 1)) as pool:
         for k, (a, b) in enumerate(parts):
             if k:  # counted here while the parts before it are being read
                 before = rooms[k - 1] if exact else _breaks(raw, *parts[k - 1])
                 offsets.append(offsets[-1] + before)
             room = out[offsets[k] : offsets[k] + rooms[k]]  # short where blank lines outrun it
-            jobs.append(pool.submit(_fill, modules, memoryview(raw)[a:b], room, delimiter))
-        counts = [job.result() for job in jobs]
+            job = (modules, memoryview(raw)[a:b], room, delimiter)
+            if k < len(parts) - 1:
+                jobs.append(pool.submit(_fill, *job))
+        last = _fill(*job)  # before waiting for the others
+        counts = [future.result() for future in jobs] + [last]
     modules[0].system_memory_pool().release_unused()  # the blocks' memory, before more is used
     row = 0
     for offset, count in zip(offsets, counts, strict=True):
