@@ -1,33 +1,31 @@
-"""`@record`: a frozen dataclass made without compiling any code as the class is created.
+"""`@record`: a frozen dataclass made without running dataclass() or compiling code at import.
 
 A record is declared and behaves as `@dataclass(frozen=True)`: annotated fields with defaults
 or `field(...)`, a docstring, methods, `__post_init__`. It is a dataclass to every reader:
 `dataclasses.fields`, `replace`, `asdict` and `is_dataclass` work; assigning a field raises
 FrozenInstanceError; instances are equal when their class and compared fields are, hash from
-the same fields (to the same values), and print as a dataclass prints.
+the same fields (to the same values), and print as a dataclass prints. tests/test_records.py
+holds a record and a dataclass side by side to that end.
 
-Why not `@dataclass(frozen=True)` itself: on Python 3.11 it writes the source of six methods for
-each class and compiles each with exec() as the class is created. The front end defines about
-thirty such classes, and compiling their methods was a third of what `stackspec check` does
-beyond importing lark and click (benchmarks/README.md, Front end). A record lets dataclass
-compile only `__init__` and the frozen `__setattr__`/`__delattr__`; `__eq__`, `__hash__` and
-`__repr__` are the same few closures for every class. A generated `__init__` stays because no
-generic one is as fast: one taking `*args, **kwargs` made parsing a 10,000-layer spec 1.4x
-slower (benchmarks/README.md).
+Why not `@dataclass(frozen=True)` itself: `stackspec check` creates about thirty such classes,
+and dataclass() spent ~1 M instructions on each (reading every annotation against ClassVar and
+InitVar patterns, writing the source of six methods and exec()ing it): 33 M of the ~120 M that
+`check` executes beyond importing lark and click (benchmarks/README.md, Front end). A record
+instead builds the same `Field` objects and dataclass attributes directly, shares one closure
+per method kind across classes, and takes `__init__` (no generic one is as fast per instance:
+one taking `*args, **kwargs` made parsing a 10,000-layer spec 1.4x slower) from
+`_records_code.py`, where `python -m stackspec.records` writes the source of every record's
+`__init__` so that Python keeps it as bytecode like any module. An `__init__` not found there
+(a new or changed record) is compiled as the class is made, so a stale file costs time, never
+behaviour; a test keeps it current.
 
-Nor are those three compiled at start-up: dataclass writes their source and exec()s it, and
-compiling it was still ~50 M instructions of `stackspec check`. `_records_code.py` holds the
-same source, written by `python -m stackspec.records`, so Python keeps it as bytecode like any
-module; while a record is made, dataclass's exec() of a text found there takes the function
-from it instead of compiling. A text not found there (a new or changed record, another Python
-version) is exec()d as usual, so a stale file costs time, never behaviour; a test keeps it
-current."""
+What a record refuses, rather than half-support: `InitVar` and `KW_ONLY` fields. A
+`ClassVar[...]` annotation is a class attribute, as in a dataclass."""
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
-from dataclasses import field
+from dataclasses import MISSING, Field, FrozenInstanceError, field
 from operator import attrgetter
 from types import FunctionType
 
@@ -44,18 +42,22 @@ except ImportError:  # Python 3.10
         return lambda decorator: decorator
 
 
+# What dataclass(frozen=True, repr=False, eq=False) stores as __dataclass_params__, made once.
+_PARAMS = dataclasses.dataclass(frozen=True, repr=False, eq=False)(
+    type("_Params", (), {"__doc__": "-"})
+).__dataclass_params__
+_FIELD = dataclasses._FIELD  # the kind dataclasses.fields() lists (the others are pseudo-fields)
+_HAS_FACTORY = dataclasses._HAS_DEFAULT_FACTORY  # the sentinel dataclass's __init__ uses
+TEXTS: list[str] = []  # the source of every record's __init__, for write_code
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def record(cls: type) -> type:
     """Make `cls` a frozen dataclass (see the module's docstring); methods it defines stay."""
-    # dataclass() writes __init__ (as fast per instance as Python makes one) and the frozen
-    # __setattr__/__delattr__, taken from _records_code.py by _exec; the three comparison and
-    # printing methods are shared closures.
-    dataclasses.exec = _exec  # a module global before the builtin, read only by dataclass
-    try:
-        cls = dataclasses.dataclass(frozen=True, repr=False, eq=False)(cls)
-    finally:  # pop: a record made at the same time in another thread may have removed it
-        dataclasses.__dict__.pop("exec", None)
-    fields = dataclasses.fields(cls)
+    fields = _fields(cls)
+    cls.__dataclass_fields__ = {f.name: f for f in fields}
+    cls.__dataclass_params__ = _PARAMS
+    names = tuple(f.name for f in fields)
     compared = _getter([f.name for f in fields if f.compare])
     hashed = _getter([f.name for f in fields if (f.compare if f.hash is None else f.hash)])
 
@@ -67,15 +69,115 @@ def record(cls: type) -> type:
     def __hash__(self):
         return hash(hashed(self))
 
+    def __setattr__(self, name, value):
+        if type(self) is cls or name in names:
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        super(cls, self).__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if type(self) is cls or name in names:
+            raise FrozenInstanceError(f"cannot delete field {name!r}")
+        super(cls, self).__delattr__(name)
+
     methods = {
+        "__init__": _init(cls, fields),
+        "__setattr__": __setattr__,
+        "__delattr__": __delattr__,
         "__repr__": _repr(tuple(f.name for f in fields if f.repr)),
         "__eq__": __eq__,
         "__hash__": __hash__,
     }
     for name, method in methods.items():
+        if name in ("__setattr__", "__delattr__") and name in cls.__dict__:
+            raise TypeError(f"cannot overwrite attribute {name} in class {cls.__name__}")
         if cls.__dict__.get(name) is None:  # None: the __hash__ that defining __eq__ implies
+            method.__qualname__ = f"{cls.__qualname__}.{name}"
             setattr(cls, name, method)
+    if "__match_args__" not in cls.__dict__:
+        cls.__match_args__ = tuple(f.name for f in fields if f.init)
     return cls
+
+
+def _fields(cls: type) -> list[Field]:
+    """The class's fields in dataclass order (a base record's first), as dataclass makes them."""
+    fields: dict[str, Field] = {}
+    for base in cls.__mro__[-1:0:-1]:
+        fields.update(getattr(base, "__dataclass_fields__", {}))
+    for name, type_ in cls.__dict__.get("__annotations__", {}).items():
+        text = type_ if isinstance(type_, str) else getattr(type_, "__name__", "")
+        if text.startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        if text.startswith(("InitVar", "dataclasses.InitVar", "KW_ONLY", "dataclasses.KW_ONLY")):
+            raise TypeError(f"{cls.__name__}.{name}: a record has no {text.split('[')[0]} fields")
+        default = cls.__dict__.get(name, MISSING)
+        f = default if isinstance(default, Field) else field(default=default)
+        f.name, f.type, f._field_type = name, type_, _FIELD
+        if f.kw_only is MISSING:
+            f.kw_only = False
+        if f.default is not MISSING and f.default.__class__.__hash__ is None:
+            raise ValueError(
+                f"mutable default {type(f.default)} for field {name} is not allowed: "
+                "use default_factory"
+            )
+        # As dataclass leaves the class: a plain default stays a class attribute, a field()
+        # without one goes.
+        if isinstance(default, Field):
+            if f.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, f.default)
+        fields[name] = f
+    return list(fields.values())
+
+
+def _init(cls: type, fields: list[Field]):
+    """The record's __init__, from _records_code.py when its source is stored there."""
+    params, body, values = [], [], {"_set": object.__setattr__, "_HAS_FACTORY": _HAS_FACTORY}
+    seen_default = False
+    for f in fields:
+        if f.default is not MISSING:
+            values[f"_dflt_{f.name}"] = f.default
+            default = f"=_dflt_{f.name}"
+        elif f.default_factory is not MISSING:
+            values[f"_dflt_{f.name}"] = f.default_factory
+            default = "=_HAS_FACTORY"
+        else:
+            default = ""
+        if f.init:
+            if default:
+                seen_default = True
+            elif seen_default:
+                raise TypeError(f"non-default argument {f.name!r} follows default argument")
+            params.append(f.name + default)
+        if f.default_factory is not MISSING:
+            value = f"_dflt_{f.name}()"
+            if f.init:
+                value = f"{value} if {f.name} is _HAS_FACTORY else {f.name}"
+        elif f.init:
+            value = f.name
+        elif f.default is not MISSING:
+            value = f"_dflt_{f.name}"
+        else:
+            continue  # init=False without a default: unset, as dataclass leaves it
+        body.append(f"  _set(self,{f.name!r},{value})")
+    if hasattr(cls, "__post_init__"):
+        body.append("  self.__post_init__()")
+    outer = ", ".join(values)
+    text = (
+        f"def __create_fn__({outer}):\n"
+        f" def __init__(self{''.join(', ' + p for p in params)}):\n"
+        + "\n".join(body or ["  pass"])
+        + "\n return __init__"
+    )
+    TEXTS.append(text)
+    code = CODE.get(text)
+    if code is None:
+        namespace: dict = {}
+        exec(text, {}, namespace)  # a record not yet in _records_code.py
+        create = namespace["__create_fn__"]
+    else:
+        create = FunctionType(code, {})
+    return create(*values.values())
 
 
 def _getter(names: list[str]):
@@ -94,18 +196,6 @@ def _repr(names: tuple[str, ...]):
     return __repr__
 
 
-TEXTS: list[str] = []  # every text dataclass exec()d for a record, for write_code
-
-
-def _exec(text, globals=None, locals=None):
-    """dataclass's exec(text, globals, ns) of one `def __create_fn__`, from bytecode if stored."""
-    TEXTS.append(text)
-    code = CODE.get(text)
-    if code is None or locals is None:
-        return builtins.exec(text, globals, locals)
-    locals["__create_fn__"] = FunctionType(code, globals)  # what exec() would bind, compiled
-
-
 def write_code(path: str | None = None) -> None:
     """Rewrite `_records_code.py` with the text of every record in the package."""
     import contextlib
@@ -121,8 +211,8 @@ def write_code(path: str | None = None) -> None:
                 importlib.import_module(module.name)
     path = path or os.path.join(here, "_records_code.py")
     lines = [
-        "# Generated by `python -m stackspec.records`: the methods dataclass writes for each",
-        "# record, compiled with the package (see records.py); do not edit.",
+        "# Generated by `python -m stackspec.records`: the __init__ of each record,",
+        "# compiled with the package (see records.py); do not edit.",
         "# fmt: off",
         "CODE = {}",
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import pytest
 
@@ -143,6 +144,61 @@ def test_stored_code_is_current(tmp_path):
 def test_records_use_the_stored_code():
     from stackspec.diagnostics import Span
 
-    for method in (Span.__init__, Span.__setattr__, Span.__delattr__):
-        assert method.__code__.co_filename.endswith("_records_code.py")
+    assert Span.__init__.__code__.co_filename.endswith("_records_code.py")
+    for method in (Span.__init__, Span.__setattr__, Span.__delattr__, Span.__repr__):
         assert method.__qualname__ == f"Span.{method.__name__}"
+
+
+def test_init_false_class_vars_and_refusals_match_dataclass():
+    def make(decorate):
+        @decorate
+        class Counted:
+            """A ClassVar is no field; an init=False field takes its default."""
+
+            limit: ClassVar[int] = 3
+            x: int
+            seen: int = field(default=0, init=False)
+
+        return Counted
+
+    r, d = make(record), make(dataclass(frozen=True))
+    assert [f.name for f in dataclasses.fields(r)] == [f.name for f in dataclasses.fields(d)]
+    assert repr(r(1)) == repr(d(1)) and r.limit == d.limit == 3
+    assert _outcome(lambda: r(1, 2)) == _outcome(lambda: d(1, 2))
+    for decorate in (record, dataclass(frozen=True)):
+        with pytest.raises(ValueError, match="mutable default"):
+
+            @decorate
+            class Bad:
+                """A list default would be shared by every instance."""
+
+                items: list = []  # noqa: RUF012 - the mistake under test
+
+        with pytest.raises(TypeError, match="non-default argument"):
+
+            @decorate
+            class Order:
+                """A required field after one with a default."""
+
+                a: int = 0
+                b: int
+
+
+def test_a_record_subclass_of_a_record():
+    @record
+    class Base:
+        """Fields come first from the base."""
+
+        a: int
+
+    @record
+    class Child(Base):
+        """Then its own."""
+
+        b: int = 2
+
+    c = Child(1)
+    assert [f.name for f in dataclasses.fields(c)] == ["a", "b"]
+    assert repr(c).endswith("Child(a=1, b=2)")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.a = 3
