@@ -19,6 +19,10 @@ compiled (numba installed); numpy measures the pure-NumPy fallback. --cpu-time t
 process CPU time instead of the wall clock: on a machine shared with other jobs, with
 OPENBLAS_NUM_THREADS=1 and --threads 1, it is what their load disturbs least.
 
+Both this and --parts end with the bounds no step goes below besides its GEMMs: Adam's memory
+traffic and the dropout masks' draws, each timed alone; here also the least step they allow
+(floor p10 + bounds) over torch's p10.
+
 --parts splits the NumPy step into its GEMMs (the floor), each elementwise kernel (timed inside
 the step), the dropout draws and the rest (Python, the small per-feature vectors, the loss),
 with the bytes each kernel moves and the rate that makes: where the time above the floor goes.
@@ -186,6 +190,8 @@ def compare(args) -> None:
             f"p10 {p10['numpy'] / p10[other]:.2f}, "
             f"paired {paired(times['numpy'], times[other], block):.2f}"
         )
+    least = bounds(spec, p10["floor"], args)
+    print(f"  the least step / torch (p10): {least / p10['torch']:.2f}")
 
 
 # Bytes each kernel reads and writes per call, in units of its big tensor (Adam: of the flat
@@ -267,6 +273,48 @@ def parts(args) -> None:
     rest = step - floor - parts_ms
     print(f"  {'rest':16s} {rest:8.2f}   (Python, per-feature vectors, loss, bias sums)")
     print(f"  step / floor {step / floor:.2f}; elementwise kernels and draws {parts_ms:.2f} ms")
+    bounds(spec, floor, args)
+
+
+def bounds(spec, floor: float, args) -> None:
+    """What no step can go below besides its GEMMs: Adam's memory traffic (its loads and
+    stores over the parameters, with no arithmetic) and the dropout masks' random draws with
+    NumPy's fastest generator (SFC64; the step uses PCG64), each timed alone (p10)."""
+    n = spec.ir.param_count
+    units = sum(node.params["rate"] > 0 for node in spec.ir.walk() if node.op == "dropout")
+    units *= BATCH * int(np.prod(spec.ir.nodes[0].output_shape))  # every dropout is that wide
+    rng = np.random.default_rng(0)
+    p, g, m, v = (rng.random(n, dtype=np.float32) for _ in range(4))
+    generator = np.random.SFC64(0)
+    timed = {"draws (SFC64)": lambda: generator.random_raw((units + 1) // 2)}
+    try:
+        from numba import njit
+    except ImportError:
+        print("  (numba is not installed: Adam's traffic bound is not measured)")
+    else:
+
+        @njit(nogil=True)
+        def traffic(p, g, m, v):  # Adam's loads and stores, the least arithmetic
+            for i in range(p.size):
+                gi = g[i]
+                m[i] += gi
+                v[i] += gi
+                p[i] -= gi
+
+        timed["Adam's traffic"] = lambda: traffic(p, g, m, v)
+    least = floor
+    print(f"  bounds, each alone, p10 of {args.steps} calls:")
+    for name, fn in timed.items():
+        times = []
+        for _ in range(args.warmup + args.steps):
+            start = args.clock()
+            fn()
+            times.append(args.clock() - start)
+        ms = stats(times[args.warmup :])[1]  # p10, in ms
+        least += ms
+        print(f"  {name:16s} {ms:8.2f}")
+    print(f"  floor + bounds {least:.2f} ms: the step's least without any other pass")
+    return least
 
 
 def growth(args) -> None:
