@@ -8,16 +8,17 @@ the same fields (to the same values), and print as a dataclass prints. tests/tes
 holds a record and a dataclass side by side to that end.
 
 Why not `@dataclass(frozen=True)` itself: `stackspec check` creates about thirty such classes,
-and dataclass() spent ~1 M instructions on each (reading every annotation against ClassVar and
-InitVar patterns, writing the source of six methods and exec()ing it): 33 M of the ~120 M that
-`check` executes beyond importing lark and click (benchmarks/README.md, Front end). A record
-instead builds the same `Field` objects and dataclass attributes directly, shares one closure
-per method kind across classes, and takes `__init__` (no generic one is as fast per instance:
-one taking `*args, **kwargs` made parsing a 10,000-layer spec 1.4x slower) from
-`_records_code.py`, where `python -m stackspec.records` writes the source of every record's
-`__init__` so that Python keeps it as bytecode like any module. An `__init__` not found there
-(a new or changed record) is compiled as the class is made, so a stale file costs time, never
-behaviour; a test keeps it current.
+and dataclass() compiles the source of six methods for each (stored as bytecode here before,
+but its per-class work stayed: reading every annotation against the ClassVar and InitVar
+patterns, writing those sources, setting each method). Doing without it took `check` from
+400.1 M to 389.4 M instructions, against 280 M for importing lark and click
+(benchmarks/README.md, session 21). A record instead builds the same `Field` objects and
+dataclass attributes directly, shares one closure per method kind across classes, and takes
+`__init__` (no generic one is as fast per instance: one taking `*args, **kwargs` made parsing a
+10,000-layer spec 1.4x slower) from `_records_code.py`, where `python -m stackspec.records`
+writes the source of every record's `__init__` so that Python keeps it as bytecode like any
+module. An `__init__` not found there (a new or changed record) is compiled as the class is
+made, so a stale file costs time, never behaviour; a test keeps it current.
 
 What a record refuses, rather than half-support: `InitVar` and `KW_ONLY` fields. A
 `ClassVar[...]` annotation is a class attribute, as in a dataclass."""
