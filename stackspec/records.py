@@ -105,7 +105,7 @@ def _fields(cls: type) -> list[Field]:
     for base in cls.__mro__[-1:0:-1]:
         fields.update(getattr(base, "__dataclass_fields__", {}))
     for name, type_ in cls.__dict__.get("__annotations__", {}).items():
-        text = type_ if isinstance(type_, str) else getattr(type_, "__name__", "")
+        text = type_ if isinstance(type_, str) else _kind(type_)
         if text.startswith(("ClassVar", "typing.ClassVar")):
             continue
         if text.startswith(("InitVar", "dataclasses.InitVar", "KW_ONLY", "dataclasses.KW_ONLY")):
@@ -129,6 +129,18 @@ def _fields(cls: type) -> list[Field]:
                 setattr(cls, name, f.default)
         fields[name] = f
     return list(fields.values())
+
+
+def _kind(annotation) -> str:
+    """'ClassVar', 'InitVar', 'KW_ONLY' or '' for an annotation that is an object, not text
+    (a module without `from __future__ import annotations`)."""
+    import typing  # imported already by whoever wrote such an annotation
+
+    if isinstance(annotation, dataclasses.InitVar) or annotation is dataclasses.InitVar:
+        return "InitVar"
+    if annotation is dataclasses.KW_ONLY:
+        return "KW_ONLY"
+    return "ClassVar" if typing.get_origin(annotation) is typing.ClassVar else ""
 
 
 def _init(cls: type, fields: list[Field]):

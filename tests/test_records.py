@@ -202,3 +202,13 @@ def test_a_record_subclass_of_a_record():
     assert repr(c).endswith("Child(a=1, b=2)")
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.a = 3
+
+
+def test_annotations_that_are_objects_not_text():
+    """A module without `from __future__ import annotations` gives the types themselves."""
+    annotations = {"limit": ClassVar[int], "x": int}
+    counted = record(type("Counted", (), {"__annotations__": annotations, "limit": 3}))
+    assert [f.name for f in dataclasses.fields(counted)] == ["x"] and counted.limit == 3
+    for refused in (dataclasses.InitVar[int], dataclasses.KW_ONLY):
+        with pytest.raises(TypeError, match="a record has no"):
+            record(type("Bad", (), {"__annotations__": {"x": refused}}))
