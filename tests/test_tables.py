@@ -231,3 +231,15 @@ def test_without_pyarrow_csv_reading_training_and_schema_work(tmp_path):
         )
         assert result.returncode == 0, result.stderr
     assert "labels [3, 4, 5, 6, 7, 8]" in result.stdout
+
+
+def test_line_breaks_are_counted_across_slices():
+    """_breaks counts in slices of BLOCK bytes: a break on either side of a slice's edge, and
+    \\r\\n, \\r and \\n breaks, each count once."""
+    raw = (b"1,2\n" * (tables.BLOCK // 4 + 3)) + b"3,4\r\n5,6\r7,8\n"
+    begin, end = 2, len(raw) - 1
+    part = raw[begin:end]
+    want = part.count(b"\n") + part.count(b"\r") - part.count(b"\r\n")
+    assert tables._breaks(raw, begin, end) == want
+    edge = b"x" * (tables.BLOCK - 1) + b"\n\n" + b"y"
+    assert tables._breaks(edge, 0, len(edge)) == 2
