@@ -126,6 +126,14 @@ def instructions(cmd: list[str], cwd: str) -> int:
     return int(line.rsplit(":", 1)[1])
 
 
+def floor_command(folder: Path, spec: str) -> list[str]:
+    """The command that runs FLOOR on `spec`, written as a script in `folder`."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "floor.py"
+    script.write_text(FLOOR, encoding="utf-8")
+    return [sys.executable, str(script), spec]
+
+
 def count_instructions() -> None:
     if shutil.which("valgrind") is None:
         sys.exit("--instructions needs valgrind (apt install valgrind)")
@@ -133,10 +141,7 @@ def count_instructions() -> None:
         shutil.copy(ROOT / SPEC, Path(tmp) / Path(SPEC).name)
         check = [*CHECK[:-1], Path(SPEC).name]
         # Outside the folder: a script's folder is put first on sys.path, and the run lists it.
-        floor_dir = Path(tmp) / "floor"
-        floor_dir.mkdir()
-        (floor_dir / "floor.py").write_text(FLOOR, encoding="utf-8")
-        floor = [sys.executable, str(floor_dir / "floor.py"), Path(SPEC).name]
+        floor = floor_command(Path(tmp) / "floor", Path(SPEC).name)
         for cmd in (BASELINE, check, floor) * 2:  # bytecode written, files cached
             subprocess.run(cmd, cwd=tmp, capture_output=True, check=True)
         base, least, ours = (instructions(cmd, tmp) for cmd in (BASELINE, floor, check))
@@ -169,9 +174,7 @@ def main() -> None:
     compileall.compile_dir(ROOT / "stackspec", quiet=1)
     no_cache = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     with tempfile.TemporaryDirectory() as tmp:
-        floor_script = Path(tmp) / "floor.py"
-        floor_script.write_text(FLOOR, encoding="utf-8")
-        floor = [sys.executable, str(floor_script), SPEC]
+        floor = floor_command(Path(tmp), SPEC)
         base, least, check = compare(args.runs, cached, [BASELINE, floor, CHECK])
         _drop_stackspec_bytecode()
         results = {

@@ -34,6 +34,7 @@ with the bytes each kernel moves and the rate that makes: where the time above t
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -276,13 +277,16 @@ def parts(args) -> None:
     bounds(spec, floor, args)
 
 
-def bounds(spec, floor: float, args) -> None:
+def bounds(spec, floor: float, args) -> float:
     """What no step can go below besides its GEMMs: Adam's memory traffic (its loads and
     stores over the parameters, with no arithmetic) and the dropout masks' random draws with
     NumPy's fastest generator (SFC64; the step uses PCG64), each timed alone (p10)."""
     n = spec.ir.param_count
-    units = sum(node.params["rate"] > 0 for node in spec.ir.walk() if node.op == "dropout")
-    units *= BATCH * int(np.prod(spec.ir.nodes[0].output_shape))  # every dropout is that wide
+    units = sum(
+        BATCH * math.prod(node.input_shape)
+        for node in spec.ir.walk()
+        if node.op == "dropout" and node.params["rate"] > 0
+    )
     rng = np.random.default_rng(0)
     p, g, m, v = (rng.random(n, dtype=np.float32) for _ in range(4))
     generator = np.random.SFC64(0)
