@@ -13,8 +13,11 @@ is most of it for pandas, pyarrow's and stackspec's for the fast path).
 
 Readers: stackspec's read_csv (the pyarrow fast path), the same with the fast path off (the
 careful reader, as without the `fast` extra), pandas.read_csv (pandas is needed only here),
-stackspec on the Parquet file, and pyarrow's own `read_csv` of the whole file (all threads,
-float64 columns, no checks, no float32 table: the library's fastest, for reference).
+stackspec on the Parquet file, and three references: pyarrow's own `read_csv` of the whole
+file (all threads, float64 columns, no checks, no float32 table: the library's fastest);
+FLOOR, the fast path with only the file's read and pyarrow's parse of its parts left (no float32
+table, no checks: the least the fast path can take on pyarrow); and "pandas+arrays", what a
+Keras user's script does, `read_csv` and then the float32 feature and target arrays.
 Libraries are imported, and the spec parsed, before the clock starts. The goal: the fast path
 at least as fast as pandas, and its peak at most the file size plus twice the float32 array.
 
@@ -45,6 +48,11 @@ IMPORTS = {
     "parquet": SPEC_IR + "import pyarrow.parquet",
     "pandas": "import pandas",
     "pyarrow": "import pyarrow.csv",
+    # the fast path's parse alone: its parts read in parallel, each block counted, not converted
+    "floor": "import pyarrow.csv\nfrom stackspec.training import tables\n"
+    "tables._fill = lambda modules, body, out, delimiter: sum(\n"
+    "    batch.num_rows for batch in tables.blocks(modules, body, out.shape[1], delimiter))",
+    "pandas+arrays": "import numpy, pandas",
 }
 READS = {
     "stackspec": "data.read_csv(PATH, IR, 't')",
@@ -52,6 +60,9 @@ READS = {
     "parquet": "data.read_csv(PATH, IR, 't')",
     "pandas": "pandas.read_csv(PATH)",
     "pyarrow": "pyarrow.csv.read_csv(PATH)",
+    "floor": "tables.numeric_table(open(PATH, 'rb').read())",
+    "pandas+arrays": "frame = pandas.read_csv(PATH); X = frame.drop(columns='t')"
+    ".to_numpy(numpy.float32); y = frame['t'].to_numpy(numpy.float32)",
 }
 CHILD = """
 import time
@@ -129,12 +140,12 @@ def bench(name: str, csv: Path, values: np.ndarray, runs: int, parquet: Path | N
     print(f"\n{name}: {size / 1e6:.1f} MB, {rows} rows x {columns} columns")
     print(f"  budget above the tiny file's peak (file + 2 x float32 array): {budget / 1e6:.0f} MB")
     print(
-        f"  {'reader':10} {'time':>7}    {'CPU':>5}    {'peak RSS':>8}  {'tiny file':>12}"
+        f"  {'reader':13} {'time':>7}    {'CPU':>5}    {'peak RSS':>8}  {'tiny file':>12}"
         f"  {'difference':>10}  {'imports + read':>14}"
     )
     tiny = csv.with_name("tiny" + csv.suffix)
     tiny.write_bytes(b"".join(csv.read_bytes().splitlines(keepends=True)[:3]))
-    readers = ("stackspec", "careful", "pandas", "pyarrow")
+    readers = ("stackspec", "careful", "pandas", "pyarrow", "floor", "pandas+arrays")
     cases = [(reader, csv, tiny) for reader in readers]
     if parquet is not None:
         tiny_parquet = parquet.with_name("tiny.parquet")
@@ -143,7 +154,7 @@ def bench(name: str, csv: Path, values: np.ndarray, runs: int, parquet: Path | N
     results = measure(cases, columns, runs)
     for reader, (seconds, cpu, peak, base, whole) in results.items():
         print(
-            f"  {reader:10} {seconds:7.2f} s  {cpu:5.2f} s  {peak / 1e6:5.0f} MB"
+            f"  {reader:13} {seconds:7.2f} s  {cpu:5.2f} s  {peak / 1e6:5.0f} MB"
             f"  {base / 1e6:9.0f} MB  {(peak - base) / 1e6:7.0f} MB  {whole:12.2f} s"
         )
     fast, pandas = results["stackspec"], results["pandas"]
@@ -156,6 +167,12 @@ def bench(name: str, csv: Path, values: np.ndarray, runs: int, parquet: Path | N
     print(
         f"  pyarrow's own read_csv / pandas: time {alone[0] / pandas[0]:.2f}x; its peak above "
         f"the tiny file / budget: {(alone[2] - alone[3]) / budget:.2f}"
+    )
+    floor, user = results["floor"], results["pandas+arrays"]
+    print(
+        f"  floor (the fast path's read and parse alone) / pandas: time {floor[0] / pandas[0]:.2f}x"
+        f", CPU {floor[1] / pandas[1]:.2f}x; fast path / floor: {fast[0] / floor[0]:.2f}x; "
+        f"fast path / pandas+arrays: {fast[0] / user[0]:.2f}x"
     )
 
 

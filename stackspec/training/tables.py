@@ -180,12 +180,12 @@ def _breaks(raw: bytes, begin: int, end: int) -> int:
     return lf + raw.count(b"\r", begin, end) - raw.count(b"\r\n", begin, end)
 
 
-def _fill(modules, body, out: np.ndarray, delimiter: str) -> int:
-    """Parse `body` block by block into `out` (each block's float64 values rounded to float32
-    and released); the number of rows."""
+def blocks(modules, body, width: int, delimiter: str):
+    """pyarrow's reader of `body` (CSV rows without a header): record batches of BLOCK bytes
+    of text each, every column float64. (benchmarks/bench_data.py times this parse alone.)"""
     pa, pacsv = modules
-    names = [f"c{i}" for i in range(out.shape[1])]  # the header's names may repeat
-    reader = pacsv.open_csv(
+    names = [f"c{i}" for i in range(width)]  # the header's names may repeat
+    return pacsv.open_csv(
         pa.py_buffer(body),
         read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK, use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
@@ -198,8 +198,13 @@ def _fill(modules, body, out: np.ndarray, delimiter: str) -> int:
         # keeps a heap per thread, ~10 MB more at the peak for a 50 MB file.
         memory_pool=pa.system_memory_pool(),
     )
+
+
+def _fill(modules, body, out: np.ndarray, delimiter: str) -> int:
+    """Parse `body` block by block into `out` (each block's float64 values rounded to float32
+    and released); the number of rows."""
     row = 0
-    for batch in reader:
+    for batch in blocks(modules, body, out.shape[1], delimiter):
         # Empty cells first: the room counts a byte a cell, so a row of them may not fit.
         if any(column.null_count for column in batch.columns):
             raise ValueError("an empty cell")
