@@ -38,6 +38,12 @@ def test_golden_numbers_may_differ_in_float32s_last_bits_only():
     assert not same_output(golden.replace("exit 0", "exit 1"), golden)
     assert not same_output(golden.replace("prediction", "predictions"), golden)
     assert not same_output(golden + "0.5\n", golden)
+    size = "exit 1\nthe file exceeds 268435456 bytes\n"  # integers stay exact, however large
+    assert not same_output(size.replace("268435456", "268435457"), size)
+    assert same_output(golden.replace("-4455.74219", "-4455.7417"), golden)  # 1 ulp, 6 digits
+    assert same_output(
+        golden.replace("-4455.74219", "-3"), golden.replace("-4455.74219", "-2.99999976")
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
